@@ -1,0 +1,227 @@
+"""The messages on the wire, with the real element names as field names.
+
+JSON and XML carry the same structure: a field here is an element there, in the same order
+(the order inside a parent is fixed by the real spec; ``onshi.xmlcodec`` emits fields in
+declaration order and ``onshi/schema/onshi.xsd`` enforces it). Dates are ``YYYYMMDD`` and
+timestamps ``YYYYMMDDHHmmss`` strings, as in the real files.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from onshi.codes import (
+    CharacterCodeIdentifier,
+    ConsentFlag,
+    InsuredCardClassification,
+    LimitApplicationCertificateClassification,
+    LimitApplicationCertificateClassificationFlag,
+    PersonalFamilyClassification,
+    PreschoolClassification,
+    PrescriptionIssueSelect,
+    ProcessingResultStatus,
+    QualificationValidity,
+    ReasonOfLoss,
+    ReferenceClassification,
+    SegmentOfResult,
+    Sex,
+    SpecificDiseaseCategory,
+)
+
+DATE_PATTERN = r"^\d{8}$"
+TIMESTAMP_PATTERN = r"^\d{14}$"
+
+
+class Element(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+class QualificationConfirmSearchInfo(Element):
+    InsurerNumber: str = Field(pattern=r"^\d{6}$|^\d{8}$")
+    InsuredCardSymbol: str | None = Field(default=None, max_length=38)
+    InsuredIdentificationNumber: str = Field(min_length=1, max_length=38)
+    InsuredBranchNumber: str | None = Field(default=None, pattern=r"^\d{2}$")
+    Birthdate: str = Field(pattern=DATE_PATTERN)
+    LimitApplicationCertificateRelatedConsFlg: ConsentFlag | None = None
+    ArbitraryIdentifier: str | None = Field(default=None, max_length=64)  # bulk only
+
+
+class RequestHeader(Element):
+    QualificationConfirmationDate: str = Field(pattern=DATE_PATTERN)
+    MedicalInstitutionCode: str = Field(pattern=r"^\d{10}$")
+    ArbitraryFileIdentifier: str | None = Field(default=None, max_length=64)
+    ReferenceClassification: ReferenceClassification | None = None
+    CharacterCodeIdentifier: CharacterCodeIdentifier = CharacterCodeIdentifier.UTF8
+
+
+class NumberCheckRequestBody(Element):
+    QualificationConfirmSearchInfo: QualificationConfirmSearchInfo
+
+
+class NumberCheckRequestMessage(Element):
+    """OQSsiquc01req: a single number check."""
+
+    MessageHeader: RequestHeader
+    MessageBody: NumberCheckRequestBody
+
+
+class BulkCheckRequestBody(Element):
+    QualificationConfirmSearchInfo: list[QualificationConfirmSearchInfo] = Field(min_length=1)
+
+
+class BulkCheckRequestMessage(Element):
+    """OQSmuquc01req: a bulk check (一括照会), typically the day before for booked patients."""
+
+    MessageHeader: RequestHeader
+    MessageBody: BulkCheckRequestBody
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+class ElderlyRecipientCertificateInfo(Element):
+    ElderlyRecipientCertificateDate: str | None = None
+    ElderlyRecipientValidStartDate: str | None = None
+    ElderlyRecipientValidEndDate: str | None = None
+    ElderlyRecipientContributionRatio: str | None = None
+
+
+class LimitApplicationCertificateRelatedInfo(Element):
+    LimitApplicationCertificateClassification: LimitApplicationCertificateClassification | None = None
+    LimitApplicationCertificateClassificationFlag: LimitApplicationCertificateClassificationFlag | None = None
+    LimitApplicationCertificateDate: str | None = None
+    LimitApplicationCertificateValidStartDate: str | None = None
+    LimitApplicationCertificateValidEndDate: str | None = None
+    LimitApplicationCertificateLongTermDate: str | None = None
+
+
+class SpecificDiseasesCertificateInfo(Element):
+    SpecificDiseasesDiseaseCategory: SpecificDiseaseCategory
+    SpecificDiseasesCertificateDate: str | None = None
+    SpecificDiseasesValidStartDate: str | None = None
+    SpecificDiseasesValidEndDate: str | None = None
+    SpecificDiseasesSelfPay: str | None = None
+
+
+class SpecificDiseasesCertificateList(Element):
+    SpecificDiseasesCertificateInfo: list[SpecificDiseasesCertificateInfo] = Field(default_factory=list)
+
+
+class ResultOfQualificationConfirmation(Element):
+    InsuredCardClassification: InsuredCardClassification | None = None
+    InsurerNumber: str | None = None
+    InsuredCardSymbol: str | None = None
+    InsuredIdentificationNumber: str | None = None
+    InsuredBranchNumber: str | None = None
+    PersonalFamilyClassification: PersonalFamilyClassification | None = None
+    InsuredName: str | None = None
+    Name: str | None = None
+    NameOfOther: str | None = None
+    NameKana: str | None = None
+    NameOfOtherKana: str | None = None
+    Sex1: Sex | None = None
+    Sex2: Sex | None = None
+    Birthdate: str | None = None
+    Address: str | None = None
+    PostNumber: str | None = None
+    InsuredCertificateIssuanceDate: str | None = None
+    InsuredCardValidDate: str | None = None
+    InsuredCardExpirationDate: str | None = None
+    InsuredPartialContributionRatio: str | None = None  # percent as text: "030" = 3割
+    PreschoolClassification: PreschoolClassification | None = None
+    ReasonOfLoss: ReasonOfLoss | None = None
+    InsurerName: str | None = None
+    QualificationDate: str | None = None
+    DisqualificationDate: str | None = None
+    ElderlyRecipientCertificateInfo: ElderlyRecipientCertificateInfo | None = None
+    LimitApplicationCertificateRelatedConsFlg: ConsentFlag | None = None
+    LimitApplicationCertificateRelatedConsTime: str | None = None
+    LimitApplicationCertificateRelatedInfo: LimitApplicationCertificateRelatedInfo | None = None
+    SpecificDiseasesCertificateRelatedConsFlg: ConsentFlag | None = None
+    SpecificDiseasesCertificateRelatedConsTime: str | None = None
+    SpecificDiseasesCertificateList: SpecificDiseasesCertificateList | None = None
+    PharmacistsInfoConsFlg: ConsentFlag | None = None
+    PharmacistsInfoConsTime: str | None = None
+    PharmacistsInfoAvailableTime: str | None = None
+    SpecificHealthCheckupsInfoConsFlg: ConsentFlag | None = None
+    SpecificHealthCheckupsInfoConsTime: str | None = None
+    SpecificHealthCheckupsInfoAvailableTime: str | None = None
+    DiagnosisInfoConsFlg: ConsentFlag | None = None
+    DiagnosisInfoConsTime: str | None = None
+    DiagnosisInfoAvailableTime: str | None = None
+    OperationInfoConsFlg: ConsentFlag | None = None
+    OperationInfoConsTime: str | None = None
+    OperationInfoAvailableTime: str | None = None
+
+
+class ResultList(Element):
+    ResultOfQualificationConfirmation: list[ResultOfQualificationConfirmation] = Field(default_factory=list)
+
+
+class ResultHeader(Element):
+    ProcessExecutionTime: str = Field(pattern=TIMESTAMP_PATTERN)
+    QualificationConfirmationDate: str = Field(pattern=DATE_PATTERN)
+    MedicalInstitutionCode: str = Field(pattern=r"^\d{10}$")
+    ArbitraryFileIdentifier: str | None = None
+    ReferenceClassification: ReferenceClassification | None = None
+    SegmentOfResult: SegmentOfResult = SegmentOfResult.NORMAL_END
+    ErrorCode: str | None = None
+    ErrorMessage: str | None = None
+    CharacterCodeIdentifier: CharacterCodeIdentifier = CharacterCodeIdentifier.UTF8
+
+
+class ResultBody(Element):
+    ProcessingResultStatus: ProcessingResultStatus
+    ProcessingResultCode: str | None = None
+    ProcessingResultMessage: str | None = None
+    QualificationValidity: QualificationValidity | None = None
+    QualificationConfirmSearchInfo: QualificationConfirmSearchInfo | None = None
+    PrescriptionIssueSelect: PrescriptionIssueSelect | None = None
+    ResultList: ResultList | None = None
+
+
+class ResultMessage(Element):
+    """OQSsiquc01res: the answer to one check (number check, or card check at the reader)."""
+
+    MessageHeader: ResultHeader
+    MessageBody: ResultBody
+
+
+class BulkResultHeader(ResultHeader):
+    ReceptionNumber: str | None = None
+    NumberOfProcessingResult: int = 0
+    NumberOfNormalProcessing: int = 0
+    NumberOfError: int = 0
+
+
+class BulkConfirmUnit(Element):
+    QualificationConfirmSearchInfo: QualificationConfirmSearchInfo
+    ProcessingResultStatus: ProcessingResultStatus
+    ProcessingResultCode: str | None = None
+    ProcessingResultMessage: str | None = None
+    QualificationValidity: QualificationValidity | None = None
+    ResultOfQualificationConfirmation: ResultOfQualificationConfirmation | None = None
+    ReferenceNumber: str | None = None
+
+
+class BulkResultBody(Element):
+    BulkConfirmUnit: list[BulkConfirmUnit] = Field(default_factory=list)
+
+
+class BulkResultMessage(Element):
+    """OQSmuquc02res: the answer to a bulk check."""
+
+    MessageHeader: BulkResultHeader
+    MessageBody: BulkResultBody
+
+
+# Root element names and file-name stems of the real file exchange.
+ROOT_ELEMENT = "XmlMsg"
+SINGLE_REQUEST_STEM = "OQSsiquc01req"
+SINGLE_RESULT_STEM = "OQSsiquc01res"
+BULK_REQUEST_STEM = "OQSmuquc01req"
+BULK_RESULT_STEM = "OQSmuquc02res"
+READER_RESULT_PREFIX = "OQSsiquc01res_face_"

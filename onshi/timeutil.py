@@ -1,0 +1,25 @@
+"""Japan time and the real messages' date formats."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+JST = timezone(timedelta(hours=9), "JST")
+
+
+def ymd(day: date | None) -> str | None:
+    """2025-11-10 -> "20251110" (None stays None)."""
+    return day.strftime("%Y%m%d") if day else None
+
+
+def timestamp(moment: datetime) -> str:
+    """A moment as YYYYMMDDHHmmss in JST."""
+    return moment.astimezone(JST).strftime("%Y%m%d%H%M%S")
+
+
+def parse_ymd(text: str) -> date:
+    return datetime.strptime(text, "%Y%m%d").date()
+
+
+def today_jst(moment: datetime) -> date:
+    return moment.astimezone(JST).date()

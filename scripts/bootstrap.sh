@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Sets up everything the project needs in .venv (idempotent; fast when already done).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+stamp=.venv/.onshi-installed
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/pip install -q --upgrade pip "setuptools<81" wheel
+  .venv/bin/pip install -q -e ".[dev]"
+  # face_recognition declares a dependency on source dlib; dlib-bin already provides it.
+  .venv/bin/pip install -q --no-deps "face_recognition==1.3.0"
+  touch "$stamp"
+fi
+if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null 2>&1; then
+  # Browser tests use Debian's Chromium, never a downloaded browser build.
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -q && $SUDO apt-get install -y -q chromium
+fi
