@@ -10,26 +10,21 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from onshi import codes
 from onshi.codes import (
-    CharacterCodeIdentifier,
     ConsentFlag,
-    InsuredCardClassification,
-    LimitApplicationCertificateClassification,
-    LimitApplicationCertificateClassificationFlag,
-    PersonalFamilyClassification,
-    PreschoolClassification,
-    PrescriptionIssueSelect,
     ProcessingResultStatus,
-    QualificationValidity,
-    ReasonOfLoss,
-    ReferenceClassification,
-    SegmentOfResult,
     Sex,
     SpecificDiseaseCategory,
 )
 
 DATE_PATTERN = r"^\d{8}$"
 TIMESTAMP_PATTERN = r"^\d{14}$"
+
+
+# Field names are the real element names and often equal their type's name. Inside a class body
+# the field's default would shadow the type while annotations are resolved, so annotations refer
+# to code tables as ``codes.X`` and to element models through the ``_X`` aliases below.
 
 
 class Element(BaseModel):
@@ -49,16 +44,19 @@ class QualificationConfirmSearchInfo(Element):
     ArbitraryIdentifier: str | None = Field(default=None, max_length=64)  # bulk only
 
 
+_QualificationConfirmSearchInfo = QualificationConfirmSearchInfo
+
+
 class RequestHeader(Element):
     QualificationConfirmationDate: str = Field(pattern=DATE_PATTERN)
     MedicalInstitutionCode: str = Field(pattern=r"^\d{10}$")
     ArbitraryFileIdentifier: str | None = Field(default=None, max_length=64)
-    ReferenceClassification: ReferenceClassification | None = None
-    CharacterCodeIdentifier: CharacterCodeIdentifier = CharacterCodeIdentifier.UTF8
+    ReferenceClassification: codes.ReferenceClassification | None = None
+    CharacterCodeIdentifier: codes.CharacterCodeIdentifier = codes.CharacterCodeIdentifier.UTF8
 
 
 class NumberCheckRequestBody(Element):
-    QualificationConfirmSearchInfo: QualificationConfirmSearchInfo
+    QualificationConfirmSearchInfo: _QualificationConfirmSearchInfo
 
 
 class NumberCheckRequestMessage(Element):
@@ -69,7 +67,7 @@ class NumberCheckRequestMessage(Element):
 
 
 class BulkCheckRequestBody(Element):
-    QualificationConfirmSearchInfo: list[QualificationConfirmSearchInfo] = Field(min_length=1)
+    QualificationConfirmSearchInfo: list[_QualificationConfirmSearchInfo] = Field(min_length=1)
 
 
 class BulkCheckRequestMessage(Element):
@@ -89,13 +87,21 @@ class ElderlyRecipientCertificateInfo(Element):
     ElderlyRecipientContributionRatio: str | None = None
 
 
+_ElderlyRecipientCertificateInfo = ElderlyRecipientCertificateInfo
+
+
 class LimitApplicationCertificateRelatedInfo(Element):
-    LimitApplicationCertificateClassification: LimitApplicationCertificateClassification | None = None
-    LimitApplicationCertificateClassificationFlag: LimitApplicationCertificateClassificationFlag | None = None
+    LimitApplicationCertificateClassification: codes.LimitApplicationCertificateClassification | None = None
+    LimitApplicationCertificateClassificationFlag: (
+        codes.LimitApplicationCertificateClassificationFlag | None
+    ) = None
     LimitApplicationCertificateDate: str | None = None
     LimitApplicationCertificateValidStartDate: str | None = None
     LimitApplicationCertificateValidEndDate: str | None = None
     LimitApplicationCertificateLongTermDate: str | None = None
+
+
+_LimitApplicationCertificateRelatedInfo = LimitApplicationCertificateRelatedInfo
 
 
 class SpecificDiseasesCertificateInfo(Element):
@@ -106,17 +112,23 @@ class SpecificDiseasesCertificateInfo(Element):
     SpecificDiseasesSelfPay: str | None = None
 
 
+_SpecificDiseasesCertificateInfo = SpecificDiseasesCertificateInfo
+
+
 class SpecificDiseasesCertificateList(Element):
-    SpecificDiseasesCertificateInfo: list[SpecificDiseasesCertificateInfo] = Field(default_factory=list)
+    SpecificDiseasesCertificateInfo: list[_SpecificDiseasesCertificateInfo] = Field(default_factory=list)
+
+
+_SpecificDiseasesCertificateList = SpecificDiseasesCertificateList
 
 
 class ResultOfQualificationConfirmation(Element):
-    InsuredCardClassification: InsuredCardClassification | None = None
+    InsuredCardClassification: codes.InsuredCardClassification | None = None
     InsurerNumber: str | None = None
     InsuredCardSymbol: str | None = None
     InsuredIdentificationNumber: str | None = None
     InsuredBranchNumber: str | None = None
-    PersonalFamilyClassification: PersonalFamilyClassification | None = None
+    PersonalFamilyClassification: codes.PersonalFamilyClassification | None = None
     InsuredName: str | None = None
     Name: str | None = None
     NameOfOther: str | None = None
@@ -131,18 +143,18 @@ class ResultOfQualificationConfirmation(Element):
     InsuredCardValidDate: str | None = None
     InsuredCardExpirationDate: str | None = None
     InsuredPartialContributionRatio: str | None = None  # percent as text: "030" = 3割
-    PreschoolClassification: PreschoolClassification | None = None
-    ReasonOfLoss: ReasonOfLoss | None = None
+    PreschoolClassification: codes.PreschoolClassification | None = None
+    ReasonOfLoss: codes.ReasonOfLoss | None = None
     InsurerName: str | None = None
     QualificationDate: str | None = None
     DisqualificationDate: str | None = None
-    ElderlyRecipientCertificateInfo: ElderlyRecipientCertificateInfo | None = None
+    ElderlyRecipientCertificateInfo: _ElderlyRecipientCertificateInfo | None = None
     LimitApplicationCertificateRelatedConsFlg: ConsentFlag | None = None
     LimitApplicationCertificateRelatedConsTime: str | None = None
-    LimitApplicationCertificateRelatedInfo: LimitApplicationCertificateRelatedInfo | None = None
+    LimitApplicationCertificateRelatedInfo: _LimitApplicationCertificateRelatedInfo | None = None
     SpecificDiseasesCertificateRelatedConsFlg: ConsentFlag | None = None
     SpecificDiseasesCertificateRelatedConsTime: str | None = None
-    SpecificDiseasesCertificateList: SpecificDiseasesCertificateList | None = None
+    SpecificDiseasesCertificateList: _SpecificDiseasesCertificateList | None = None
     PharmacistsInfoConsFlg: ConsentFlag | None = None
     PharmacistsInfoConsTime: str | None = None
     PharmacistsInfoAvailableTime: str | None = None
@@ -157,8 +169,14 @@ class ResultOfQualificationConfirmation(Element):
     OperationInfoAvailableTime: str | None = None
 
 
+_ResultOfQualificationConfirmation = ResultOfQualificationConfirmation
+
+
 class ResultList(Element):
-    ResultOfQualificationConfirmation: list[ResultOfQualificationConfirmation] = Field(default_factory=list)
+    ResultOfQualificationConfirmation: list[_ResultOfQualificationConfirmation] = Field(default_factory=list)
+
+
+_ResultList = ResultList
 
 
 class ResultHeader(Element):
@@ -166,21 +184,21 @@ class ResultHeader(Element):
     QualificationConfirmationDate: str = Field(pattern=DATE_PATTERN)
     MedicalInstitutionCode: str = Field(pattern=r"^\d{10}$")
     ArbitraryFileIdentifier: str | None = None
-    ReferenceClassification: ReferenceClassification | None = None
-    SegmentOfResult: SegmentOfResult = SegmentOfResult.NORMAL_END
+    ReferenceClassification: codes.ReferenceClassification | None = None
+    SegmentOfResult: codes.SegmentOfResult = codes.SegmentOfResult.NORMAL_END
     ErrorCode: str | None = None
     ErrorMessage: str | None = None
-    CharacterCodeIdentifier: CharacterCodeIdentifier = CharacterCodeIdentifier.UTF8
+    CharacterCodeIdentifier: codes.CharacterCodeIdentifier = codes.CharacterCodeIdentifier.UTF8
 
 
 class ResultBody(Element):
     ProcessingResultStatus: ProcessingResultStatus
     ProcessingResultCode: str | None = None
     ProcessingResultMessage: str | None = None
-    QualificationValidity: QualificationValidity | None = None
-    QualificationConfirmSearchInfo: QualificationConfirmSearchInfo | None = None
-    PrescriptionIssueSelect: PrescriptionIssueSelect | None = None
-    ResultList: ResultList | None = None
+    QualificationValidity: codes.QualificationValidity | None = None
+    QualificationConfirmSearchInfo: _QualificationConfirmSearchInfo | None = None
+    PrescriptionIssueSelect: codes.PrescriptionIssueSelect | None = None
+    ResultList: _ResultList | None = None
 
 
 class ResultMessage(Element):
@@ -198,17 +216,20 @@ class BulkResultHeader(ResultHeader):
 
 
 class BulkConfirmUnit(Element):
-    QualificationConfirmSearchInfo: QualificationConfirmSearchInfo
+    QualificationConfirmSearchInfo: _QualificationConfirmSearchInfo
     ProcessingResultStatus: ProcessingResultStatus
     ProcessingResultCode: str | None = None
     ProcessingResultMessage: str | None = None
-    QualificationValidity: QualificationValidity | None = None
-    ResultOfQualificationConfirmation: ResultOfQualificationConfirmation | None = None
+    QualificationValidity: codes.QualificationValidity | None = None
+    ResultOfQualificationConfirmation: _ResultOfQualificationConfirmation | None = None
     ReferenceNumber: str | None = None
 
 
+_BulkConfirmUnit = BulkConfirmUnit
+
+
 class BulkResultBody(Element):
-    BulkConfirmUnit: list[BulkConfirmUnit] = Field(default_factory=list)
+    BulkConfirmUnit: list[_BulkConfirmUnit] = Field(default_factory=list)
 
 
 class BulkResultMessage(Element):
