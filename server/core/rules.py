@@ -65,9 +65,17 @@ def present(
     )
 
 
-def characters_replaced(results: Sequence[QualificationResult]) -> bool:
+def characters_replaced(results: Sequence[QualificationResult], policy: Policy = DEFAULT_POLICY) -> bool:
+    """Whether a name (氏名, 被保険者氏名 or 通称名) shows a ● the registry did not hold (W004)."""
+
+    def replaced(original: str, shown: str) -> bool:
+        return shown.count(policy.replacement_char) > original.count(policy.replacement_char)
+
     return any(
-        r.name != r.person.name or r.insured_name != r.qualification.insured_name for r in results
+        replaced(r.person.name, r.name)
+        or replaced(r.qualification.insured_name, r.insured_name)
+        or replaced(r.person.name_of_other, r.name_of_other)
+        for r in results
     )
 
 
@@ -120,11 +128,14 @@ def check_card(
         certificate_notes = (ProcessingResultCode.CERTIFICATE_EXPIRING,)
 
     link = request.link
+    # Consent given but nobody's qualification reached: say why nothing is released.
+    not_eligible = (WithheldReason.NOT_ELIGIBLE,) if request.consents.given() else ()
     if isinstance(link, RenewalLinkPending):
         return EligibilityResult(
             status=ProcessingResultStatus.NORMAL,
             validity=QualificationValidity.NO_MATCH,
             codes=(ProcessingResultCode.RENEWAL_LINK_PENDING, *certificate_notes),
+            withheld=not_eligible,
             consents=request.consents,
             **cert_info,  # type: ignore[arg-type]
         )
@@ -135,6 +146,7 @@ def check_card(
             status=ProcessingResultStatus.NORMAL,
             validity=QualificationValidity.NO_MATCH,
             codes=certificate_notes,
+            withheld=not_eligible,
             consents=request.consents,
             **cert_info,  # type: ignore[arg-type]
         )
@@ -158,7 +170,7 @@ def check_card(
             withheld.append(WithheldReason.CERTIFICATE_IN_GRACE)
         if not wanted:
             withheld.append(WithheldReason.NO_CONSENT)
-    if characters_replaced(results):
+    if characters_replaced(results, policy):
         notes.append(ProcessingResultCode.NAME_CHARACTERS_REPLACED)
 
     return EligibilityResult(
@@ -175,11 +187,13 @@ def check_card(
 
 
 def numbers_match(q: Qualification, request: NumberCheckRequest) -> bool:
+    # A blank 枝番 (an empty InsuredBranchNumber, older cards have none) is the same as not given.
+    branch = (request.branch or "").strip()
     return (
-        q.insurer.number == normalize_insurer_number(request.insurer_number)
+        normalize_insurer_number(q.insurer.number) == normalize_insurer_number(request.insurer_number)
         and q.symbol == request.symbol.strip()
         and q.number == request.number.strip()
-        and (request.branch is None or q.branch == request.branch.strip())
+        and (not branch or q.branch == branch)
     )
 
 
@@ -217,7 +231,7 @@ def check_number(
     others = [q for q in view.qualifications if q not in matched]
     validity, shown = classify(matched, others, today)
     results = tuple(present(q, view.person, policy, limit_consent=request.limit_consent) for q in shown)
-    codes = (ProcessingResultCode.NAME_CHARACTERS_REPLACED,) if characters_replaced(results) else ()
+    codes = (ProcessingResultCode.NAME_CHARACTERS_REPLACED,) if characters_replaced(results, policy) else ()
     return EligibilityResult(
         status=ProcessingResultStatus.NORMAL,
         validity=validity,
