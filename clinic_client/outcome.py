@@ -1,0 +1,211 @@
+"""A small typed view of a check result, on top of the wire messages.
+
+The wire models (``onshi.messages``) stay the source of truth; :class:`CheckOutcome` answers
+the questions a clinic program asks first: valid or not, why, what was withheld, which medical
+information may be viewed now. Codes are the enums of ``onshi.codes``, never restated here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from onshi.codes import (
+    Code,
+    MedicalInfoKind,
+    ProcessingResultCode,
+    ProcessingResultStatus,
+    QualificationValidity,
+    ReferenceClassification,
+    WithheldReason,
+)
+from onshi.messages import (
+    BulkConfirmUnit,
+    ResultMessage,
+    ResultOfQualificationConfirmation,
+)
+
+
+@dataclass(frozen=True)
+class Note:
+    """A coded remark from the server: a ProcessingResultCode or a WithheldReason, with labels."""
+
+    code: str
+    ja: str
+    en: str
+
+    @classmethod
+    def of(cls, code: Code) -> Note:
+        return cls(code.value, code.ja, code.en)
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any] | str, table: type[Code]) -> Note:
+        """From the server's ``{"code","ja","en"}``; labels fall back to our table."""
+        if isinstance(data, str):
+            data = {"code": data}
+        code = str(data.get("code", ""))
+        known = _lookup(table, code)
+        return cls(
+            code,
+            str(data.get("ja") or (known.ja if known else code)),
+            str(data.get("en") or (known.en if known else code)),
+        )
+
+    def label(self, lang: str = "ja") -> str:
+        return self.ja if lang == "ja" else self.en
+
+
+def _lookup(table: type[Code], code: str) -> Code | None:
+    return next((member for member in table if member.value == code), None)
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What one check (number check, card check or one unit of a bulk check) came to.
+
+    >>> outcome = client.number_check("06139981", "1234", "19800401", symbol="12")  # doctest: +SKIP
+    >>> outcome.valid, outcome.primary.InsurerName  # doctest: +SKIP
+    (True, '東京都千代田区')
+    """
+
+    status: ProcessingResultStatus
+    validity: QualificationValidity | None
+    reference: ReferenceClassification | None = None
+    results: tuple[ResultOfQualificationConfirmation, ...] = ()
+    notes: tuple[Note, ...] = ()  # ProcessingResultCode: the error reason or side notes
+    withheld: tuple[Note, ...] = ()  # WithheldReason: why medical information is not given
+    medical_info: frozenset[MedicalInfoKind] = frozenset()  # kinds viewable now (card checks)
+    check_id: str | None = None  # card checks: the key for medical-info requests
+    person_ref: str | None = None
+    message: ResultMessage | None = None  # the full wire message, when there is one
+    error_message: str | None = None  # header ErrorMessage / ProcessingResultMessage on errors
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    # --- questions ------------------------------------------------------------------------
+
+    @property
+    def valid(self) -> bool:
+        return self.status is ProcessingResultStatus.NORMAL and self.validity is QualificationValidity.VALID
+
+    @property
+    def confirmed_nothing(self) -> bool:
+        """No usable qualification: the 被保険者資格申立書 route applies (unless data comes later)."""
+        return not self.valid
+
+    @property
+    def primary(self) -> ResultOfQualificationConfirmation | None:
+        return self.results[0] if self.results else None
+
+    def has_note(self, code: ProcessingResultCode) -> bool:
+        return any(n.code == code.value for n in self.notes)
+
+    def is_withheld_by(self, reason: WithheldReason) -> bool:
+        return any(n.code == reason.value for n in self.withheld)
+
+    @property
+    def result_code(self) -> ProcessingResultCode | None:
+        for note in self.notes:
+            known = _lookup(ProcessingResultCode, note.code)
+            if isinstance(known, ProcessingResultCode):
+                return known
+        return None
+
+    # --- building -------------------------------------------------------------------------
+
+    @classmethod
+    def from_result(
+        cls,
+        message: ResultMessage,
+        *,
+        notes: Iterable[Mapping[str, Any] | str] | None = None,
+        withheld: Iterable[Mapping[str, Any] | str] | None = None,
+        medical_info: Iterable[str] = (),
+        check_id: str | None = None,
+        person_ref: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> CheckOutcome:
+        """From a ResultMessage; card checks add the server's notes/withheld/medical_info."""
+        body = message.MessageBody
+        header = message.MessageHeader
+        reference = header.ReferenceClassification
+        if notes is None:
+            notes = [body.ProcessingResultCode] if body.ProcessingResultCode else []
+        if withheld is None:
+            # A number check never carries medical information.
+            withheld = (
+                [WithheldReason.NUMBER_CHECK.value]
+                if reference is ReferenceClassification.INSURED_CARD_INFO
+                else []
+            )
+        results = tuple(body.ResultList.ResultOfQualificationConfirmation) if body.ResultList else ()
+        error_message = header.ErrorMessage or (
+            body.ProcessingResultMessage
+            if body.ProcessingResultStatus is ProcessingResultStatus.ERROR
+            else None
+        )
+        return cls(
+            status=body.ProcessingResultStatus,
+            validity=body.QualificationValidity,
+            reference=reference,
+            results=results,
+            notes=tuple(Note.parse(n, ProcessingResultCode) for n in notes),
+            withheld=tuple(Note.parse(w, WithheldReason) for w in withheld),
+            medical_info=frozenset(k for k in MedicalInfoKind if k.value in set(medical_info)),
+            check_id=check_id,
+            person_ref=person_ref,
+            message=message,
+            error_message=error_message,
+            extra=dict(extra or {}),
+        )
+
+    @classmethod
+    def from_card_check(cls, answer: Mapping[str, Any]) -> CheckOutcome:
+        """From the JSON answer of ``POST /api/v1/card-checks`` (also what the reader forwards)."""
+        message = ResultMessage.model_validate(answer["result"])
+        return cls.from_result(
+            message,
+            notes=answer.get("notes") or [],
+            withheld=answer.get("withheld") or [],
+            medical_info=answer.get("medical_info") or [],
+            check_id=answer.get("check_id"),
+            person_ref=answer.get("person_ref"),
+        )
+
+    @classmethod
+    def from_bulk_unit(cls, unit: BulkConfirmUnit) -> CheckOutcome:
+        code = [unit.ProcessingResultCode] if unit.ProcessingResultCode else []
+        is_error = unit.ProcessingResultStatus is ProcessingResultStatus.ERROR
+        return cls(
+            status=unit.ProcessingResultStatus,
+            validity=unit.QualificationValidity,
+            reference=ReferenceClassification.INSURED_CARD_INFO,
+            results=(unit.ResultOfQualificationConfirmation,)
+            if unit.ResultOfQualificationConfirmation
+            else (),
+            notes=tuple(Note.parse(c, ProcessingResultCode) for c in code),
+            withheld=(Note.of(WithheldReason.NUMBER_CHECK),),
+            error_message=unit.ProcessingResultMessage if is_error else None,
+            extra={"ArbitraryIdentifier": unit.QualificationConfirmSearchInfo.ArbitraryIdentifier},
+        )
+
+
+def copay_percent(result: ResultOfQualificationConfirmation | None) -> int | None:
+    """The co-pay ratio in percent ("030" → 30), the elderly recipient's ratio when present."""
+    if result is None:
+        return None
+    elderly = result.ElderlyRecipientCertificateInfo
+    text = (
+        elderly.ElderlyRecipientContributionRatio if elderly else None
+    ) or result.InsuredPartialContributionRatio
+    if not text or not text.strip().isdigit():
+        return None
+    return int(text)
+
+
+def copay_label(result: ResultOfQualificationConfirmation | None, lang: str = "ja") -> str:
+    """ "3割" / "30%" from the result, or "—" when not given."""
+    percent = copay_percent(result)
+    if percent is None:
+        return "—"
+    return f"{percent // 10}割" if lang == "ja" and percent % 10 == 0 else f"{percent}%"
