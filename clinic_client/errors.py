@@ -44,7 +44,8 @@ class OnshiError(Exception):
     def describe(self, lang: str = "ja") -> str:
         title = (self.title_ja or self.title) if lang == "ja" else (self.title or self.title_ja)
         parts = [p for p in (title, self.detail) if p]
-        prefix = f"[{self.status}{' ' + self.code if self.code else ''}] " if self.status or self.code else ""
+        tags = " ".join(str(t) for t in (self.status, self.code) if t)
+        prefix = f"[{tags}] " if tags else ""
         return prefix + ": ".join(parts)
 
     @classmethod
