@@ -1,0 +1,555 @@
+"""Wire messages <-> XML (UTF-8 / Shift_JIS) and JSON, parsed safely, with clear errors.
+
+``encode`` walks a message model in field declaration order (= the spec's fixed element order).
+``decode`` / ``decode_json`` are the inverse, generic over the models of ``onshi.messages``;
+every failure is a ``MessageError`` whose ``code`` the HTTP layer turns into a problem+json
+answer and whose ``detail`` names the element path, the value and what would have been valid.
+``validate`` checks XML against the hand-written XSDs in ``onshi/schema`` (an independent check).
+
+Decisions worth knowing:
+- Security: size limit first, then encoding, then defusedxml (no DTD, no entities, no external
+  references). The bytes are decoded by Python's codecs, never by the XML parser, so a
+  declared encoding is always checked strictly.
+- A file declaring Shift_JIS is decoded as strict Shift_JIS and, if that fails, as CP932:
+  Windows clinic software writes CP932 (①, 髙, ～) while declaring Shift_JIS.
+- ``decode`` does not enforce element order (``validate`` does); it rejects unknown, repeated,
+  missing and malformed elements. Leaf text loses surrounding XML whitespace (space, tab, CR, LF;
+  the ideographic space U+3000 is kept); whitespace-only text counts as empty, and an empty
+  element of an optional field is the same as an absent one (None).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+from enum import Enum
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin
+from xml.etree.ElementTree import Element as EtElement
+from xml.etree.ElementTree import ParseError
+
+import defusedxml.ElementTree as defused_et
+from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
+from lxml import etree
+from pydantic import BaseModel, ValidationError
+
+from onshi.codes import CharacterCodeIdentifier, Code
+from onshi.messages import ROOT_ELEMENT
+
+M = TypeVar("M", bound=BaseModel)
+
+DEFAULT_MAX_BYTES = 1_048_576
+SCHEMA_DIR = Path(__file__).parent / "schema"
+MESSAGE_KINDS = ("OQSsiquc01req", "OQSsiquc01res", "OQSmuquc01req", "OQSmuquc02res")
+
+XSI_NAMESPACE = "{http://www.w3.org/2001/XMLSchema-instance}"
+XML_WHITESPACE = " \t\r\n"
+
+
+class MessageError(Exception):
+    """A message we cannot accept: ``code`` (snake_case), Japanese and English text, and detail."""
+
+    TITLES: ClassVar[dict[str, tuple[str, str]]] = {
+        "xml_too_large": ("XMLが大きすぎます", "XML message too large"),
+        "xml_malformed": ("XMLの形式が正しくありません", "XML is not well-formed"),
+        "xml_forbidden_construct": (
+            "XMLに使用できない構文（DTD・実体参照・外部参照）が含まれています",
+            "XML contains a forbidden construct (DTD, entity, external reference)",
+        ),
+        "encoding_invalid": ("文字コードが正しくありません", "invalid character encoding"),
+        "schema_invalid": ("電文の内容が仕様に合っていません", "message does not match the schema"),
+        "json_too_large": ("JSONが大きすぎます", "JSON message too large"),
+        "json_malformed": ("JSONの形式が正しくありません", "JSON is not well-formed"),
+    }
+
+    def __init__(self, code: str, detail: str, *, path: str | None = None) -> None:
+        self.code = code
+        self.message_ja, self.message_en = self.TITLES.get(code, ("電文エラー", "message error"))
+        self.detail = detail
+        self.path = path
+        super().__init__(f"{code}: {self.message_ja} / {self.message_en}: {detail}")
+
+    def problem(self, status: int = 400) -> dict[str, Any]:
+        """The problem+json body the API answers with."""
+        return {
+            "status": status,
+            "code": self.code,
+            "title": self.message_en,
+            "title_ja": self.message_ja,
+            "detail": self.detail,
+        }
+
+
+# --- encode ----------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, Enum):
+        return str(value.value)
+    return str(value)
+
+
+def _append(parent: etree._Element, name: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, list | tuple):
+        for item in value:
+            _append(parent, name, item)
+        return
+    child = etree.SubElement(parent, name)
+    if isinstance(value, BaseModel):
+        _fill(child, value)
+    else:
+        child.text = _text(value)
+
+
+def _fill(element: etree._Element, model: BaseModel) -> None:
+    for name in type(model).model_fields:  # declaration order = the spec's fixed order
+        _append(element, name, getattr(model, name))
+
+
+def xml_encoding_name(encoding: CharacterCodeIdentifier) -> str:
+    return "UTF-8" if encoding is CharacterCodeIdentifier.UTF8 else "Shift_JIS"
+
+
+def encode(message: BaseModel, encoding: CharacterCodeIdentifier = CharacterCodeIdentifier.UTF8) -> bytes:
+    """A message as an ``XmlMsg`` document in UTF-8 or Shift_JIS.
+
+    Serialised to text by lxml and encoded by Python's codec, so the Shift_JIS bytes are exactly
+    what ``"...".encode("shift_jis")`` gives; characters Shift_JIS lacks become ``&#NNNN;``.
+    """
+    root = etree.Element(ROOT_ELEMENT)
+    _fill(root, message)
+    body = etree.tostring(root, encoding="unicode", pretty_print=True)
+    declaration = f'<?xml version="1.0" encoding="{xml_encoding_name(encoding)}"?>\n'
+    return (declaration + body).encode(encoding.codec, errors="xmlcharrefreplace")
+
+
+# --- bytes -> text ---------------------------------------------------------------------------
+
+_DECLARATION = re.compile(rb"^<\?xml\s[^>]*?\?>")
+_DECLARED_ENCODING = re.compile(rb"""\sencoding\s*=\s*["']([^"']*)["']""")
+
+# Accepted declaration names (lower case, "_" as "-") -> the codecs to try in order.
+_ENCODINGS: dict[str, tuple[str, ...]] = {
+    "utf-8": ("utf-8",),
+    "utf8": ("utf-8",),
+    "shift-jis": ("shift_jis", "cp932"),
+    "shiftjis": ("shift_jis", "cp932"),
+    "sjis": ("shift_jis", "cp932"),
+    "x-sjis": ("shift_jis", "cp932"),
+    "cp932": ("cp932",),
+    "ms932": ("cp932",),
+    "windows-31j": ("cp932",),
+}
+ACCEPTED_ENCODINGS = "UTF-8, Shift_JIS (shift-jis, sjis, cp932, windows-31j)"
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _decode_bytes(data: bytes, max_bytes: int, too_large: str) -> str:
+    """Check size, BOM and declared encoding; return the document as text without declaration."""
+    if len(data) > max_bytes:
+        raise MessageError(
+            too_large,
+            f"電文が {len(data):,} バイトあり、上限 {max_bytes:,} バイトを超えています。"
+            "分割して送信してください。"
+            f" / The message is {len(data):,} bytes; the limit is {max_bytes:,} bytes. Split it.",
+        )
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or data[:2] in (b"<\x00", b"\x00<"):
+        raise MessageError(
+            "encoding_invalid",
+            "UTF-16 の電文は受け付けません。UTF-8 または Shift_JIS で送信してください。"
+            " / UTF-16 is not accepted; send UTF-8 or Shift_JIS.",
+        )
+    bom = data.startswith(b"\xef\xbb\xbf")
+    if bom:
+        data = data[3:]
+    declaration = _DECLARATION.match(data)
+    declared = None
+    if declaration:
+        found = _DECLARED_ENCODING.search(declaration.group(0))
+        if found:
+            declared = found.group(1).decode("ascii", errors="replace")
+    name = (declared or "UTF-8").strip().lower().replace("_", "-")
+    codecs = _ENCODINGS.get(name)
+    if codecs is None:
+        raise MessageError(
+            "encoding_invalid",
+            f"XML宣言の文字コード「{declared}」には対応していません（対応: {ACCEPTED_ENCODINGS}）。"
+            f' / Declared encoding "{declared}" is not supported; use {ACCEPTED_ENCODINGS}.',
+        )
+    if bom and codecs != ("utf-8",):
+        raise MessageError(
+            "encoding_invalid",
+            f"UTF-8 の BOM がありますが、XML宣言は「{declared}」です。どちらかに揃えてください。"
+            f' / The data starts with a UTF-8 byte order mark but declares "{declared}".',
+        )
+    first_error: UnicodeDecodeError | None = None
+    for codec in codecs:
+        try:
+            text = data.decode(codec)
+            break
+        except UnicodeDecodeError as exc:
+            first_error = first_error or exc
+    else:
+        assert first_error is not None
+        bad = data[first_error.start : first_error.end]
+        where = f"{first_error.start}（{_line_of(data, first_error.start)}行目）"
+        hint_ja = hint_en = ""
+        if codecs == ("utf-8",):
+            try:
+                data.decode("cp932")
+                hint_ja = '。Shift_JIS のデータのようです。XML宣言を encoding="Shift_JIS" にしてください'
+                hint_en = '. The data looks like Shift_JIS: declare encoding="Shift_JIS"'
+            except UnicodeDecodeError:
+                pass
+        label = declared or "UTF-8（宣言なし / no declaration)"
+        raise MessageError(
+            "encoding_invalid",
+            f"{label} として読めないバイト {bad.hex(' ')} がオフセット {where} にあります{hint_ja}。"
+            f" / Bytes {bad.hex(' ')} at offset {first_error.start} (line "
+            f"{_line_of(data, first_error.start)}) are not valid {declared or 'UTF-8'}{hint_en}.",
+        ) from None
+    if codec == "cp932":
+        _reject_private_use(text, declared)
+    if declaration:
+        # Blank the declaration out (the bytes are already decoded) keeping line/column numbers.
+        width = len(declaration.group(0).decode("ascii", errors="replace"))
+        text = " " * width + text[width:]
+    return text
+
+
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
+
+
+def _reject_private_use(text: str, declared: str | None) -> None:
+    """CP932 maps stray bytes (0xA0, 0xFD-0xFF) and 外字 (user-defined characters) to private use."""
+    found = _PRIVATE_USE.search(text)
+    if found is None:
+        return
+    offset = len(text[: found.start()].encode("cp932"))
+    raw = found.group(0).encode("cp932").hex(" ")
+    raise MessageError(
+        "encoding_invalid",
+        f"{declared} として使えないバイト {raw}（外字または不正なバイト）がオフセット {offset} にあります。"
+        f" / Bytes {raw} at offset {offset} are a user-defined (外字) or invalid {declared} character.",
+    )
+
+
+def _parse(data: bytes, max_bytes: int) -> EtElement:
+    text = _decode_bytes(data, max_bytes, "xml_too_large")
+    try:
+        root = defused_et.fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DTDForbidden:
+        raise MessageError(
+            "xml_forbidden_construct",
+            "DTD（<!DOCTYPE>）は使用できません。削除してください。"
+            " / A DTD (<!DOCTYPE>) is not allowed; remove it.",
+        ) from None
+    except EntitiesForbidden as exc:
+        raise MessageError(
+            "xml_forbidden_construct",
+            f"実体宣言「{exc.name}」は使用できません。 / Entity declarations are not allowed ({exc.name}).",
+        ) from None
+    except ExternalReferenceForbidden as exc:
+        raise MessageError(
+            "xml_forbidden_construct",
+            f"外部参照「{exc.sysid}」は使用できません。 / External references are not allowed ({exc.sysid}).",
+        ) from None
+    except DefusedXmlException as exc:
+        raise MessageError("xml_forbidden_construct", f"{exc}") from None
+    except ParseError as exc:
+        line, column = exc.position
+        reason = re.sub(r": line \d+, column \d+$", "", str(exc))
+        raise MessageError(
+            "xml_malformed",
+            f"XMLとして解析できません（{line}行 {column}桁）: {reason}。"
+            f" / Not well-formed XML at line {line}, column {column}: {reason}.",
+        ) from None
+    return root
+
+
+# --- tree -> model ---------------------------------------------------------------------------
+
+
+class _Shape:
+    """What one model field expects: a nested model, a code, or plain text; repeated or not."""
+
+    def __init__(self, annotation: Any) -> None:
+        self.optional = False
+        self.repeated = False
+        inner = annotation
+        if get_origin(inner) in (Union, types.UnionType):
+            args = [a for a in get_args(inner) if a is not type(None)]
+            self.optional = len(args) < len(get_args(inner))
+            inner = args[0]
+        if get_origin(inner) is list:
+            self.repeated = True
+            inner = get_args(inner)[0]
+        self.type: Any = inner
+
+    @property
+    def model(self) -> type[BaseModel] | None:
+        return self.type if isinstance(self.type, type) and issubclass(self.type, BaseModel) else None
+
+    @property
+    def code(self) -> type[Code] | None:
+        return self.type if isinstance(self.type, type) and issubclass(self.type, Code) else None
+
+
+@cache
+def _shapes(model: type[BaseModel]) -> dict[str, _Shape]:
+    return {name: _Shape(field.annotation) for name, field in model.model_fields.items()}
+
+
+def allowed_codes(code_type: type[Code]) -> str:
+    return ", ".join(f"{m.value}={m.ja}" for m in code_type)
+
+
+def _code_error(path: str, value: Any, code_type: type[Code]) -> MessageError:
+    return MessageError(
+        "schema_invalid",
+        f"{path} の値「{value}」は {code_type.__name__} のコードではありません（有効な値: "
+        f"{allowed_codes(code_type)}）。 / {path}: {value!r} is not a {code_type.__name__} code; allowed: "
+        + ", ".join(f"{m.value}={m.en}" for m in code_type)
+        + ".",
+        path=path,
+    )
+
+
+def _leaf_text(element: EtElement) -> str:
+    return (element.text or "").strip(XML_WHITESPACE)
+
+
+def _is_empty(element: EtElement) -> bool:
+    return len(element) == 0 and not _leaf_text(element)
+
+
+def _tree_to_data(element: EtElement, model: type[BaseModel], path: str) -> dict[str, Any]:
+    shapes = _shapes(model)
+    for attribute in element.attrib:
+        if not attribute.startswith(XSI_NAMESPACE):
+            raise MessageError(
+                "schema_invalid",
+                f"{path} に属性「{attribute}」は使用できません。"
+                f" / {path}: attribute {attribute!r} is not allowed.",
+                path=path,
+            )
+    if _leaf_text(element):
+        raise MessageError(
+            "schema_invalid",
+            f"{path} は子要素だけを含む要素です（文字列「{_leaf_text(element)[:40]}」は不可）。"
+            f" / {path} holds child elements only, not text {_leaf_text(element)[:40]!r}.",
+            path=path,
+        )
+    data: dict[str, Any] = {}
+    counts: dict[str, int] = {}
+    for child in element:
+        name = child.tag
+        shape = shapes.get(name) if isinstance(name, str) else None
+        if shape is None:
+            expected = ", ".join(shapes)
+            raise MessageError(
+                "schema_invalid",
+                f"{path} に未知の要素「{name}」があります（使用できる要素: {expected}）。"
+                f" / Unknown element {name!r} in {path}; allowed here: {expected}.",
+                path=f"{path}/{name}",
+            )
+        counts[name] = counts.get(name, 0) + 1
+        child_path = f"{path}/{name}" + (f"[{counts[name]}]" if shape.repeated else "")
+        if counts[name] > 1 and not shape.repeated:
+            raise MessageError(
+                "schema_invalid",
+                f"要素 {child_path} が複数回あります（1回まで）。"
+                f" / Element {child_path} appears more than once.",
+                path=child_path,
+            )
+        value = _child_value(child, shape, child_path)
+        if value is None:
+            continue
+        if shape.repeated:
+            data.setdefault(name, []).append(value)
+        else:
+            data[name] = value
+    return data
+
+
+def _child_value(child: EtElement, shape: _Shape, path: str) -> Any:
+    sub_model = shape.model
+    if sub_model is not None:
+        if shape.optional and _is_empty(child):
+            return None
+        return _tree_to_data(child, sub_model, path)
+    if len(child):
+        raise MessageError(
+            "schema_invalid",
+            f"{path} は文字列の要素です（子要素「{child[0].tag}」は不可）。"
+            f" / {path} holds text only, not child element {child[0].tag!r}.",
+            path=path,
+        )
+    if child.attrib:
+        raise MessageError(
+            "schema_invalid",
+            f"{path} に属性は使用できません。 / {path}: attributes are not allowed.",
+            path=path,
+        )
+    text = _leaf_text(child)
+    if not text:
+        return None  # a required field then fails as "missing"
+    code_type = shape.code
+    if code_type is not None and text not in {m.value for m in code_type}:
+        raise _code_error(path, text, code_type)
+    return text
+
+
+# --- pydantic errors -> MessageError ---------------------------------------------------------
+
+
+def _resolve(model: type[BaseModel], loc: tuple[int | str, ...], root: str) -> tuple[str, _Shape | None]:
+    """Element path for a pydantic error location, and the shape of the field it names."""
+    parts = [root] if root else []
+    current: type[BaseModel] | None = model
+    shape: _Shape | None = None
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item + 1}]"
+            continue
+        shape = _shapes(current).get(item) if current is not None else None
+        parts.append(item)
+        current = shape.model if shape else None
+    return "/".join(parts), shape
+
+
+def _translate(exc: ValidationError, model: type[BaseModel], root: str) -> MessageError:
+    problems_ja: list[str] = []
+    problems_en: list[str] = []
+    first_path: str | None = None
+    for error in exc.errors():
+        path, shape = _resolve(model, tuple(error["loc"]), root)
+        first_path = first_path or path
+        kind = error["type"]
+        value = error.get("input")
+        ctx = error.get("ctx") or {}
+        if kind == "missing":
+            problems_ja.append(f"必須要素 {path} がありません")
+            problems_en.append(f"required element {path} is missing")
+        elif kind == "string_pattern_mismatch":
+            pattern = ctx.get("pattern", "")
+            problems_ja.append(f"{path} の値「{value}」の形式が正しくありません（形式: {pattern}）")
+            problems_en.append(f"{path}: {value!r} does not match {pattern}")
+        elif kind == "enum" and shape is not None and shape.code is not None:
+            return _code_error(path, value, shape.code)
+        elif kind == "extra_forbidden":
+            problems_ja.append(f"未知の要素 {path} があります")
+            problems_en.append(f"unknown element {path}")
+        else:
+            problems_ja.append(f"{path} の値「{value}」が正しくありません（{error['msg']}）")
+            problems_en.append(f"{path}: {value!r}: {error['msg']}")
+    return MessageError(
+        "schema_invalid", "、".join(problems_ja) + "。 / " + "; ".join(problems_en) + ".", path=first_path
+    )
+
+
+def _build(model: type[M], data: Any, root: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _translate(exc, model, root) from None
+
+
+# --- decode ----------------------------------------------------------------------------------
+
+
+def decode(data: bytes, model: type[M], *, max_bytes: int = DEFAULT_MAX_BYTES) -> M:
+    """An ``XmlMsg`` document as ``model``; raises ``MessageError`` for anything unacceptable."""
+    root = _parse(data, max_bytes)
+    if root.tag != ROOT_ELEMENT:
+        raise MessageError(
+            "schema_invalid",
+            f"ルート要素は {ROOT_ELEMENT} でなければなりません（「{root.tag}」でした）。"
+            f" / The root element must be {ROOT_ELEMENT}, not {root.tag!r}.",
+            path=str(root.tag),
+        )
+    return _build(model, _tree_to_data(root, model, ROOT_ELEMENT), ROOT_ELEMENT)
+
+
+def decode_json(data: bytes | str, model: type[M], *, max_bytes: int = DEFAULT_MAX_BYTES) -> M:
+    """A JSON message (same element names, no ``XmlMsg`` wrapper) as ``model``.
+
+    Error paths are element paths without the root, e.g. ``MessageBody/QualificationConfirmSearchInfo``.
+    """
+    size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", errors="surrogatepass"))
+    if size > max_bytes:
+        raise MessageError(
+            "json_too_large",
+            f"電文が {size:,} バイトあり、上限 {max_bytes:,} バイトを超えています。"
+            f" / The message is {size:,} bytes; the limit is {max_bytes:,} bytes.",
+        )
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            bad = data[exc.start : exc.end]
+            raise MessageError(
+                "encoding_invalid",
+                f"JSONは UTF-8 で送信してください（オフセット {exc.start} のバイト {bad.hex(' ')} が不正）。"
+                f" / JSON must be UTF-8; bytes {bad.hex(' ')} at offset {exc.start} are not.",
+            ) from None
+    else:
+        text = data
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MessageError(
+            "json_malformed",
+            f"JSONとして解析できません（{exc.lineno}行 {exc.colno}桁）: {exc.msg}。"
+            f" / Not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.",
+        ) from None
+    if not isinstance(parsed, dict):
+        raise MessageError(
+            "schema_invalid",
+            f"JSONの最上位はオブジェクトでなければなりません（{type(parsed).__name__}でした）。"
+            f" / The top level must be a JSON object, not {type(parsed).__name__}.",
+        )
+    return _build(model, parsed, "")
+
+
+# --- XSD validation --------------------------------------------------------------------------
+
+
+@cache
+def _schema(message_kind: str) -> etree.XMLSchema:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    return etree.XMLSchema(etree.parse(str(SCHEMA_DIR / f"{message_kind}.xsd"), parser))
+
+
+def validate(xml: bytes, message_kind: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    """Validate an XML document against ``onshi/schema/<message_kind>.xsd``.
+
+    ``message_kind`` is a file stem: OQSsiquc01req, OQSsiquc01res, OQSmuquc01req, OQSmuquc02res.
+    The same safety checks as ``decode`` run first.
+    """
+    if message_kind not in MESSAGE_KINDS:
+        raise ValueError(f"unknown message kind {message_kind!r}; expected one of {MESSAGE_KINDS}")
+    _parse(xml, max_bytes)  # size, encoding, forbidden constructs, well-formedness
+    text = _decode_bytes(xml, max_bytes, "xml_too_large")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    document = etree.fromstring(text.encode("utf-8"), parser)
+    schema = _schema(message_kind)
+    if schema.validate(document):
+        return
+    errors = list(schema.error_log)
+    first = errors[0]
+    path = (first.path or "").lstrip("/") or None
+    listed = "; ".join(f"line {e.line}: {e.message}" for e in errors[:5])
+    raise MessageError(
+        "schema_invalid",
+        f"{message_kind} のスキーマに合っていません（{path}）。 / Not valid against {message_kind}.xsd "
+        f"at {path}: {listed}",
+        path=path,
+    )

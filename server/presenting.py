@@ -1,0 +1,297 @@
+"""The pure core's EligibilityResult -> wire messages (ResultMessage, BulkResultMessage).
+
+No I/O and no clock: the caller passes the moment of execution, the confirmation date and the
+consent moment. Every mapping decision that is ours rather than the real spec's is listed here:
+
+- Ratios (InsuredPartialContributionRatio, ElderlyRecipientContributionRatio) are 3-digit
+  percent text: 3割 -> "030", 1割 -> "010". (Assumption: the real format is not in our sources.)
+- Sex2 is the card-face sex in the real spec; we have one sex per person, so Sex2 = Sex1.
+- Consent times: ConsTime = ``consent_time`` (the moment the patient answered at the reader) and,
+  for medication/clinical/operation/check-up information, AvailableTime = ConsTime + 24 h, the
+  window in which the clinic may view it. (Assumption: the real window is not in our sources.)
+- 限度額 (limit) data goes out only when the core says ``limit_visible``; its ConsFlg is always
+  present. 特定疾病 (specific diseases) data is sensitive (e.g. HIV) and is covered by the same
+  limit-information consent at the reader, so it follows ``limit_visible`` too. (Assumption.)
+- The four medical-information consent flags are emitted for card checks only (a number check has
+  no consent screen); they carry what the patient answered, even if the information is withheld
+  (the reason is in the JSON answer's ``withheld`` list).
+- Empty strings from the registry (no 記号, no 通称名) become absent elements, never empty ones.
+- The number-check echo (QualificationConfirmSearchInfo) in a single result drops the bulk-only
+  ArbitraryIdentifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+
+from onshi.codes import (
+    CharacterCodeIdentifier,
+    Code,
+    ConsentFlag,
+    PreschoolClassification,
+    ProcessingResultStatus,
+    ReferenceClassification,
+    SegmentOfResult,
+)
+from onshi.messages import (
+    BulkConfirmUnit,
+    BulkResultBody,
+    BulkResultHeader,
+    BulkResultMessage,
+    ElderlyRecipientCertificateInfo,
+    LimitApplicationCertificateRelatedInfo,
+    QualificationConfirmSearchInfo,
+    ResultBody,
+    ResultHeader,
+    ResultList,
+    ResultMessage,
+    ResultOfQualificationConfirmation,
+    SpecificDiseasesCertificateInfo,
+    SpecificDiseasesCertificateList,
+)
+from onshi.timeutil import timestamp, ymd
+from server.core.model import Consents, EligibilityResult, QualificationResult
+
+# How long released medical information stays viewable after consent (assumption, see above).
+AVAILABLE_FOR = timedelta(hours=24)
+
+
+def ratio_text(percent: int) -> str:
+    """30 -> "030" (3割)."""
+    return f"{percent:03d}"
+
+
+def _text(value: str) -> str | None:
+    return value or None
+
+
+def _flag(consented: bool) -> ConsentFlag:
+    return ConsentFlag.CONSENTED if consented else ConsentFlag.NOT_CONSENTED
+
+
+def _times(consented: bool, consent_time: datetime | None) -> tuple[str | None, str | None]:
+    """(ConsTime, AvailableTime) for one consent."""
+    if not consented or consent_time is None:
+        return None, None
+    return timestamp(consent_time), timestamp(consent_time + AVAILABLE_FOR)
+
+
+def _consent_fields(consents: Consents | None, consent_time: datetime | None) -> dict[str, object]:
+    if consents is None:
+        return {}
+    fields: dict[str, object] = {}
+    for prefix, consented in (
+        ("PharmacistsInfo", consents.medication),
+        ("SpecificHealthCheckupsInfo", consents.checkup),
+        ("DiagnosisInfo", consents.clinical),
+        ("OperationInfo", consents.operation),
+    ):
+        cons_time, available = _times(consented, consent_time)
+        fields[f"{prefix}ConsFlg"] = _flag(consented)
+        fields[f"{prefix}ConsTime"] = cons_time
+        fields[f"{prefix}AvailableTime"] = available
+    return fields
+
+
+def to_qualification(
+    shown: QualificationResult,
+    *,
+    consents: Consents | None = None,
+    consent_time: datetime | None = None,
+) -> ResultOfQualificationConfirmation:
+    """One ResultOfQualificationConfirmation. ``consents``: the card check's answers (None: number check)."""
+    q, person = shown.qualification, shown.person
+    limit_time = timestamp(consent_time) if shown.limit_visible and consent_time is not None else None
+
+    elderly = None
+    if q.elderly is not None:
+        elderly = ElderlyRecipientCertificateInfo(
+            ElderlyRecipientCertificateDate=ymd(q.elderly.certificate_date),
+            ElderlyRecipientValidStartDate=ymd(q.elderly.valid_start),
+            ElderlyRecipientValidEndDate=ymd(q.elderly.valid_end),
+            ElderlyRecipientContributionRatio=ratio_text(q.elderly.contribution_ratio),
+        )
+
+    limit = None
+    if shown.limit_visible and q.limit is not None:
+        limit = LimitApplicationCertificateRelatedInfo(
+            LimitApplicationCertificateClassification=q.limit.classification,
+            LimitApplicationCertificateClassificationFlag=q.limit.bracket,
+            LimitApplicationCertificateDate=ymd(q.limit.certificate_date),
+            LimitApplicationCertificateValidStartDate=ymd(q.limit.valid_start),
+            LimitApplicationCertificateValidEndDate=ymd(q.limit.valid_end),
+            LimitApplicationCertificateLongTermDate=ymd(q.limit.long_term_date),
+        )
+
+    diseases = None
+    if shown.limit_visible and q.specific_diseases:
+        diseases = SpecificDiseasesCertificateList(
+            SpecificDiseasesCertificateInfo=[
+                SpecificDiseasesCertificateInfo(
+                    SpecificDiseasesDiseaseCategory=d.category,
+                    # Assumption: the certificate date is not modelled; the validity start stands in.
+                    SpecificDiseasesCertificateDate=ymd(d.valid_start),
+                    SpecificDiseasesValidStartDate=ymd(d.valid_start),
+                    SpecificDiseasesValidEndDate=ymd(d.valid_end),
+                    SpecificDiseasesSelfPay=str(d.self_pay_limit_yen),
+                )
+                for d in q.specific_diseases
+            ]
+        )
+
+    return ResultOfQualificationConfirmation(
+        InsuredCardClassification=q.card_classification,
+        InsurerNumber=q.insurer.number,
+        InsuredCardSymbol=_text(q.symbol),
+        InsuredIdentificationNumber=q.number,
+        InsuredBranchNumber=_text(q.branch),
+        PersonalFamilyClassification=q.personal_family,
+        InsuredName=_text(shown.insured_name),
+        Name=shown.name,
+        NameOfOther=_text(shown.name_of_other),
+        NameKana=_text(shown.name_kana),
+        NameOfOtherKana=_text(person.name_of_other_kana),
+        Sex1=person.sex,
+        Sex2=person.sex,  # assumption: the card-face sex equals the registered sex
+        Birthdate=ymd(person.birthdate),
+        Address=_text(shown.address),
+        PostNumber=_text(person.post_number),
+        InsuredCertificateIssuanceDate=ymd(q.issued_on),
+        InsuredCardValidDate=ymd(q.valid_from),
+        InsuredCardExpirationDate=ymd(q.card_expires_on),
+        InsuredPartialContributionRatio=ratio_text(q.copay_ratio),
+        PreschoolClassification=PreschoolClassification.PRESCHOOL if q.preschool else None,
+        ReasonOfLoss=q.reason_of_loss,
+        InsurerName=_text(q.insurer.name),
+        QualificationDate=ymd(q.acquired_on),
+        DisqualificationDate=ymd(q.lost_on),
+        ElderlyRecipientCertificateInfo=elderly,
+        LimitApplicationCertificateRelatedConsFlg=shown.limit_consent,
+        LimitApplicationCertificateRelatedConsTime=limit_time,
+        LimitApplicationCertificateRelatedInfo=limit,
+        SpecificDiseasesCertificateRelatedConsFlg=shown.limit_consent,
+        SpecificDiseasesCertificateRelatedConsTime=limit_time,
+        SpecificDiseasesCertificateList=diseases,
+        **_consent_fields(consents, consent_time),  # type: ignore[arg-type]
+    )
+
+
+def _single_echo(search_info: QualificationConfirmSearchInfo | None) -> QualificationConfirmSearchInfo | None:
+    if search_info is None or search_info.ArbitraryIdentifier is None:
+        return search_info
+    return search_info.model_copy(update={"ArbitraryIdentifier": None})
+
+
+def to_result_message(
+    result: EligibilityResult,
+    *,
+    executed_at: datetime,
+    confirmation_date: date,
+    institution_code: str,
+    reference: ReferenceClassification,
+    encoding: CharacterCodeIdentifier,
+    file_identifier: str | None = None,
+    search_info: QualificationConfirmSearchInfo | None = None,
+    consent_time: datetime | None = None,
+) -> ResultMessage:
+    """OQSsiquc01res for a card check (reference 1) or a number check (reference 2, pass ``search_info``)."""
+    card_check = reference is ReferenceClassification.MY_NUMBER_CARD
+    consents = result.consents if card_check else None
+    code = result.code
+    results = [to_qualification(r, consents=consents, consent_time=consent_time) for r in result.results]
+    return ResultMessage(
+        MessageHeader=ResultHeader(
+            ProcessExecutionTime=timestamp(executed_at),
+            QualificationConfirmationDate=ymd(confirmation_date) or "",
+            MedicalInstitutionCode=institution_code,
+            ArbitraryFileIdentifier=file_identifier,
+            ReferenceClassification=reference,
+            SegmentOfResult=SegmentOfResult.NORMAL_END,
+            CharacterCodeIdentifier=encoding,
+        ),
+        MessageBody=ResultBody(
+            ProcessingResultStatus=result.status,
+            ProcessingResultCode=code.value if code else None,
+            ProcessingResultMessage=code.ja if code else None,
+            QualificationValidity=result.validity,
+            QualificationConfirmSearchInfo=None if card_check else _single_echo(search_info),
+            PrescriptionIssueSelect=consents.prescription if consents is not None else None,
+            ResultList=ResultList(ResultOfQualificationConfirmation=results) if results else None,
+        ),
+    )
+
+
+def to_bulk_unit(
+    result: EligibilityResult,
+    *,
+    search_info: QualificationConfirmSearchInfo,
+    reference_number: str | None = None,
+) -> BulkConfirmUnit:
+    """One BulkConfirmUnit: the query echoed (with its ArbitraryIdentifier) and its answer.
+
+    A unit has room for one qualification; the core returns at most one for a number check
+    except in pathological registries, where the first (most relevant) is shown.
+    """
+    code = result.code
+    return BulkConfirmUnit(
+        QualificationConfirmSearchInfo=search_info,
+        ProcessingResultStatus=result.status,
+        ProcessingResultCode=code.value if code else None,
+        ProcessingResultMessage=code.ja if code else None,
+        QualificationValidity=result.validity,
+        ResultOfQualificationConfirmation=to_qualification(result.results[0]) if result.results else None,
+        ReferenceNumber=reference_number,
+    )
+
+
+def to_bulk_message(
+    units: Sequence[BulkConfirmUnit],
+    *,
+    executed_at: datetime,
+    confirmation_date: date,
+    institution_code: str,
+    encoding: CharacterCodeIdentifier,
+    file_identifier: str | None,
+    reception_number: str | None,
+) -> BulkResultMessage:
+    """OQSmuquc02res with the units and their counts."""
+    errors = sum(1 for u in units if u.ProcessingResultStatus is ProcessingResultStatus.ERROR)
+    return BulkResultMessage(
+        MessageHeader=BulkResultHeader(
+            ProcessExecutionTime=timestamp(executed_at),
+            QualificationConfirmationDate=ymd(confirmation_date) or "",
+            MedicalInstitutionCode=institution_code,
+            ArbitraryFileIdentifier=file_identifier,
+            ReferenceClassification=ReferenceClassification.INSURED_CARD_INFO,
+            SegmentOfResult=SegmentOfResult.NORMAL_END,
+            CharacterCodeIdentifier=encoding,
+            ReceptionNumber=reception_number,
+            NumberOfProcessingResult=len(units),
+            NumberOfNormalProcessing=len(units) - errors,
+            NumberOfError=errors,
+        ),
+        MessageBody=BulkResultBody(BulkConfirmUnit=list(units)),
+    )
+
+
+# --- the JSON answer's notes and withheld lists ----------------------------------------------
+
+
+def describe(code: Code) -> dict[str, str]:
+    """{"code", "ja", "en"} for a ProcessingResultCode, WithheldReason or any other code."""
+    return {"code": str(code.value), "ja": code.ja, "en": code.en}
+
+
+def describe_all(codes: Iterable[Code]) -> list[dict[str, str]]:
+    return [describe(c) for c in codes]
+
+
+def notes(result: EligibilityResult) -> list[dict[str, str]]:
+    """Every ProcessingResultCode of the result (the XML carries only the first)."""
+    return describe_all(result.codes)
+
+
+def withheld(result: EligibilityResult) -> list[dict[str, str]]:
+    """Why medication/clinical/check-up information is not released."""
+    return describe_all(result.withheld)
