@@ -1,0 +1,74 @@
+"""Reader error codes, shown on the reader's screen and handed to the clinic console.
+
+Assumption: the real readers' own codes are vendor-specific and not in our sources, so the codes
+are ours, grouped like a vendor's: R1xx card, R2xx camera, R3xx PIN, R4xx device, R5xx network
+and central system, R6xx the session (timeout, cancel). The wording follows the real readers'
+style: what happened, then what to do.
+"""
+
+from __future__ import annotations
+
+from onshi.codes import Code
+
+
+class ReaderError(Code):
+    CARD_NOT_RECOGNISED = (
+        "R101",
+        "カードを読み取れませんでした。カードを置き直してください。",
+        "The card could not be read. Place the card again.",
+    )
+    NOT_MY_NUMBER_CARD = (
+        "R102",
+        "マイナンバーカードではありません。マイナンバーカードを置いてください。",
+        "This is not a My Number card. Place a My Number card.",
+    )
+    CARD_REMOVED = (
+        "R103",
+        "カードが取り外されました。最初からやり直してください。",
+        "The card was removed. Start again.",
+    )
+    CAMERA_FAILURE = (
+        "R201",
+        "カメラが使用できません。暗証番号または目視確認で本人確認をしてください。",
+        "The camera is not available. Use the PIN or a visual check by staff.",
+    )
+    FACE_NOT_CONFIRMED = (
+        "R202",
+        "顔認証ができませんでした。暗証番号または目視確認に切り替えてください。",
+        "Face authentication failed. Switch to the PIN or a visual check by staff.",
+    )
+    PIN_LOCKED = (
+        "R301",
+        "暗証番号がロックされています。ロック解除はお住まいの市区町村窓口で手続きしてください。",
+        "The PIN is locked. It can be reset at the municipal office.",
+    )
+    PIN_NOT_SET = (
+        "R302",
+        "このカードには暗証番号が設定されていません（顔認証マイナンバーカード）。",
+        "This card has no PIN (face-authentication-only card).",
+    )
+    READER_DISCONNECTED = (
+        "R401",
+        "カードリーダーとの接続が切れました。ケーブルの接続を確認してください。",
+        "The card reader is disconnected. Check its cable.",
+    )
+    NETWORK_FAILURE = (
+        "R501",
+        "ネットワークに接続できません。しばらくしてからやり直すか、被保険者番号で確認してください。",
+        "Cannot reach the network. Try again later or check by insurance number.",
+    )
+    CENTRAL_ERROR = (
+        "R502",
+        "オンライン資格確認等システムでエラーが発生しました。被保険者番号で確認してください。",
+        "The online eligibility system returned an error. Check by insurance number.",
+    )
+    TIMEOUT = (
+        "R601",
+        "一定時間操作がなかったため、処理を中止しました。最初からやり直してください。",
+        "No response for a while, so the check was stopped. Start again.",
+    )
+    CANCELLED = (
+        "R602",
+        "本人確認を中止しました。",
+        "The check was cancelled.",
+    )

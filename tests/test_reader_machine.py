@@ -1,0 +1,257 @@
+"""The reader's state machine, driven by events with a fake clock (no I/O)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cardreader_emulator.errors import ReaderError
+from cardreader_emulator.machine import (
+    Cancel,
+    CardFacts,
+    CardPlaced,
+    CardRead,
+    CardReadFailed,
+    CardRemoved,
+    ChooseMethod,
+    ConsentAnswered,
+    Disconnected,
+    FaceMatched,
+    FaceSubmitted,
+    ForgetCard,
+    InvalidAction,
+    MatchFace,
+    PinChecked,
+    PinSubmitted,
+    ReadCard,
+    ReaderMachine,
+    ReportError,
+    ReportResult,
+    SendFailed,
+    Sent,
+    StartCheck,
+    State,
+    SubmitCheck,
+    Tick,
+    Timeouts,
+    VerifyPin,
+    VisualConfirmed,
+)
+from onshi.codes import AuthMethod, PrescriptionIssueSelect
+
+STANDARD = CardFacts("taro", has_photo=True, has_pin=True, pin_remaining=3, variant="standard")
+FACE_ONLY = CardFacts("kao", has_photo=True, has_pin=False, pin_remaining=0, variant="face_only")
+INFANT = CardFacts("baby", has_photo=False, has_pin=True, pin_remaining=3, variant="infant")
+LOCKED = CardFacts("locked", has_photo=True, has_pin=True, pin_remaining=0, variant="standard")
+
+
+def placed(facts: CardFacts, now: float = 0.0) -> ReaderMachine:
+    m = ReaderMachine(now=now)
+    (read,) = m.dispatch(CardPlaced(facts.card_id), now)
+    assert isinstance(read, ReadCard) and m.state is State.READING
+    m.dispatch(CardRead(read.step, facts), now)
+    return m
+
+
+def no_match(m: ReaderMachine) -> list[object]:
+    (cmd,) = m.dispatch(FaceSubmitted(), 0)
+    assert isinstance(cmd, MatchFace)
+    return list(m.dispatch(FaceMatched(cmd.step, False, "no_match", "一致しません", "no match", 0.7), 0))
+
+
+def answer_all(m: ReaderMachine, agree: bool = True) -> SubmitCheck:
+    while m.state is State.CONSENT:
+        if m.ctx.consent_step and m.ctx.consent_step.value == "prescription":
+            commands = m.dispatch(ConsentAnswered(prescription=PrescriptionIssueSelect.ELECTRONIC), 0)
+        else:
+            commands = m.dispatch(ConsentAnswered(agreed=agree), 0)
+    (submit,) = commands
+    assert isinstance(submit, SubmitCheck)
+    return submit
+
+
+def test_face_path_to_result_and_card_removed() -> None:
+    m = placed(STANDARD)
+    assert m.state is State.METHOD
+    assert [x.value for x in m.ctx.methods] == ["face", "pin", "visual"]
+    m.dispatch(ChooseMethod(AuthMethod.FACE), 0)
+    (cmd,) = m.dispatch(FaceSubmitted(), 0)
+    assert isinstance(cmd, MatchFace)
+    m.dispatch(FaceMatched(cmd.step, True, "match", "ok", "ok", 0.2), 0)
+    assert m.state is State.CONSENT and m.ctx.consent_step is not None
+    submit = answer_all(m)
+    assert submit.method is AuthMethod.FACE
+    assert submit.consents == {"medication": True, "clinical": True, "operation": True, "checkup": True,
+                               "limit_bracket": True, "prescription": "1"}
+    (report,) = m.dispatch(Sent(submit.step, {"validity": "1"}), 0)
+    assert isinstance(report, ReportResult) and m.state is State.RESULT
+    assert m.dispatch(CardRemoved(), 0) == [ForgetCard()]
+    assert m.state is State.IDLE
+
+
+def test_declining_medical_consent_skips_the_surgery_screen() -> None:
+    m = placed(STANDARD)
+    m.dispatch(ChooseMethod(AuthMethod.VISUAL), 0)
+    m.dispatch(VisualConfirmed(), 0)
+    asked = []
+    while m.state is State.CONSENT:
+        assert m.ctx.consent_step is not None
+        asked.append(m.ctx.consent_step.value)
+        if m.ctx.consent_step.value == "prescription":
+            commands = m.dispatch(ConsentAnswered(prescription=PrescriptionIssueSelect.PAPER), 0)
+        else:
+            commands = m.dispatch(ConsentAnswered(agreed=False), 0)
+    assert asked == ["medical", "checkup", "limit", "prescription"]
+    (submit,) = commands
+    assert isinstance(submit, SubmitCheck)
+    assert submit.consents["prescription"] == "2" and not any(
+        submit.consents[k] for k in ("medication", "clinical", "operation", "checkup", "limit_bracket"))
+
+
+def test_face_fails_a_few_times_then_pin_is_offered() -> None:
+    m = placed(STANDARD)
+    m.dispatch(ChooseMethod(AuthMethod.FACE), 0)
+    no_match(m)
+    assert m.state is State.FACE and m.ctx.notice is not None and "あと2回" in m.ctx.notice.ja
+    no_match(m)
+    no_match(m)
+    assert m.state is State.METHOD
+    assert [x.value for x in m.ctx.methods] == ["pin", "visual"]
+    assert m.ctx.notice is not None and m.ctx.notice.code == ReaderError.FACE_NOT_CONFIRMED.value
+    m.dispatch(ChooseMethod(AuthMethod.PIN), 0)
+    (verify,) = m.dispatch(PinSubmitted(), 0)
+    assert isinstance(verify, VerifyPin)
+    m.dispatch(PinChecked(verify.step, ok=True, remaining=3, locked=False), 0)
+    assert m.state is State.CONSENT
+
+
+def test_pin_shows_remaining_tries_and_lock_leads_to_visual() -> None:
+    m = placed(STANDARD)
+    m.dispatch(ChooseMethod(AuthMethod.PIN), 0)
+    for remaining in (2, 1):
+        (verify,) = m.dispatch(PinSubmitted(), 0)
+        assert isinstance(verify, VerifyPin)
+        m.dispatch(PinChecked(verify.step, ok=False, remaining=remaining, locked=False), 0)
+        assert m.state is State.PIN and m.ctx.pin_remaining == remaining
+        assert m.ctx.notice is not None and f"残り{remaining}回" in m.ctx.notice.ja
+    (verify,) = m.dispatch(PinSubmitted(), 0)
+    assert isinstance(verify, VerifyPin)
+    m.dispatch(PinChecked(verify.step, ok=False, remaining=0, locked=True), 0)
+    assert m.state is State.METHOD and AuthMethod.PIN not in m.ctx.methods
+    assert m.ctx.notice is not None and m.ctx.notice.code == "R301"
+
+
+def test_locked_card_never_offers_pin() -> None:
+    m = placed(LOCKED)
+    assert [x.value for x in m.ctx.methods] == ["face", "visual"]
+    with pytest.raises(InvalidAction):
+        m.dispatch(ChooseMethod(AuthMethod.PIN), 0)
+
+
+def test_face_only_card_never_offers_pin() -> None:
+    m = placed(FACE_ONLY)
+    assert AuthMethod.PIN not in m.ctx.methods
+    m.dispatch(ChooseMethod(AuthMethod.FACE), 0)
+    for _ in range(3):
+        no_match(m)
+    assert [x.value for x in m.ctx.methods] == ["visual"]
+    with pytest.raises(InvalidAction):
+        m.dispatch(ChooseMethod(AuthMethod.PIN), 0)
+
+
+def test_infant_card_goes_to_visual_check() -> None:
+    m = placed(INFANT)
+    assert m.state is State.VISUAL
+    assert AuthMethod.FACE not in m.ctx.methods
+    m.dispatch(VisualConfirmed(), 0)
+    assert answer_all(m).method is AuthMethod.VISUAL
+
+
+@pytest.mark.parametrize(
+    ("state_setup", "limit"),
+    [("method", 60.0), ("face", 30.0), ("pin", 60.0), ("consent", 60.0)],
+)
+def test_timeouts_on_the_injected_clock(state_setup: str, limit: float) -> None:
+    m = placed(STANDARD, now=100.0)
+    if state_setup == "face":
+        m.dispatch(ChooseMethod(AuthMethod.FACE), 100.0)
+    elif state_setup == "pin":
+        m.dispatch(ChooseMethod(AuthMethod.PIN), 100.0)
+    elif state_setup == "consent":
+        m.dispatch(ChooseMethod(AuthMethod.VISUAL), 100.0)
+        m.dispatch(VisualConfirmed(), 100.0)
+    before = m.state
+    assert m.dispatch(Tick(), 100.0 + limit - 0.1) == []
+    assert m.state is before
+    (report,) = m.dispatch(Tick(), 100.0 + limit + 0.1)
+    assert isinstance(report, ReportError) and report.error is ReaderError.TIMEOUT
+    assert m.state is State.ERROR
+    m.dispatch(CardRemoved(), 200.0)
+    assert m.state is State.IDLE
+
+
+def test_sending_timeout_and_late_answer_ignored() -> None:
+    m = placed(STANDARD)
+    m.dispatch(ChooseMethod(AuthMethod.VISUAL), 0)
+    m.dispatch(VisualConfirmed(), 0)
+    submit = answer_all(m)
+    m.dispatch(Tick(), Timeouts().sending + 1)
+    assert m.state is State.ERROR and m.ctx.error is ReaderError.TIMEOUT
+    assert m.dispatch(Sent(submit.step, {"late": True}), 100) == []  # stale step
+    assert m.state is State.ERROR
+
+
+@pytest.mark.parametrize("where", ["method", "face", "pin", "visual", "consent", "sending"])
+def test_cancel_at_every_step(where: str) -> None:
+    m = placed(STANDARD)
+    if where in ("face", "pin", "visual"):
+        m.dispatch(ChooseMethod(AuthMethod(where)), 0)
+    elif where in ("consent", "sending"):
+        m.dispatch(ChooseMethod(AuthMethod.VISUAL), 0)
+        m.dispatch(VisualConfirmed(), 0)
+        if where == "sending":
+            answer_all(m)
+    (report,) = m.dispatch(Cancel(), 0)
+    assert isinstance(report, ReportError) and report.error is ReaderError.CANCELLED
+    assert m.state is State.ERROR
+
+
+def test_card_pulled_mid_check() -> None:
+    m = placed(STANDARD)
+    m.dispatch(ChooseMethod(AuthMethod.PIN), 0)
+    commands = m.dispatch(CardRemoved(), 0)
+    assert ForgetCard() in commands
+    assert any(isinstance(c, ReportError) and c.error is ReaderError.CARD_REMOVED for c in commands)
+    m.dispatch(Tick(), 11)
+    assert m.state is State.IDLE
+
+
+def test_unreadable_card_and_network_failure() -> None:
+    m = ReaderMachine()
+    (read,) = m.dispatch(CardPlaced("x"), 0)
+    assert isinstance(read, ReadCard)
+    (report,) = m.dispatch(CardReadFailed(read.step, ReaderError.CARD_NOT_RECOGNISED), 0)
+    assert isinstance(report, ReportError) and m.snapshot()["error"]["code"] == "R101"
+    m.dispatch(CardRemoved(), 0)
+    m2 = placed(STANDARD)
+    m2.dispatch(ChooseMethod(AuthMethod.VISUAL), 0)
+    m2.dispatch(VisualConfirmed(), 0)
+    submit = answer_all(m2)
+    m2.dispatch(SendFailed(submit.step, ReaderError.NETWORK_FAILURE, "connection refused"), 0)
+    assert m2.snapshot()["error"]["code"] == "R501"
+
+
+def test_reader_unplugged_mid_check() -> None:
+    m = placed(STANDARD)
+    m.dispatch(ChooseMethod(AuthMethod.FACE), 0)
+    commands = m.dispatch(Disconnected(), 0)
+    assert any(isinstance(c, ReportError) and c.error is ReaderError.READER_DISCONNECTED for c in commands)
+    assert not m.connected and m.state is State.ERROR
+    with pytest.raises(InvalidAction):
+        m.dispatch(FaceSubmitted(), 0)
+
+
+def test_console_start_carries_patient_ref() -> None:
+    m = ReaderMachine()
+    m.dispatch(StartCheck("P-001"), 0)
+    m.dispatch(CardPlaced("taro"), 0)
+    assert m.snapshot()["patient_ref"] == "P-001"
