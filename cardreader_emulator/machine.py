@@ -20,6 +20,23 @@ from cardreader_emulator.errors import ReaderError
 from onshi.codes import AuthMethod, PrescriptionIssueSelect
 
 
+def method_of(value: str) -> AuthMethod:
+    """``AuthMethod`` from its wire value ("face", "pin", "visual")."""
+    for method in AuthMethod:
+        if method.value == value:
+            return method
+    raise ValueError(f"unknown method {value!r}; expected face, pin or visual")
+
+
+def prescription_of(value: str) -> PrescriptionIssueSelect:
+    aliases = {"electronic": "1", "paper": "2", "電子": "1", "紙": "2"}
+    value = aliases.get(value, value)
+    for choice in PrescriptionIssueSelect:
+        if choice.value == value:
+            return choice
+    raise ValueError(f"unknown prescription choice {value!r}; expected 1 (electronic) or 2 (paper)")
+
+
 class State(StrEnum):
     IDLE = "idle"  # カードを置いてください
     READING = "reading"  # カードを読み取っています

@@ -35,6 +35,7 @@ from cardreader_emulator.machine import (
     Timeouts,
     VerifyPin,
     VisualConfirmed,
+    method_of,
 )
 from onshi.codes import AuthMethod, PrescriptionIssueSelect
 
@@ -204,7 +205,7 @@ def test_sending_timeout_and_late_answer_ignored() -> None:
 def test_cancel_at_every_step(where: str) -> None:
     m = placed(STANDARD)
     if where in ("face", "pin", "visual"):
-        m.dispatch(ChooseMethod(AuthMethod(where)), 0)
+        m.dispatch(ChooseMethod(method_of(where)), 0)
     elif where in ("consent", "sending"):
         m.dispatch(ChooseMethod(AuthMethod.VISUAL), 0)
         m.dispatch(VisualConfirmed(), 0)
