@@ -1,0 +1,101 @@
+"""The FastAPI application of the mock central system."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from onshi.xmlcodec import MessageError
+from server.api import admin, checks
+from server.api.context import AppContext, Context, DbSession
+from server.api.problems import (
+    ApiProblem,
+    api_problem_handler,
+    http_error_handler,
+    message_error_handler,
+    problem_response,
+    validation_error_handler,
+    verification_error_handler,
+)
+from server.clock import aware_jst
+from server.jlis import VerificationError, certificate_to_pem, crl_to_pem
+from server.settings import Settings
+from server.storage import tables
+from server.storage.database import create_tables, make_engine
+
+OUTAGE_BODY = {
+    "status": 503,
+    "code": "central_system_unavailable",
+    "title": "The online eligibility system is not answering (outage)",
+    "title_ja": "オンライン資格確認等システムに接続できません（障害発生中）",
+    "detail": "Use the 被保険者資格申立書 and the normal co-pay; check again later. Never charge 100%.",
+}
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or Settings()
+    engine = engine or make_engine(settings.database_url, schema=settings.database_schema)
+    create_tables(engine)
+    app = FastAPI(
+        title="onshi-sim: mock オンライン資格確認等システム",
+        version="0.1.0",
+        description=(
+            "A mock of Japan's online insurance-eligibility check. Messages use the real XML element "
+            "names (JSON carries the same structure). See docs/architecture.md."
+        ),
+    )
+    app.state.context = AppContext(engine, settings)
+    app.add_exception_handler(ApiProblem, api_problem_handler)
+    app.add_exception_handler(MessageError, message_error_handler)
+    app.add_exception_handler(VerificationError, verification_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+
+    @app.middleware("http")
+    async def limits_and_faults(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > settings.max_body_bytes:
+            return problem_response(413, {
+                "status": 413, "code": "body_too_large", "title": "request body too large",
+                "title_ja": "送信データが大きすぎます",
+                "detail": f"{length} bytes; at most {settings.max_body_bytes}",
+            })
+        path = request.url.path
+        if path.startswith("/api/v1/") and not path.startswith(("/api/v1/admin", "/api/v1/health")):
+            faults = app.state.context.state.faults
+            if faults.latency_ms:
+                await asyncio.sleep(faults.latency_ms / 1000)
+            if faults.outage:
+                return problem_response(503, OUTAGE_BODY, headers={"Retry-After": "30"})
+        return await call_next(request)
+
+    @app.get("/api/v1/health", tags=["meta"])
+    def health(ctx: Context) -> dict[str, Any]:
+        clock = ctx.state.clock
+        return {"status": "ok", "now": clock.now().isoformat(), "frozen": clock.frozen,
+                "faults": vars(ctx.state.faults)}
+
+    @app.get("/api/v1/jlis/ca.pem", tags=["J-LIS"], response_class=PlainTextResponse)
+    def ca_certificate(ctx: Context, session: DbSession) -> str:
+        """The mock J-LIS root certificate (the trust anchor of card certificates)."""
+        return certificate_to_pem(ctx.ca(session).certificate)
+
+    @app.get("/api/v1/jlis/crl.pem", tags=["J-LIS"], response_class=PlainTextResponse)
+    def crl(ctx: Context, session: DbSession) -> str:
+        """The certificate revocation list as of the simulated now, signed by the mock J-LIS."""
+        now = ctx.now()
+        rows = session.exec(select(tables.Revocation).where(tables.Revocation.revoked_at <= now)).all()
+        revoked = [(int(r.serial), aware_jst(r.revoked_at)) for r in rows]
+        return crl_to_pem(ctx.ca(session).build_crl(revoked, now))
+
+    app.include_router(checks.router)
+    app.include_router(admin.router)
+    return app

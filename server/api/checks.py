@@ -1,0 +1,412 @@
+"""The clinic API: number checks, bulk checks, card checks (challenge/response), medical info."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any, Literal, TypeVar
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from onshi import xmlcodec
+from onshi.codes import (
+    AuthMethod,
+    CharacterCodeIdentifier,
+    MedicalInfoKind,
+    PrescriptionIssueSelect,
+    ReferenceClassification,
+    WithheldReason,
+)
+from onshi.messages import (
+    BulkCheckRequestMessage,
+    BulkResultMessage,
+    NumberCheckRequestMessage,
+    QualificationConfirmSearchInfo,
+    ResultMessage,
+)
+from onshi.timeutil import parse_ymd, today_jst
+from server import presenting
+from server.api.context import Clinic, Context, DbSession, encoding_from_query
+from server.api.problems import ApiProblem, not_found
+from server.clock import aware_jst
+from server.core import model as core
+from server.core.rules import check_card, check_number, normalize_insurer_number
+from server.jlis import (
+    attestation_payload,
+    certificate_dates,
+    certificate_to_der,
+    load_certificate,
+    verify_attestation,
+    verify_card_signature,
+)
+from server.storage import registry, tables
+
+router = APIRouter(prefix="/api/v1", tags=["clinic"])
+M = TypeVar("M", bound=BaseModel)
+
+XML_TYPES = ("application/xml", "text/xml")
+
+
+# --- request and response plumbing ----------------------------------------------------------
+
+
+async def read_message(request: Request, model: type[M], max_bytes: int) -> M:
+    """A request body as JSON or XML (by Content-Type), with clear errors for both."""
+    body = await request.body()
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type in XML_TYPES:
+        return xmlcodec.decode(body, model, max_bytes=max_bytes)
+    if content_type in ("application/json", ""):
+        return xmlcodec.decode_json(body, model, max_bytes=max_bytes)
+    raise ApiProblem(415, "media_type_unsupported", "送信形式が対応していません", "unsupported media type",
+                     f"Content-Type {content_type!r}: send application/json or application/xml")
+
+
+def wants_xml(request: Request, fmt: str | None) -> bool:
+    if fmt is not None:
+        if fmt not in ("json", "xml"):
+            raise ApiProblem(400, "format_unknown", "応答形式の指定が正しくありません", "unknown format",
+                             f"format={fmt!r}: use json or xml")
+        return fmt == "xml"
+    accept = request.headers.get("accept", "")
+    return any(t in accept for t in XML_TYPES) and "application/json" not in accept
+
+
+def respond(message: BaseModel, *, xml: bool, encoding: CharacterCodeIdentifier,
+            extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Response:
+    if xml:
+        return Response(
+            xmlcodec.encode(message, encoding),
+            media_type=f"application/xml; charset={xmlcodec.xml_encoding_name(encoding)}",
+            headers=headers,
+        )
+    body: dict[str, Any] = message.model_dump(mode="json", exclude_none=True)
+    if extra is not None:
+        body = {**extra, "result": body}
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/json", headers=headers)
+
+
+def access(session: Session, now: datetime, clinic: str, person_id: str | None, action: str, basis: str,
+           outcome: str) -> None:
+    session.add(tables.AccessRecord(at=aware_jst(now), clinic_code=clinic, person_id=person_id,
+                                    action=action, basis=basis, outcome=outcome))
+
+
+def outcome_of(result: core.EligibilityResult) -> str:
+    if result.validity is not None:
+        return f"validity:{result.validity.value}"
+    return f"error:{result.code.value if result.code else ''}"
+
+
+def check_institution(clinic: str, header_code: str) -> None:
+    if header_code != clinic:
+        raise ApiProblem(
+            403, "institution_mismatch", "電文の医療機関コードが認証した医療機関と一致しません",
+            "the message's MedicalInstitutionCode is not the authenticated clinic",
+            f"MedicalInstitutionCode {header_code} != {clinic}",
+        )
+
+
+# --- number checks --------------------------------------------------------------------------
+
+
+def _number_request(info: QualificationConfirmSearchInfo) -> core.NumberCheckRequest:
+    return core.NumberCheckRequest(
+        insurer_number=info.InsurerNumber,
+        symbol=info.InsuredCardSymbol or "",
+        number=info.InsuredIdentificationNumber,
+        branch=info.InsuredBranchNumber,
+        birthdate=parse_ymd(info.Birthdate),
+        limit_consent=(info.LimitApplicationCertificateRelatedConsFlg or "0") == "1",
+    )
+
+
+def _number_check(session: Session, info: QualificationConfirmSearchInfo, now: datetime, day: date
+                  ) -> core.EligibilityResult:
+    """Judged for ``day`` (e.g. tomorrow for a bulk check) on the registry as the system knows it ``now``."""
+    request = _number_request(info)
+    candidates = registry.candidates_for_numbers(
+        session, normalize_insurer_number(request.insurer_number), request.number.strip(), aware_jst(now)
+    )
+    return check_number(request, candidates, day)
+
+
+NUMBER_CHECK_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": NumberCheckRequestMessage.model_json_schema()},
+            "application/xml": {"schema": {"type": "string", "description": "OQSsiquc01req XML"}},
+        },
+    }
+}
+BULK_CHECK_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": BulkCheckRequestMessage.model_json_schema()},
+            "application/xml": {"schema": {"type": "string", "description": "OQSmuquc01req XML"}},
+        },
+    }
+}
+
+
+@router.post("/number-checks", openapi_extra=NUMBER_CHECK_BODY, response_model=ResultMessage,
+             summary="Number check (OQSsiquc01req → OQSsiquc01res)")
+async def number_check(request: Request, ctx: Context, session: DbSession, clinic: Clinic,
+                       format: str | None = None, encoding: str | None = None) -> Response:
+    """Insurer number + symbol + number + branch + birth date, from a 資格確認書, an old card or the お知らせ."""
+    message = await read_message(request, NumberCheckRequestMessage, ctx.settings.max_body_bytes)
+    header = message.MessageHeader
+    check_institution(clinic.code, header.MedicalInstitutionCode)
+    out_encoding = encoding_from_query(encoding) or header.CharacterCodeIdentifier
+    now = ctx.now()
+    info = message.MessageBody.QualificationConfirmSearchInfo
+    day = parse_ymd(header.QualificationConfirmationDate)
+    result = _number_check(session, info, now, day)
+    access(session, now, clinic.code, result.person_id, "number_check", "number", outcome_of(result))
+    session.commit()
+    out = presenting.to_result_message(
+        result, executed_at=now, confirmation_date=day, institution_code=clinic.code,
+        reference=ReferenceClassification.INSURED_CARD_INFO, encoding=out_encoding,
+        file_identifier=header.ArbitraryFileIdentifier, search_info=info,
+    )
+    return respond(out, xml=wants_xml(request, format) or _is_xml(request), encoding=out_encoding,
+                   extra=_extras(result))
+
+
+def _is_xml(request: Request) -> bool:
+    """An XML request gets an XML answer unless JSON is asked for explicitly."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type in XML_TYPES and "application/json" not in request.headers.get("accept", "")
+
+
+def _extras(result: core.EligibilityResult) -> dict[str, Any]:
+    return {
+        "notes": presenting.describe_all(result.codes),
+        "withheld": presenting.describe_all(result.withheld),
+        "medical_info": sorted(k.value for k in result.medical_info),
+    }
+
+
+@router.post("/bulk-checks", openapi_extra=BULK_CHECK_BODY, response_model=BulkResultMessage,
+             summary="Bulk check 一括照会 (OQSmuquc01req → OQSmuquc02res)")
+async def bulk_check(request: Request, ctx: Context, session: DbSession, clinic: Clinic,
+                     format: str | None = None, encoding: str | None = None) -> Response:
+    message = await read_message(request, BulkCheckRequestMessage, ctx.settings.max_body_bytes)
+    header = message.MessageHeader
+    check_institution(clinic.code, header.MedicalInstitutionCode)
+    queries = message.MessageBody.QualificationConfirmSearchInfo
+    if len(queries) > ctx.settings.max_bulk_queries:
+        raise ApiProblem(413, "bulk_too_large", "一括照会の件数が多すぎます", "too many queries in one bulk check",
+                         f"{len(queries)} queries; at most {ctx.settings.max_bulk_queries}")
+    out_encoding = encoding_from_query(encoding) or header.CharacterCodeIdentifier
+    now = ctx.now()
+    target_day = parse_ymd(header.QualificationConfirmationDate)
+    units = []
+    for index, info in enumerate(queries, start=1):
+        result = _number_check(session, info, now, target_day)
+        access(session, now, clinic.code, result.person_id, "bulk_check", "number", outcome_of(result))
+        units.append(presenting.to_bulk_unit(result, search_info=info, reference_number=f"{index:06d}"))
+    session.commit()
+    out = presenting.to_bulk_message(
+        units, executed_at=now, confirmation_date=target_day, institution_code=clinic.code,
+        encoding=out_encoding, file_identifier=header.ArbitraryFileIdentifier,
+        reception_number=uuid.uuid4().hex[:12].upper(),
+    )
+    return respond(out, xml=wants_xml(request, format) or _is_xml(request), encoding=out_encoding)
+
+
+# --- card checks ----------------------------------------------------------------------------
+
+
+class ChallengeRequest(BaseModel):
+    reader_id: str = Field(min_length=1, max_length=64)
+
+
+class Challenge(BaseModel):
+    nonce: str = Field(description="base64url; sign the decoded bytes")
+    expires_at: datetime
+
+
+class ConsentAnswers(BaseModel):
+    medication: bool = False
+    clinical: bool = False
+    operation: bool = False
+    checkup: bool = False
+    limit_bracket: bool = False
+    prescription: Literal["1", "2"] = "2"
+
+
+class CardCheckSubmission(BaseModel):
+    reader_id: str = Field(min_length=1, max_length=64)
+    nonce: str = Field(min_length=8, max_length=128)
+    certificate_pem: str = Field(min_length=1, max_length=20_000)
+    method: Literal["pin", "face", "visual"]
+    card_signature: str | None = Field(default=None, max_length=2_000)
+    reader_attestation: str | None = Field(default=None, max_length=2_000)
+    consents: ConsentAnswers = Field(default_factory=ConsentAnswers)
+    arbitrary_file_identifier: str | None = Field(default=None, max_length=64)
+    encoding: Literal["utf-8", "shift_jis"] = "utf-8"
+
+
+def _reader(session: Session, clinic: str, reader_id: str) -> tables.Reader:
+    reader = session.get(tables.Reader, reader_id)
+    if reader is None or reader.clinic_code != clinic:
+        raise ApiProblem(403, "reader_unknown", "登録されていないカードリーダーです", "unknown card reader",
+                         f"reader {reader_id!r} is not registered for medical institution {clinic}")
+    return reader
+
+
+@router.post("/card-checks/challenge", response_model=Challenge, tags=["card check"])
+def card_check_challenge(body: ChallengeRequest, ctx: Context, session: DbSession, clinic: Clinic) -> Challenge:
+    """Step 1: a one-time nonce for the reader to have signed (single use, 60 s on the simulated clock)."""
+    _reader(session, clinic.code, body.reader_id)
+    now = ctx.now()
+    nonce = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    expires = now + timedelta(seconds=ctx.settings.nonce_seconds)
+    session.add(tables.Nonce(value=nonce, clinic_code=clinic.code, reader_id=body.reader_id,
+                             expires_at=aware_jst(expires)))
+    session.commit()
+    return Challenge(nonce=nonce, expires_at=expires)
+
+
+def _b64(value: str | None, field: str) -> bytes:
+    if not value:
+        raise ApiProblem(400, f"{field}_missing", "署名がありません", "signature missing",
+                         f"{field} is required for this method")
+    try:
+        return base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_" if "-" in value or "_" in value
+                                else None, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiProblem(400, f"{field}_malformed", "署名の形式が正しくありません", "signature is not base64",
+                         f"{field}: {exc}") from exc
+
+
+def nonce_bytes(nonce: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ApiProblem(400, "nonce_invalid", "チャレンジ値が正しくありません", "invalid nonce", str(exc)) from exc
+
+
+def _consume_nonce(session: Session, body: CardCheckSubmission, clinic: str, now: datetime) -> None:
+    row = session.get(tables.Nonce, body.nonce)
+    if row is None or row.clinic_code != clinic or row.reader_id != body.reader_id:
+        raise ApiProblem(400, "nonce_unknown", "チャレンジ値が発行されていません", "unknown nonce",
+                         "ask /card-checks/challenge for a nonce with this reader first")
+    if row.expires_at < aware_jst(now):
+        raise ApiProblem(400, "nonce_expired", "チャレンジ値の有効期限が切れています", "nonce expired",
+                         f"expired at {row.expires_at.isoformat()} (JST); ask for a new one")
+    # Single use, atomically: only one request can flip used from false to true.
+    flipped = session.execute(
+        update(tables.Nonce).where(col(tables.Nonce.value) == body.nonce, col(tables.Nonce.used).is_(False))
+        .values(used=True)
+    )
+    if flipped.rowcount != 1:  # type: ignore[attr-defined]
+        raise ApiProblem(400, "nonce_replayed", "このチャレンジ値は使用済みです（再送・リプレイ）",
+                         "nonce already used (replay)", "every card check needs a fresh nonce")
+
+
+@router.post("/card-checks", tags=["card check"], summary="Step 2: card check at the reader")
+def card_check(body: CardCheckSubmission, request: Request, ctx: Context, session: DbSession, clinic: Clinic,
+               format: str | None = Query(default=None)) -> Response:
+    """The reader sends the card's certificate and proof: the card's signature over the nonce (PIN)
+    or the reader's signed attestation (face, visual check), plus the consent answers."""
+    reader = _reader(session, clinic.code, body.reader_id)
+    now = ctx.now()
+    ca = ctx.ca(session)
+    _consume_nonce(session, body, clinic.code, now)
+    session.commit()  # a used nonce stays used even if the proof below fails
+    nonce = nonce_bytes(body.nonce)
+    cert = load_certificate(body.certificate_pem)
+    ca.verify(cert)
+    if body.method == AuthMethod.PIN.value:
+        verify_card_signature(cert, nonce, _b64(body.card_signature, "card_signature"))
+    else:
+        payload = attestation_payload(nonce, certificate_to_der(cert), body.method, body.reader_id)
+        verify_attestation(reader.public_key_pem, payload, _b64(body.reader_attestation, "reader_attestation"))
+
+    serial = str(cert.serial_number)
+    not_before, not_after = certificate_dates(cert)
+    moment = aware_jst(now)
+    status = core.CertificateStatus(serial=serial, not_before=not_before, not_after=not_after,
+                                    revoked=registry.revoked(session, serial, moment))
+    link = registry.resolve_serial(session, serial, moment)
+    view = registry.view_for_person(session, link.person_id, moment) if isinstance(link, core.LinkedPerson) else None
+    consents = core.Consents(
+        medication=body.consents.medication, clinical=body.consents.clinical,
+        operation=body.consents.operation, checkup=body.consents.checkup,
+        limit_bracket=body.consents.limit_bracket,
+        prescription=PrescriptionIssueSelect(body.consents.prescription),
+    )
+    result = check_card(core.CardCheckRequest(certificate=status, link=link, consents=consents), view,
+                        today_jst(now))
+    check_id = uuid.uuid4().hex
+    session.add(tables.CheckRecord(
+        check_id=check_id, clinic_code=clinic.code, person_id=result.person_id, at=moment,
+        method=body.method, medical_info=",".join(sorted(k.value for k in result.medical_info)),
+        withheld=",".join(w.value for w in result.withheld),
+    ))
+    access(session, now, clinic.code, result.person_id, "card_check", f"card:{body.method}", outcome_of(result))
+    session.commit()
+    out_encoding = encoding_from_query(body.encoding) or CharacterCodeIdentifier.UTF8
+    out = presenting.to_result_message(
+        result, executed_at=now, confirmation_date=today_jst(now), institution_code=clinic.code,
+        reference=ReferenceClassification.MY_NUMBER_CARD, encoding=out_encoding,
+        file_identifier=body.arbitrary_file_identifier, consent_time=now,
+    )
+    extra = {"check_id": check_id, **_extras(result)}
+    return respond(out, xml=wants_xml(request, format), encoding=out_encoding, extra=extra,
+                   headers={"X-Check-Id": check_id})
+
+
+# --- medical information --------------------------------------------------------------------
+
+
+@router.get("/medical-info/{check_id}/{kind}", tags=["medical info"])
+def medical_info(check_id: str, kind: str, ctx: Context, session: DbSession, clinic: Clinic) -> dict[str, Any]:
+    """Medication, clinical, surgery or check-up records, only as consented at that card check."""
+    try:
+        info_kind = MedicalInfoKind(kind)
+    except ValueError as exc:
+        allowed = ", ".join(k.value for k in MedicalInfoKind)
+        raise ApiProblem(400, "kind_unknown", "情報の種類が正しくありません", "unknown information kind",
+                         f"{kind!r}: use one of {allowed}") from exc
+    record = session.get(tables.CheckRecord, check_id)
+    if record is None or record.clinic_code != clinic.code:
+        raise not_found("資格確認の記録", check_id)
+    now = ctx.now()
+    released = set(filter(None, record.medical_info.split(",")))
+    if info_kind.value not in released:
+        reasons = [WithheldReason(w) for w in filter(None, record.withheld.split(","))] or [
+            WithheldReason.NO_CONSENT
+        ]
+        access(session, now, clinic.code, record.person_id, "medical_info",
+               f"refused:{reasons[0].value}", f"kind:{info_kind.value}")
+        session.commit()
+        raise ApiProblem(403, "information_not_provided", "この情報は提供できません",
+                         "this information cannot be provided",
+                         "; ".join(f"{r.ja} / {r.en}" for r in reasons))
+    rows = session.exec(
+        select(tables.MedicalRecord)
+        .where(tables.MedicalRecord.person_id == record.person_id, tables.MedicalRecord.kind == info_kind.value)
+        .order_by(col(tables.MedicalRecord.recorded_on).desc())
+    ).all()
+    access(session, now, clinic.code, record.person_id, "medical_info", f"consent:{info_kind.value}",
+           f"records:{len(rows)}")
+    session.commit()
+    return {
+        "check_id": check_id,
+        "kind": info_kind.value,
+        "label_ja": info_kind.ja,
+        "label_en": info_kind.en,
+        "records": [{"recorded_on": r.recorded_on.isoformat(), **json.loads(r.data)} for r in rows],
+    }

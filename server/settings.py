@@ -1,0 +1,19 @@
+"""Server settings from the environment (ONSHI_*), with demo-friendly defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DB = Path(__file__).resolve().parent.parent / "var" / "onshi.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=lambda: os.environ.get("ONSHI_DATABASE_URL", f"sqlite:///{DEFAULT_DB}"))
+    database_schema: str | None = field(default_factory=lambda: os.environ.get("ONSHI_DATABASE_SCHEMA") or None)
+    admin_token: str = field(default_factory=lambda: os.environ.get("ONSHI_ADMIN_TOKEN", "onshi-admin"))
+    nonce_seconds: int = 60
+    max_body_bytes: int = 1_048_576
+    max_bulk_queries: int = 5_000

@@ -1,0 +1,168 @@
+"""SQLModel tables of the mock central system.
+
+Registry facts carry ``visible_from``: the moment the central system learnt them. A lookup at
+moment *t* takes, per fact key, the latest version visible at *t* (see ``registry.py``). The
+difference between a fact's domain date and its ``visible_from`` is the input lag (F1).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlmodel import Field, SQLModel
+
+
+class Setting(SQLModel, table=True):
+    """Small shared state: the simulated clock, faults, the CA key pair."""
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str
+
+
+class Clinic(SQLModel, table=True):
+    code: str = Field(primary_key=True, max_length=10)  # 医療機関コード, 10 digits
+    name: str
+    token_sha256: str
+
+
+class Reader(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=64)
+    clinic_code: str = Field(index=True, max_length=10)
+    public_key_pem: str
+
+
+class Insurer(SQLModel, table=True):
+    number: str = Field(primary_key=True, max_length=8)
+    name: str
+    kind: str
+
+
+class Person(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=64)
+    name: str
+    name_kana: str
+    birthdate: date
+    sex: str
+    address: str = ""
+    post_number: str = ""
+    name_of_other: str = ""
+    name_of_other_kana: str = ""
+
+
+class Persona(SQLModel, table=True):
+    """A named fixture persona: who they are and which failure they demonstrate."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    person_id: str = Field(index=True, max_length=64)
+    failure: str | None = None
+    title_ja: str = ""
+    title_en: str = ""
+    data: str = "{}"  # JSON: number-check numbers, expected outcome, notes
+
+
+class QualificationVersion(SQLModel, table=True):
+    """One version of a qualification record as an insurer registered it."""
+
+    row_id: int | None = Field(default=None, primary_key=True)
+    qualification_id: str = Field(index=True, max_length=64)
+    person_id: str = Field(index=True, max_length=64)
+    insurer_number: str = Field(max_length=8)
+    number: str = Field(max_length=38)
+    data: str  # JSON of server.core.model.Qualification without the insurer object
+    visible_from: datetime = Field(index=True)
+    withdrawn: bool = False  # the insurer deleted the record
+
+
+class SerialLink(SQLModel, table=True):
+    """The registration index: certificate serial -> person (保険証利用登録)."""
+
+    row_id: int | None = Field(default=None, primary_key=True)
+    serial: str = Field(index=True, max_length=64)
+    person_id: str | None = Field(default=None, max_length=64)  # None: registration cancelled
+    visible_from: datetime
+
+
+class Certificate(SQLModel, table=True):
+    """Certificates J-LIS issued (the mock CA's own book)."""
+
+    serial: str = Field(primary_key=True, max_length=64)
+    person_id: str = Field(index=True, max_length=64)
+    pem: str
+    not_before: date
+    not_after: date
+    issued_at: datetime
+    predecessor_serial: str | None = Field(default=None, max_length=64)
+
+
+class RenewalLink(SQLModel, table=True):
+    """J-LIS's old -> new serial link, as it reaches the central system (F12 when late)."""
+
+    row_id: int | None = Field(default=None, primary_key=True)
+    new_serial: str = Field(index=True, max_length=64)
+    old_serial: str = Field(max_length=64)
+    visible_from: datetime
+
+
+class Revocation(SQLModel, table=True):
+    serial: str = Field(primary_key=True, max_length=64)
+    revoked_at: datetime
+
+
+class NoProvideFlag(SQLModel, table=True):
+    row_id: int | None = Field(default=None, primary_key=True)
+    person_id: str = Field(index=True, max_length=64)
+    active: bool
+    visible_from: datetime
+
+
+class Card(SQLModel, table=True):
+    """The physical card as issued: what the reader emulator's virtual card is made from."""
+
+    person_id: str = Field(primary_key=True, max_length=64)
+    serial: str = Field(max_length=64)  # the current user-authentication certificate
+    private_key_pem: str
+    variant: str  # standard | face_only | infant
+    pin: str | None = None  # None on face-only cards
+    photo: str | None = None  # portrait name (astronaut, hopper) or None (infant)
+    issued_on: date
+    expires_on: date
+
+
+class MedicalRecord(SQLModel, table=True):
+    row_id: int | None = Field(default=None, primary_key=True)
+    person_id: str = Field(index=True, max_length=64)
+    kind: str  # medication | clinical | operation | checkup
+    recorded_on: date
+    data: str  # JSON
+
+
+class CheckRecord(SQLModel, table=True):
+    """One completed check: what the clinic may view afterwards."""
+
+    check_id: str = Field(primary_key=True, max_length=64)
+    clinic_code: str = Field(max_length=10)
+    person_id: str | None = Field(default=None, max_length=64)
+    at: datetime
+    method: str
+    medical_info: str = ""  # comma-separated MedicalInfoKind values released at the check
+    withheld: str = ""  # comma-separated WithheldReason values
+
+
+class Nonce(SQLModel, table=True):
+    value: str = Field(primary_key=True, max_length=64)
+    clinic_code: str = Field(max_length=10)
+    reader_id: str = Field(max_length=64)
+    expires_at: datetime
+    used: bool = False
+
+
+class AccessRecord(SQLModel, table=True):
+    """Every lookup: who (clinic), when, what, on what basis — what a person could inspect."""
+
+    row_id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    clinic_code: str = Field(max_length=10)
+    person_id: str | None = Field(default=None, index=True, max_length=64)
+    action: str  # card_check | number_check | bulk_check | medical_info
+    basis: str  # e.g. "card:face", "number", "consent:medication", "refused:no_provide_flag"
+    outcome: str
