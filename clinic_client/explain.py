@@ -46,14 +46,15 @@ class Explanation:
 
 
 def reader_failure(reader_error: Mapping[str, Any]) -> FailureMode:
-    """A reader error code → F7 (face), F8 (PIN lock) or F6 (everything else at the reader)."""
-    code = str(reader_error.get("code", "")).lower()
-    if "face" in code:
+    """A reader error → the catalogue entry (codes R1xx card, R2xx camera, R3xx PIN, R4xx device,
+    R5xx network/central system, R6xx session; matched by prefix so the console needs no reader code)."""
+    code = str(reader_error.get("code", "")).upper()
+    if code == "R202" or "FACE" in code:
         return FailureMode.FACE_MISMATCH
-    if "pin" in code and "lock" in code:
+    if code == "R301" or ("PIN" in code and "LOCK" in code):
         return FailureMode.PIN_LOCKED
-    if "not_registered" in code or "registration" in code:
-        return FailureMode.NOT_REGISTERED
+    if code.startswith("R5"):
+        return FailureMode.OUTAGE
     return FailureMode.READER_ERROR
 
 

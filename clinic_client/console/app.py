@@ -1,0 +1,450 @@
+"""The reception console (受付画面): FastAPI + Jinja2, Japanese first with an English toggle.
+
+Pages: today's patients, card check on the reader, number check from a 資格確認書 / 資格情報のお知らせ,
+the result as staff need it, the printable 被保険者資格申立書, and the bulk check (一括照会) for
+tomorrow's bookings. The reader posts its results to ``POST /api/console/reader-results``
+(docs/architecture.md, reader ↔ console contract).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Body, FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from clinic_client.client import ClientSettings, OnshiClient, search_info
+from clinic_client.console import present
+from clinic_client.console.state import (
+    BulkRun,
+    ConsoleCheck,
+    ConsoleState,
+    assess,
+    new_id,
+    normal_copay_estimate,
+)
+from clinic_client.errors import OnshiError
+from clinic_client.explain import explain
+from clinic_client.outcome import CheckOutcome, copay_label
+from clinic_client.records import InsuranceDocument, PatientRecord, PatientStore
+from clinic_client.wronglink import check_identity
+from onshi.codes import MedicalInfoKind
+from onshi.timeutil import JST
+
+log = logging.getLogger("onshi.console")
+HERE = Path(__file__).parent
+
+
+@dataclass
+class ConsoleSettings:
+    server_url: str = "http://localhost:8000"
+    reader_url: str | None = "http://localhost:8001"
+    clinic_code: str = "1312345678"
+    clinic_token: str = field(
+        default_factory=lambda: os.environ.get("ONSHI_CLINIC_TOKEN", "demo-clinic-token")
+    )
+    clinic_name: str = "さくら内科クリニック"
+    patients_file: Path = Path("var/console/patients.json")
+    timeout: float = 10.0
+    retries: int = 1
+
+
+def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
+    settings = settings or ConsoleSettings()
+    app = FastAPI(title="onshi-sim 受付画面 / reception console", docs_url="/api/console/docs")
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    store = PatientStore(settings.patients_file)
+    state = ConsoleState()
+    client = OnshiClient(
+        ClientSettings(
+            settings.server_url,
+            clinic_code=settings.clinic_code,
+            clinic_token=settings.clinic_token,
+            timeout=settings.timeout,
+            retries=settings.retries,
+        )
+    )
+    app.state.store = store
+    app.state.console = state
+    app.state.client = client
+    app.state.settings = settings
+
+    @app.on_event("shutdown")
+    def close_client() -> None:
+        client.close()
+
+    def lang_of(request: Request) -> str:
+        return "en" if request.cookies.get("lang") == "en" else "ja"
+
+    def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        lang = lang_of(request)
+
+        def t(ja: str, en: str) -> str:
+            return ja if lang == "ja" else en
+
+        now = datetime.now(JST)
+        return templates.TemplateResponse(
+            request,
+            name,
+            {
+                "lang": lang,
+                "t": t,
+                "settings": settings,
+                "present": present,
+                "now": now,
+                "today": now.date(),
+                "copay_label": copay_label,
+                "MedicalInfoKind": MedicalInfoKind,
+                **context,
+            },
+            status_code=status_code,
+        )
+
+    def patient_or_404(patient_id: str) -> PatientRecord:
+        patient = store.get(patient_id)
+        if patient is None:
+            raise HTTPException(404, f"患者が見つかりません / no such patient: {patient_id}")
+        return patient
+
+    def check_or_404(check_id: str) -> ConsoleCheck:
+        check = state.get(check_id)
+        if check is None:
+            raise HTTPException(404, f"確認結果が見つかりません / no such check: {check_id}")
+        return check
+
+    def import_if_clear(check: ConsoleCheck) -> None:
+        """Unflagged valid data goes into the record; flagged data waits for staff."""
+        confirmed = check.confirmed()
+        if check.patient_id and confirmed and check.decision in ("auto", "accepted"):
+            store.update(check.patient_id, confirmed=confirmed)
+
+    # --- pages ----------------------------------------------------------------------------
+
+    @app.get("/", response_class=HTMLResponse)
+    def patients_page(request: Request) -> HTMLResponse:
+        latest = {p.id: state.latest(p.id) for p in store.all()}
+        return render(request, "patients.html", patients=store.today(), latest=latest)
+
+    @app.get("/lang/{lang}")
+    def set_lang(lang: str, next: str = "/") -> Response:
+        response = RedirectResponse(next if next.startswith("/") else "/", status_code=303)
+        response.set_cookie("lang", "en" if lang == "en" else "ja", max_age=365 * 24 * 3600)
+        return response
+
+    @app.post("/patients/{patient_id}/card-check")
+    def start_card_check(request: Request, patient_id: str) -> Response:
+        patient = patient_or_404(patient_id)
+        after = state.current_seq()
+        if not settings.reader_url:
+            return render(
+                request,
+                "waiting.html",
+                patient=patient,
+                after=after,
+                reader_problem="カードリーダーが設定されていません / no reader configured",
+            )
+        try:
+            httpx.post(
+                f"{settings.reader_url}/api/reader/checks", json={"patient_ref": patient.id}, timeout=5
+            )
+        except httpx.HTTPError as exc:
+            log.warning("reader unreachable: %s", exc)
+            return render(
+                request,
+                "waiting.html",
+                patient=patient,
+                after=after,
+                reader_problem=f"カードリーダーに接続できません / cannot reach the reader: {exc}",
+            )
+        return RedirectResponse(f"/patients/{patient.id}/waiting?after={after}", status_code=303)
+
+    @app.get("/patients/{patient_id}/waiting", response_class=HTMLResponse)
+    def waiting(request: Request, patient_id: str, after: int = 0) -> HTMLResponse:
+        return render(
+            request, "waiting.html", patient=patient_or_404(patient_id), after=after, reader_problem=None
+        )
+
+    @app.get("/patients/{patient_id}/number-check", response_class=HTMLResponse)
+    def number_form(request: Request, patient_id: str, doc: int = 0) -> HTMLResponse:
+        patient = patient_or_404(patient_id)
+        document = patient.documents[doc] if 0 <= doc < len(patient.documents) else None
+        return render(request, "number_form.html", patient=patient, document=document, doc_index=doc)
+
+    @app.post("/patients/{patient_id}/number-check")
+    def run_number_check(
+        request: Request,
+        patient_id: str,
+        insurer_number: Annotated[str, Form()],
+        number: Annotated[str, Form()],
+        birthdate: Annotated[str, Form()],
+        symbol: Annotated[str, Form()] = "",
+        branch: Annotated[str, Form()] = "",
+        kind: Annotated[str, Form()] = "kakuninsho",
+        limit_consent: Annotated[str, Form()] = "",
+    ) -> Response:
+        patient = patient_or_404(patient_id)
+        document = InsuranceDocument(
+            kind=kind if kind in ("kakuninsho", "oshirase", "hokensho") else "kakuninsho",  # type: ignore[arg-type]
+            insurer_number=insurer_number.strip(),
+            symbol=symbol.strip() or None,
+            number=number.strip(),
+            branch=branch.strip() or None,
+        )
+        check = ConsoleCheck(id=new_id(), patient_id=patient.id, kind="number", document=document)
+        try:
+            info = search_info(
+                document.insurer_number,
+                document.number,
+                birthdate.replace("-", "").strip(),
+                symbol=document.symbol,
+                branch=document.branch,
+                limit_consent=bool(limit_consent),
+            )
+            check.outcome = client.send_number_check(client.api.number_check_message(info))
+        except OnshiError as exc:
+            check.error = exc
+        except ValueError as exc:  # the form's numbers do not fit the message (pydantic)
+            check.error = OnshiError(
+                str(exc),
+                status=400,
+                code="form_invalid",
+                title="Invalid input",
+                title_ja="入力内容が正しくありません",
+            )
+        state.add(assess(check, patient))
+        import_if_clear(check)
+        return RedirectResponse(f"/checks/{check.id}", status_code=303)
+
+    @app.get("/checks/{check_id}", response_class=HTMLResponse)
+    def result_page(request: Request, check_id: str) -> HTMLResponse:
+        check = check_or_404(check_id)
+        patient = store.get(check.patient_id) if check.patient_id else None
+        fetch_medical(check)
+        return render(request, "result.html", check=check, patient=patient, explanation=check.explanation)
+
+    def fetch_medical(check: ConsoleCheck) -> None:
+        outcome = check.outcome
+        if outcome is None or check.held or not outcome.check_id:
+            return
+        for kind in sorted(outcome.medical_info, key=lambda k: list(MedicalInfoKind).index(k)):
+            if kind.value in check.medical:
+                continue
+            try:
+                check.medical[kind.value] = {"data": client.medical_info(outcome.check_id, kind)}
+            except OnshiError as exc:
+                check.medical[kind.value] = {"error": exc}
+
+    @app.post("/checks/{check_id}/decision")
+    def decide(check_id: str, decision: Annotated[str, Form()]) -> Response:
+        check = check_or_404(check_id)
+        if check.wrong_link is not None and decision in ("accepted", "rejected"):
+            check.decision = decision  # type: ignore[assignment]
+            import_if_clear(check)
+        return RedirectResponse(f"/checks/{check.id}", status_code=303)
+
+    @app.get("/patients/{patient_id}/declaration", response_class=HTMLResponse)
+    def declaration(request: Request, patient_id: str, check: str | None = None) -> HTMLResponse:
+        patient = patient_or_404(patient_id)
+        found = state.get(check) if check else None
+        today = datetime.now(JST).date()
+        copay = normal_copay_estimate(patient.birthdate, today)
+        return render(
+            request,
+            "declaration.html",
+            patient=patient,
+            check=found,
+            copay=copay,
+            document=patient.documents[0] if patient.documents else None,
+        )
+
+    # --- bulk check -----------------------------------------------------------------------
+
+    @app.get("/bulk", response_class=HTMLResponse)
+    def bulk_page(request: Request) -> HTMLResponse:
+        runs = sorted(state.bulk_runs.values(), key=lambda r: r.at, reverse=True)
+        tomorrow = datetime.now(JST).date() + timedelta(days=1)
+        return render(request, "bulk.html", patients=store.tomorrow(), runs=runs, tomorrow=tomorrow)
+
+    @app.post("/bulk")
+    def run_bulk() -> Response:
+        patients = store.tomorrow()
+        checkable = [p for p in patients if p.documents]
+        run = BulkRun(id=new_id(), at=datetime.now(JST), patients=patients)
+        if checkable:
+            queries = [
+                search_info(
+                    d.insurer_number,
+                    d.number,
+                    p.birthdate,
+                    symbol=d.symbol,
+                    branch=d.branch,
+                    arbitrary_identifier=p.id,
+                )
+                for p in checkable
+                for d in p.documents[:1]
+            ]
+            try:
+                run.message = client.bulk_check(queries)
+            except OnshiError as exc:
+                run.error = exc
+        state.add_bulk(run)
+        return RedirectResponse(f"/bulk/{run.id}", status_code=303)
+
+    @app.get("/bulk/{run_id}", response_class=HTMLResponse)
+    def bulk_result(request: Request, run_id: str) -> HTMLResponse:
+        run = state.bulk_runs.get(run_id)
+        if run is None:
+            raise HTTPException(404, "no such bulk run")
+        rows = bulk_rows(run)
+        trouble = [r for r in rows if r["trouble"]]
+        return render(
+            request,
+            "bulk_result.html",
+            run=run,
+            rows=rows,
+            trouble=trouble,
+            explanation=explain(None, error=run.error) if run.error else None,
+        )
+
+    def bulk_rows(run: BulkRun) -> list[dict[str, Any]]:
+        units: dict[str, CheckOutcome] = {}
+        if run.message is not None:
+            for unit in run.message.MessageBody.BulkConfirmUnit:
+                ref = unit.QualificationConfirmSearchInfo.ArbitraryIdentifier
+                if ref:
+                    units[ref] = CheckOutcome.from_bulk_unit(unit)
+        rows: list[dict[str, Any]] = []
+        for patient in run.patients:
+            outcome = units.get(patient.id)
+            wrong = check_identity(patient.identity, outcome.primary) if outcome and outcome.primary else None
+            if not patient.documents:
+                rows.append(
+                    {
+                        "patient": patient,
+                        "outcome": None,
+                        "explanation": None,
+                        "wrong": None,
+                        "trouble": False,
+                        "no_numbers": True,
+                    }
+                )
+                continue
+            expl = explain(outcome, error=run.error, wrong_link=wrong) if (outcome or run.error) else None
+            trouble = run.error is not None or outcome is None or not outcome.valid or wrong is not None
+            rows.append(
+                {
+                    "patient": patient,
+                    "outcome": outcome,
+                    "explanation": expl,
+                    "wrong": wrong,
+                    "trouble": trouble,
+                    "no_numbers": False,
+                }
+            )
+        return rows
+
+    # --- reader contract and small JSON API -----------------------------------------------
+
+    @app.post("/api/console/reader-results")
+    def reader_results(payload: Annotated[dict[str, Any], Body()]) -> JSONResponse:
+        patient_ref = payload.get("patient_ref")
+        patient = store.get(str(patient_ref)) if patient_ref else None
+        if payload.get("reader_error"):
+            check = ConsoleCheck(
+                id=new_id(),
+                patient_id=patient.id if patient else None,
+                kind="card",
+                reader_error=dict(payload["reader_error"]),
+                decision="auto",
+            )
+        elif isinstance(payload.get("result"), dict):
+            try:
+                outcome = CheckOutcome.from_card_check(payload["result"])
+            except (KeyError, ValueError) as exc:
+                return JSONResponse(
+                    {
+                        "status": 400,
+                        "code": "reader_result_invalid",
+                        "title": "Invalid reader result",
+                        "title_ja": "カードリーダーの結果が読み取れません",
+                        "detail": str(exc)[:500],
+                    },
+                    status_code=400,
+                    media_type="application/problem+json",
+                )
+            check_id = payload.get("check_id") or outcome.check_id or new_id()
+            check = assess(
+                ConsoleCheck(
+                    id=str(check_id),
+                    patient_id=patient.id if patient else None,
+                    kind="card",
+                    outcome=outcome,
+                    file=payload.get("file"),
+                ),
+                patient,
+            )
+        else:
+            return JSONResponse(
+                {
+                    "status": 400,
+                    "code": "reader_result_invalid",
+                    "title": "Invalid reader result",
+                    "title_ja": "カードリーダーの結果が読み取れません",
+                    "detail": "either 'result' (card-check JSON) or 'reader_error' is required",
+                },
+                status_code=400,
+                media_type="application/problem+json",
+            )
+        state.add(check)
+        import_if_clear(check)
+        return JSONResponse(
+            {"check_id": check.id, "url": f"/checks/{check.id}", "wrong_link": check.wrong_link is not None}
+        )
+
+    @app.get("/api/console/patients/{patient_id}/latest")
+    def latest_check(patient_id: str, after: int = 0) -> JSONResponse:
+        check = state.latest(patient_id, after)
+        return JSONResponse(
+            {"check_id": check.id if check else None, "url": f"/checks/{check.id}" if check else None}
+        )
+
+    @app.get("/api/console/reader-state")
+    def reader_state() -> JSONResponse:
+        if not settings.reader_url:
+            return JSONResponse({"available": False})
+        try:
+            answer = httpx.get(f"{settings.reader_url}/api/reader/state", timeout=3)
+            return JSONResponse({"available": True, "state": answer.json()})
+        except (httpx.HTTPError, ValueError) as exc:
+            return JSONResponse({"available": False, "error": str(exc)})
+
+    @app.get("/api/console/checks/{check_id}")
+    def check_json(check_id: str) -> JSONResponse:
+        check = check_or_404(check_id)
+        outcome = check.outcome
+        return JSONResponse(
+            {
+                "check_id": check.id,
+                "patient_id": check.patient_id,
+                "kind": check.kind,
+                "valid": bool(outcome and outcome.valid),
+                "validity": outcome.validity.value if outcome and outcome.validity else None,
+                "failures": list(check.explanation.ids),
+                "declaration": check.explanation.declaration,
+                "wrong_link": [m.field for m in check.wrong_link.mismatches] if check.wrong_link else None,
+                "decision": check.decision,
+                "held": check.held,
+                "error": check.error.describe() if check.error else None,
+            }
+        )
+
+    return app
