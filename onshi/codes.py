@@ -8,21 +8,25 @@ carries a Japanese label (``ja``, what staff see first) and an English one (``en
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 
-class Code(str, Enum):
+class Code(str, Enum):  # noqa: UP042 (StrEnum would not take our (code, ja, en) members)
     """A code from the real tables: ``value`` is the XML text, ``ja``/``en`` its labels."""
 
     ja: str
     en: str
 
-    def __new__(cls, code: str, ja: str, en: str) -> Self:
-        member = str.__new__(cls, code)
-        member._value_ = code
-        member.ja = ja
-        member.en = en
-        return member
+    _value_: str
+
+    if not TYPE_CHECKING:  # mypy would read Code("1") as a call to this three-argument __new__
+
+        def __new__(cls, code: str, ja: str, en: str) -> Self:
+            member = str.__new__(cls, code)
+            member._value_ = code
+            member.ja = ja
+            member.en = en
+            return member
 
     def __str__(self) -> str:
         return str(self.value)

@@ -37,8 +37,12 @@ def wait_http(url: str, timeout: float = 30.0, process: subprocess.Popen[bytes] 
     raise TimeoutError(f"{url} did not answer within {timeout} s ({last})")
 
 
-def start_onshi(args: Sequence[str], *, env: Mapping[str, str] | None = None, log: Path | None = None,
-                ) -> subprocess.Popen[bytes]:
+def start_onshi(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    log: Path | None = None,
+) -> subprocess.Popen[bytes]:
     """Runs ``onshi ARGS`` with this interpreter in a new process."""
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (lives as long as the process)
     return subprocess.Popen(

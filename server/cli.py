@@ -21,21 +21,39 @@ def _use_database(database_url: str | None, schema: str | None = None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="server processes")
-@click.option("--database-url", envvar="ONSHI_DATABASE_URL", default=None,
-              help=f"SQLAlchemy URL (default sqlite:///{DEFAULT_DB}); postgresql://… for PostgreSQL")
+@click.option(
+    "--database-url",
+    envvar="ONSHI_DATABASE_URL",
+    default=None,
+    help=f"SQLAlchemy URL (default sqlite:///{DEFAULT_DB}); postgresql://… for PostgreSQL",
+)
 @click.option("--schema", envvar="ONSHI_DATABASE_SCHEMA", default=None, help="PostgreSQL schema to use")
 @click.option("--load-fixtures", "fixture", default=None, help="load this fixture set first (e.g. personas)")
 @click.option("--log-level", default="warning", show_default=True)
-def serve(host: str, port: int, workers: int, database_url: str | None, schema: str | None,
-          fixture: str | None, log_level: str) -> None:
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    database_url: str | None,
+    schema: str | None,
+    fixture: str | None,
+    log_level: str,
+) -> None:
     import uvicorn
 
     _use_database(database_url, schema)
     DEFAULT_DB.parent.mkdir(parents=True, exist_ok=True)
     if fixture:
         _load(fixture)
-    uvicorn.run("server.api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False)
+    uvicorn.run(
+        "server.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+    )
 
 
 def _load(name: str) -> None:
@@ -47,8 +65,10 @@ def _load(name: str) -> None:
     engine = make_engine(settings.database_url, schema=settings.database_schema)
     create_tables(engine)
     report = load_fixture(engine, read_fixture(name))
-    click.echo(f"loaded {report.personas} personas, {report.cards} cards, {report.events} events; "
-               f"clock frozen at {report.clock:%Y-%m-%d %H:%M} JST")
+    click.echo(
+        f"loaded {report.personas} personas, {report.cards} cards, {report.events} events; "
+        f"clock frozen at {report.clock:%Y-%m-%d %H:%M} JST"
+    )
 
 
 @click.group(help="フィクスチャ（模擬データ）/ fixture sets")
@@ -56,7 +76,9 @@ def fixtures() -> None:
     pass
 
 
-@fixtures.command("load", help="フィクスチャを読み込む（登録簿を置き換え）/ replace the registry with a fixture set")
+@fixtures.command(
+    "load", help="フィクスチャを読み込む（登録簿を置き換え）/ replace the registry with a fixture set"
+)
 @click.argument("name", default="personas")
 @click.option("--database-url", envvar="ONSHI_DATABASE_URL", default=None)
 @click.option("--schema", envvar="ONSHI_DATABASE_SCHEMA", default=None)
@@ -71,8 +93,12 @@ def fixtures_load(name: str, database_url: str | None, schema: str | None) -> No
 @click.option("--database-url", envvar="ONSHI_DATABASE_URL", default=None)
 @click.option("--schema", envvar="ONSHI_DATABASE_SCHEMA", default=None)
 @click.option("--seed", default=1, show_default=True, type=int)
-@click.option("--cards", default=1000, show_default=True, type=int, help="how many get a card (key pairs are slow)")
-def fixtures_generate(persons: int, database_url: str | None, schema: str | None, seed: int, cards: int) -> None:
+@click.option(
+    "--cards", default=1000, show_default=True, type=int, help="how many get a card (key pairs are slow)"
+)
+def fixtures_generate(
+    persons: int, database_url: str | None, schema: str | None, seed: int, cards: int
+) -> None:
     from server.population import generate_population
     from server.settings import Settings
     from server.storage.database import create_tables, make_engine

@@ -43,23 +43,46 @@ def run_demo(*, port: int = 8000, database_url: str | None = None, quiet: bool =
     signal.signal(signal.SIGTERM, on_signal)
     try:
         click.echo("中央システム（模擬）を起動しています… / starting the mock central system…")
-        server = start_onshi(["serve", "--port", str(port), "--load-fixtures", "personas"], env=env,
-                             log=logs / "server.log")
+        server = start_onshi(
+            ["serve", "--port", str(port), "--load-fixtures", "personas"], env=env, log=logs / "server.log"
+        )
         processes.append(("server", server))
         wait_http(f"{server_url}/api/v1/health", timeout=120, process=server)
 
         click.echo("カードリーダー（エミュレータ）を起動しています… / starting the card reader emulator…")
         reader = start_onshi(
-            ["reader", "--port", str(port + 1), "--server", server_url, "--console-url", console_url,
-             "--results-dir", str(DEMO_DIR / "results"), "--cards-dir", str(DEMO_DIR / "cards")],
-            env=env, log=logs / "reader.log",
+            [
+                "reader",
+                "--port",
+                str(port + 1),
+                "--server",
+                server_url,
+                "--console-url",
+                console_url,
+                "--results-dir",
+                str(DEMO_DIR / "results"),
+                "--cards-dir",
+                str(DEMO_DIR / "cards"),
+            ],
+            env=env,
+            log=logs / "reader.log",
         )
         processes.append(("reader", reader))
         click.echo("受付画面を起動しています… / starting the reception console…")
         console = start_onshi(
-            ["console", "--port", str(port + 2), "--server", server_url, "--reader-url", reader_url,
-             "--patients", str(DEMO_DIR / "patients.json")],
-            env=env, log=logs / "console.log",
+            [
+                "console",
+                "--port",
+                str(port + 2),
+                "--server",
+                server_url,
+                "--reader-url",
+                reader_url,
+                "--patients",
+                str(DEMO_DIR / "patients.json"),
+            ],
+            env=env,
+            log=logs / "console.log",
         )
         processes.append(("console", console))
         wait_http(f"{reader_url}/", timeout=120, process=reader)
@@ -70,7 +93,9 @@ def run_demo(*, port: int = 8000, database_url: str | None = None, quiet: bool =
             time.sleep(0.5)
         for name, process in processes:
             if process.poll() is not None:
-                click.echo(f"{name} stopped (exit {process.returncode}); see {logs / (name + '.log')}", err=True)
+                click.echo(
+                    f"{name} stopped (exit {process.returncode}); see {logs / (name + '.log')}", err=True
+                )
         raise SystemExit(1)
     except KeyboardInterrupt:
         click.echo("\n停止します / stopping…")

@@ -177,7 +177,9 @@ def _latest_version(session: Session, qualification_id: str) -> tables.Qualifica
 def write_qualification(session: Session, data: dict[str, Any], visible_from: datetime) -> str:
     """Validates ``data`` through the core model and stores it as a new version."""
     insurer_number = str(data.get("insurer") or data.get("insurer_number") or "")
-    insurer_row = session.get(tables.Insurer, insurer_number.zfill(8) if len(insurer_number) == 6 else insurer_number)
+    insurer_row = session.get(
+        tables.Insurer, insurer_number.zfill(8) if len(insurer_number) == 6 else insurer_number
+    )
     if insurer_row is None:
         raise EventError(f"unknown insurer number: {insurer_number!r}")
     from server.storage.registry import insurers
@@ -284,8 +286,12 @@ def apply_event(session: Session, ca: CertificateAuthority, event: Event, now: d
         return {"qualification_id": qid}
     if isinstance(event, LoseQualification):
         visible = event.visible_from(day_start(event.lost_on))
-        _revise(session, event.qualification_id, {"lost_on": event.lost_on.isoformat(),
-                                                  "reason_of_loss": event.reason_of_loss}, visible)
+        _revise(
+            session,
+            event.qualification_id,
+            {"lost_on": event.lost_on.isoformat(), "reason_of_loss": event.reason_of_loss},
+            visible,
+        )
         return {"qualification_id": event.qualification_id, "visible_from": visible.isoformat()}
     if isinstance(event, JobChange):
         _person(session, event.person)
@@ -302,14 +308,25 @@ def apply_event(session: Session, ca: CertificateAuthority, event: Event, now: d
         for qid in current:
             data = json.loads(_latest_version(session, qid).data)
             if not data.get("lost_on"):
-                _revise(session, qid, {"lost_on": event.lost_on.isoformat(),
-                                       "reason_of_loss": event.reason_of_loss}, lost_visible)
+                _revise(
+                    session,
+                    qid,
+                    {"lost_on": event.lost_on.isoformat(), "reason_of_loss": event.reason_of_loss},
+                    lost_visible,
+                )
                 lost_ids.append(qid)
-        new_data = {"acquired_on": event.lost_on.isoformat(), **event.new_qualification,
-                    "person_id": event.person}
+        new_data = {
+            "acquired_on": event.lost_on.isoformat(),
+            **event.new_qualification,
+            "person_id": event.person,
+        }
         new_id = write_qualification(session, new_data, new_visible)
-        return {"lost": lost_ids, "lost_visible_from": lost_visible.isoformat(),
-                "new_qualification_id": new_id, "new_visible_from": new_visible.isoformat()}
+        return {
+            "lost": lost_ids,
+            "lost_visible_from": lost_visible.isoformat(),
+            "new_qualification_id": new_id,
+            "new_visible_from": new_visible.isoformat(),
+        }
     if isinstance(event, SetCopay):
         visible = event.visible_from(now)
         _revise(session, event.qualification_id, {"copay_ratio": event.copay_ratio}, visible)
@@ -321,8 +338,11 @@ def apply_event(session: Session, ca: CertificateAuthority, event: Event, now: d
         return {"serial": card.serial, "linked_to": event.to_person}
     if isinstance(event, SetNoProvide):
         _person(session, event.person)
-        session.add(tables.NoProvideFlag(person_id=event.person, active=event.active,
-                                         visible_from=event.visible_from(now)))
+        session.add(
+            tables.NoProvideFlag(
+                person_id=event.person, active=event.active, visible_from=event.visible_from(now)
+            )
+        )
         return {"person": event.person, "active": event.active}
     if isinstance(event, Revoke):
         card = _card(session, event.card_of)
@@ -339,17 +359,27 @@ def apply_event(session: Session, ca: CertificateAuthority, event: Event, now: d
         if old_row is None:
             raise EventError(f"the card of {event.card_of} has no certificate on record")
         key = generate_key()
-        new_cert = ca.renew(load_certificate(old_row.pem), key.public_key(),
-                            holder_birthdate=person.birthdate, renewed_on=renewed_on)
+        new_cert = ca.renew(
+            load_certificate(old_row.pem),
+            key.public_key(),
+            holder_birthdate=person.birthdate,
+            renewed_on=renewed_on,
+        )
         _store_certificate(session, person.id, new_cert, now, predecessor=card.serial)
         link_visible = aware_jst(day_start(renewed_on)) + timedelta(days=event.link_lag_days)
-        session.add(tables.RenewalLink(new_serial=str(new_cert.serial_number), old_serial=card.serial,
-                                       visible_from=link_visible))
+        session.add(
+            tables.RenewalLink(
+                new_serial=str(new_cert.serial_number), old_serial=card.serial, visible_from=link_visible
+            )
+        )
         card.serial = str(new_cert.serial_number)
         card.private_key_pem = private_key_to_pem(key)
         session.add(card)
-        return {"old_serial": old_row.serial, "new_serial": card.serial,
-                "link_visible_from": link_visible.isoformat()}
+        return {
+            "old_serial": old_row.serial,
+            "new_serial": card.serial,
+            "link_visible_from": link_visible.isoformat(),
+        }
     if isinstance(event, CancelRegistration | Register):
         card = _card(session, event.card_of)
         person_id = event.card_of if isinstance(event, Register) else None

@@ -189,21 +189,29 @@ def _persona(session: Session, ca: CertificateAuthority, entry: dict[str, Any], 
 def load_fixture(engine: Engine, data: dict[str, Any], *, set_clock: bool = True) -> LoadReport:
     """Replaces the registry with the fixture set (readers and the CA are kept)."""
     clock_text = data.get("clock")
-    now = aware_jst(datetime.fromisoformat(str(clock_text))) if clock_text else SimulatedClock.real_time().now()
+    now = (
+        aware_jst(datetime.fromisoformat(str(clock_text))) if clock_text else SimulatedClock.real_time().now()
+    )
     report = LoadReport(clock=now)
     with Session(engine) as session:
         reset_registry(session)
         ca = ca_from_settings(session, now)
         for clinic in data.get("clinics") or []:
             session.merge(
-                tables.Clinic(code=str(clinic["code"]), name=str(clinic["name"]),
-                              token_sha256=token_hash(str(clinic["token"])))
+                tables.Clinic(
+                    code=str(clinic["code"]),
+                    name=str(clinic["name"]),
+                    token_sha256=token_hash(str(clinic["token"])),
+                )
             )
         for insurer in data.get("insurers") or []:
             number = str(insurer["number"])
             session.merge(
-                tables.Insurer(number=number.zfill(8) if len(number) == 6 else number,
-                               name=str(insurer["name"]), kind=str(insurer.get("kind", "shaho")))
+                tables.Insurer(
+                    number=number.zfill(8) if len(number) == 6 else number,
+                    name=str(insurer["name"]),
+                    kind=str(insurer.get("kind", "shaho")),
+                )
             )
         session.flush()
         for entry in data["personas"]:
@@ -219,7 +227,9 @@ def load_fixture(engine: Engine, data: dict[str, Any], *, set_clock: bool = True
                     event = EVENT_ADAPTER.validate_python(raw)
                     apply_event(session, ca, event, now)
                 except (ValidationError, EventError) as exc:
-                    raise FixtureError(f"persona {entry['id']}: bad event {raw.get('kind')!r}: {exc}") from exc
+                    raise FixtureError(
+                        f"persona {entry['id']}: bad event {raw.get('kind')!r}: {exc}"
+                    ) from exc
                 report.events += 1
         if set_clock:
             frozen = SimulatedClock(anchor=now, anchor_real=0.0, frozen=True)

@@ -11,8 +11,12 @@ DEFAULT_DB = Path(__file__).resolve().parent.parent / "var" / "onshi.db"
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = field(default_factory=lambda: os.environ.get("ONSHI_DATABASE_URL", f"sqlite:///{DEFAULT_DB}"))
-    database_schema: str | None = field(default_factory=lambda: os.environ.get("ONSHI_DATABASE_SCHEMA") or None)
+    database_url: str = field(
+        default_factory=lambda: os.environ.get("ONSHI_DATABASE_URL", f"sqlite:///{DEFAULT_DB}")
+    )
+    database_schema: str | None = field(
+        default_factory=lambda: os.environ.get("ONSHI_DATABASE_SCHEMA") or None
+    )
     admin_token: str = field(default_factory=lambda: os.environ.get("ONSHI_ADMIN_TOKEN", "onshi-admin"))
     nonce_seconds: int = 60
     max_body_bytes: int = 1_048_576

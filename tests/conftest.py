@@ -43,11 +43,15 @@ class LiveServer:
 
     @property
     def clinic_headers(self) -> dict[str, str]:
-        return {"X-Medical-Institution-Code": self.clinic_code, "Authorization": f"Bearer {self.clinic_token}"}
+        return {
+            "X-Medical-Institution-Code": self.clinic_code,
+            "Authorization": f"Bearer {self.clinic_token}",
+        }
 
     def admin(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = httpx.request(method, f"{self.url}/api/v1/admin{path}", headers=self.admin_headers,
-                                 timeout=60, **kwargs)
+        response = httpx.request(
+            method, f"{self.url}/api/v1/admin{path}", headers=self.admin_headers, timeout=60, **kwargs
+        )
         response.raise_for_status()
         return response.json()
 
@@ -63,7 +67,9 @@ def _worker() -> str:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     backend: str = request.param
     tmp = tmp_path_factory.mktemp(f"server-{backend}")
     env = {"ONSHI_ADMIN_TOKEN": ADMIN_TOKEN}
