@@ -121,11 +121,17 @@ def _raw(response: httpx.Response) -> XmlAnswer:
 
 
 def _result(response: httpx.Response) -> CheckOutcome:
-    return CheckOutcome.from_result(ResultMessage.model_validate(response.json()))
+    data = response.json()
+    if "MessageHeader" not in data and "result" in data:  # the server's envelope with notes/withheld
+        return CheckOutcome.from_card_check(data)
+    return CheckOutcome.from_result(ResultMessage.model_validate(data))
 
 
 def _bulk(response: httpx.Response) -> BulkResultMessage:
-    return BulkResultMessage.model_validate(response.json())
+    data = response.json()
+    if "MessageHeader" not in data and "result" in data:
+        data = data["result"]
+    return BulkResultMessage.model_validate(data)
 
 
 def _card(response: httpx.Response) -> CheckOutcome:
@@ -505,7 +511,7 @@ class OnshiClient:
 
     def event(self, kind: str, **fields: Any) -> Any:
         """A registry event, e.g. ``event("set_no_provide", person_id=..., lag_days=0)``."""
-        return self.run(self.api.admin("POST", "events", {"type": kind, **fields}))
+        return self.run(self.api.admin("POST", "events", {"kind": kind, **fields}))
 
     def register_reader(self, clinic_code: str | None = None) -> Any:
         return self.run(
@@ -642,7 +648,7 @@ class AsyncOnshiClient:
         return await self.run(self.api.admin("GET", "personas"))
 
     async def event(self, kind: str, **fields: Any) -> Any:
-        return await self.run(self.api.admin("POST", "events", {"type": kind, **fields}))
+        return await self.run(self.api.admin("POST", "events", {"kind": kind, **fields}))
 
     async def register_reader(self, clinic_code: str | None = None) -> Any:
         return await self.run(

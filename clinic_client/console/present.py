@@ -176,6 +176,7 @@ COLUMN_LABELS = {
     "dose": ("用法・用量", "dose"),
     "days": ("日数", "days"),
     "institution": ("医療機関", "institution"),
+    "recorded_on": ("記録日", "recorded on"),
     "diagnosis": ("傷病名", "diagnosis"),
     "bmi": ("BMI", "BMI"),
     "blood_pressure": ("血圧", "blood pressure"),

@@ -1,0 +1,384 @@
+"""`onshi check …`, `onshi bridge DIR`, `onshi console`: the clinic side on the command line.
+
+`onshi check` exits 0 when the qualification is valid, 1 when it is not, 2 when the check could
+not be made (server down, bad input), so scripts can branch on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from clinic_client.client import ClientSettings, OnshiClient, search_info
+from clinic_client.errors import OnshiError
+from clinic_client.explain import explain
+from clinic_client.outcome import CheckOutcome, copay_label
+from onshi import xmlcodec
+from onshi.codes import CharacterCodeIdentifier
+from onshi.messages import BulkCheckRequestMessage, QualificationConfirmSearchInfo
+
+SERVER = click.option("--server", envvar="ONSHI_SERVER", default="http://localhost:8000", show_default=True)
+CLINIC = click.option(
+    "--clinic-code",
+    envvar="ONSHI_CLINIC_CODE",
+    default="1312345678",
+    show_default=True,
+    help="医療機関コード (10 digits)",
+)
+TOKEN = click.option(
+    "--clinic-token",
+    envvar="ONSHI_CLINIC_TOKEN",
+    default="demo-clinic-token",
+    help="clinic bearer token (env ONSHI_CLINIC_TOKEN)",
+)
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "xml"]),
+    default="text",
+    show_default=True,
+    help="output: readable text, JSON or the real XML",
+)
+SJIS = click.option("--sjis", is_flag=True, help="XML output in Shift_JIS")
+
+
+def _client(server: str, clinic_code: str, clinic_token: str, timeout: float = 10.0) -> OnshiClient:
+    return OnshiClient(
+        ClientSettings(server, clinic_code=clinic_code, clinic_token=clinic_token, timeout=timeout)
+    )
+
+
+def _fail(exc: OnshiError, fmt: str) -> None:
+    expl = explain(None, error=exc)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "error": exc.problem or {"code": exc.code, "detail": exc.detail},
+                    "failures": list(expl.ids),
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        click.echo(f"照会できませんでした / check failed: {exc.describe()}", err=True)
+        for failure in expl.failures:
+            click.echo(f"  {failure.id} {failure.value.name_ja}: {failure.value.response_ja}", err=True)
+            click.echo(f"     {failure.value.name_en}: {failure.value.response_en}", err=True)
+    sys.exit(2)
+
+
+def outcome_json(outcome: CheckOutcome) -> dict[str, Any]:
+    expl = explain(outcome)
+    return {
+        "valid": outcome.valid,
+        "validity": outcome.validity.value if outcome.validity else None,
+        "notes": [n.__dict__ for n in outcome.notes],
+        "withheld": [n.__dict__ for n in outcome.withheld],
+        "medical_info": sorted(k.value for k in outcome.medical_info),
+        "failures": list(expl.ids),
+        "result": outcome.message.model_dump(mode="json", exclude_none=True) if outcome.message else None,
+    }
+
+
+def outcome_text(outcome: CheckOutcome) -> str:
+    lines = []
+    validity = outcome.validity
+    head = f"{validity.ja} / {validity.en}" if validity else "エラー / error"
+    lines.append(("✔ " if outcome.valid else "✘ ") + f"資格 / qualification: {head}")
+    if outcome.error_message:
+        lines.append(f"  {outcome.error_message}")
+    for r in outcome.results:
+        lines.append(f"  氏名 / name: {r.Name}  ({r.NameKana or ''})  生年月日 / birth date: {r.Birthdate}")
+        lines.append(
+            f"  保険者 / insurer: {r.InsurerName} ({r.InsurerNumber})  "
+            f"記号番号 / numbers: {r.InsuredCardSymbol or ''} {r.InsuredIdentificationNumber or ''}"
+            f"-{r.InsuredBranchNumber or ''}"
+        )
+        lines.append(f"  負担割合 / co-pay: {copay_label(r)}")
+        if r.ReasonOfLoss:
+            lines.append(f"  喪失 / lost: {r.DisqualificationDate} {r.ReasonOfLoss.ja} / {r.ReasonOfLoss.en}")
+    for note in outcome.notes:
+        lines.append(f"  ! {note.code} {note.ja} / {note.en}")
+    for failure in explain(outcome).failures:
+        lines.append(f"  → {failure.id} {failure.value.name_ja}: {failure.value.response_ja}")
+        lines.append(f"        {failure.value.name_en}: {failure.value.response_en}")
+    return "\n".join(lines)
+
+
+def _emit(outcome: CheckOutcome, fmt: str, sjis: bool) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(outcome_json(outcome), ensure_ascii=False, indent=2))
+    elif fmt == "xml" and outcome.message is not None:
+        encoding = CharacterCodeIdentifier.SHIFT_JIS if sjis else CharacterCodeIdentifier.UTF8
+        sys.stdout.buffer.write(xmlcodec.encode(outcome.message, encoding))
+        sys.stdout.flush()
+    else:
+        click.echo(outcome_text(outcome))
+    sys.exit(0 if outcome.valid else 1)
+
+
+@click.group(help="資格確認（番号・カード・一括）/ eligibility checks: number, card, bulk")
+def check() -> None:
+    pass
+
+
+@check.command("number", help="資格確認書・資格情報のお知らせの番号で確認 / number check")
+@click.option("--insurer", "insurer_number", required=True, help="保険者番号")
+@click.option("--symbol", default=None, help="記号")
+@click.option("--number", required=True, help="番号")
+@click.option("--branch", default=None, help="枝番 (2 digits)")
+@click.option("--birthdate", required=True, help="生年月日 YYYYMMDD or YYYY-MM-DD")
+@click.option("--limit-consent", is_flag=True, help="限度額情報の提供に同意")
+@SERVER
+@CLINIC
+@TOKEN
+@FORMAT
+@SJIS
+def check_number(
+    insurer_number: str,
+    symbol: str | None,
+    number: str,
+    branch: str | None,
+    birthdate: str,
+    limit_consent: bool,
+    server: str,
+    clinic_code: str,
+    clinic_token: str,
+    fmt: str,
+    sjis: bool,
+) -> None:
+    with _client(server, clinic_code, clinic_token) as client:
+        try:
+            outcome = client.number_check(
+                insurer_number,
+                number,
+                birthdate.replace("-", ""),
+                symbol=symbol,
+                branch=branch,
+                limit_consent=limit_consent,
+            )
+        except OnshiError as exc:
+            _fail(exc, fmt)
+            return
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from exc
+    _emit(outcome, fmt, sjis)
+
+
+@check.command("card", help="カードリーダーでカード確認を開始し結果を待つ / card check through the reader")
+@click.argument("patient_ref")
+@click.option("--reader-url", envvar="ONSHI_READER", default="http://localhost:8001", show_default=True)
+@click.option(
+    "--wait", "wait_seconds", default=120.0, show_default=True, help="seconds to wait for the patient"
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def check_card(patient_ref: str, reader_url: str, wait_seconds: float, fmt: str) -> None:
+    try:
+        httpx.post(
+            f"{reader_url}/api/reader/checks", json={"patient_ref": patient_ref}, timeout=5
+        ).raise_for_status()
+    except httpx.HTTPError as exc:
+        click.echo(f"カードリーダーに接続できません / cannot reach the reader: {exc}", err=True)
+        sys.exit(2)
+    click.echo("カードリーダーで本人確認をしてください… / waiting for the patient at the reader…", err=True)
+    deadline = time.monotonic() + wait_seconds
+    state: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            state = httpx.get(f"{reader_url}/api/reader/state", timeout=5).json()
+        except (httpx.HTTPError, ValueError):
+            state = {}
+        if state.get("patient_ref") in (None, patient_ref) and state.get("state") in ("result", "error"):
+            break
+        time.sleep(0.5)
+    else:
+        click.echo("時間内に結果がありません / no result in time", err=True)
+        sys.exit(2)
+    if fmt == "json":
+        click.echo(json.dumps(state, ensure_ascii=False, indent=2))
+    elif state.get("state") == "error":
+        error = state.get("error") or {}
+        click.echo(
+            f"✘ リーダーエラー / reader error {error.get('code')}: {error.get('ja')} / {error.get('en')}"
+        )
+        failure = explain(None, reader_error=error).failures[0]
+        click.echo(f"  → {failure.id} {failure.value.response_ja} / {failure.value.response_en}")
+    else:
+        summary = state.get("summary") or {}
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+    sys.exit(0 if (state.get("summary") or {}).get("validity") == "1" else 1)
+
+
+def read_queries(path: Path) -> list[QualificationConfirmSearchInfo] | BulkCheckRequestMessage:
+    """A bulk file: an OQSmuquc01req XML, a JSON list, or a CSV with a header row
+    (id, insurer, symbol, number, branch, birthdate)."""
+    data = path.read_bytes()
+    if path.suffix.lower() == ".xml":
+        return xmlcodec.decode(data, BulkCheckRequestMessage)
+    if path.suffix.lower() == ".json":
+        rows = json.loads(data)
+    else:
+        rows = list(csv.DictReader(data.decode("utf-8-sig").splitlines()))
+    return [
+        search_info(
+            str(r.get("insurer") or r.get("insurer_number")),
+            str(r["number"]),
+            str(r["birthdate"]).replace("-", ""),
+            symbol=r.get("symbol") or None,
+            branch=r.get("branch") or None,
+            arbitrary_identifier=str(r.get("id") or i + 1),
+        )
+        for i, r in enumerate(rows)
+    ]
+
+
+@check.command("bulk", help="一括照会 / bulk check from a CSV, JSON or OQSmuquc01req XML file")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@SERVER
+@CLINIC
+@TOKEN
+@FORMAT
+@SJIS
+def check_bulk(file: Path, server: str, clinic_code: str, clinic_token: str, fmt: str, sjis: bool) -> None:
+    try:
+        queries = read_queries(file)
+    except (ValueError, KeyError, xmlcodec.MessageError) as exc:
+        raise click.BadParameter(f"{file}: {exc}") from exc
+    with _client(server, clinic_code, clinic_token, timeout=60) as client:
+        try:
+            result = client.bulk_check(queries)
+        except OnshiError as exc:
+            _fail(exc, fmt)
+            return
+    outcomes = [CheckOutcome.from_bulk_unit(u) for u in result.MessageBody.BulkConfirmUnit]
+    if fmt == "xml":
+        encoding = CharacterCodeIdentifier.SHIFT_JIS if sjis else CharacterCodeIdentifier.UTF8
+        sys.stdout.buffer.write(xmlcodec.encode(result, encoding))
+        sys.stdout.flush()
+    elif fmt == "json":
+        click.echo(
+            json.dumps(
+                [{"id": o.extra.get("ArbitraryIdentifier"), **outcome_json(o)} for o in outcomes],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        trouble = [o for o in outcomes if not o.valid]
+        click.echo(
+            f"照会 / checked: {len(outcomes)}  有効 / valid: {len(outcomes) - len(trouble)}  "
+            f"要対応 / needs attention: {len(trouble)}"
+        )
+        for o in outcomes:
+            mark = "✔" if o.valid else "✘"
+            name = o.primary.Name if o.primary else ""
+            validity = f"{o.validity.ja} / {o.validity.en}" if o.validity else (o.error_message or "error")
+            click.echo(f"{mark} {o.extra.get('ArbitraryIdentifier')}: {validity} {name}")
+            if not o.valid:
+                for failure in explain(o).failures:
+                    click.echo(
+                        f"    → {failure.id} {failure.value.response_ja} / {failure.value.response_en}"
+                    )
+    sys.exit(0 if all(o.valid for o in outcomes) else 1)
+
+
+@click.command(help="フォルダ連携：要求ファイルを照会し結果を隣に置く / folder bridge")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@SERVER
+@CLINIC
+@TOKEN
+@click.option("--settle", default=0.5, show_default=True, help="seconds a file must stay unchanged")
+@click.option("--give-up", default=10.0, show_default=True, help="seconds before an unreadable file is bad")
+@click.option("--poll", default=1.0, show_default=True, help="polling interval (watchdog wakes earlier)")
+@click.option(
+    "--outage-answer",
+    default=10.0,
+    show_default=True,
+    help="seconds of server outage before an abnormal-end answer is written",
+)
+def bridge(
+    folder: Path,
+    server: str,
+    clinic_code: str,
+    clinic_token: str,
+    settle: float,
+    give_up: float,
+    poll: float,
+    outage_answer: float,
+) -> None:
+    from clinic_client.bridge import Bridge, BridgeEvent, BridgeSettings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    def report(event: BridgeEvent) -> None:
+        click.echo(f"{event.status:16} {event.name} {event.answer or event.detail}")
+
+    settings = BridgeSettings(
+        folder,
+        settle_seconds=settle,
+        give_up_seconds=give_up,
+        poll_seconds=poll,
+        outage_answer_seconds=outage_answer,
+    )
+    click.echo(f"watching {folder} → {server}", err=True)
+    with _client(server, clinic_code, clinic_token) as client, contextlib.suppress(KeyboardInterrupt):
+        Bridge(settings, client, on_event=report).run()
+
+
+@click.command(help="受付画面（ブラウザ）/ reception console (web)")
+@click.option("--port", default=8002, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@SERVER
+@click.option("--reader-url", envvar="ONSHI_READER", default="http://localhost:8001", show_default=True)
+@CLINIC
+@TOKEN
+@click.option("--clinic-name", default="さくら内科クリニック", show_default=True)
+@click.option(
+    "--patients",
+    "patients_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("var/console/patients.json"),
+    show_default=True,
+    help="the clinic's patient file (seeded with the demo patients when missing or empty)",
+)
+def console(
+    port: int,
+    host: str,
+    server: str,
+    reader_url: str,
+    clinic_code: str,
+    clinic_token: str,
+    clinic_name: str,
+    patients_file: Path,
+) -> None:
+    import uvicorn
+
+    from clinic_client.console.app import ConsoleSettings, create_app
+    from clinic_client.console.demo import DEFAULT_PERSONAS, demo_patients
+    from clinic_client.records import PatientStore
+
+    store = PatientStore(patients_file)
+    if not store.all() and DEFAULT_PERSONAS.exists():
+        store.replace_all(demo_patients())
+        click.echo(f"demo patients written to {patients_file}", err=True)
+    settings = ConsoleSettings(
+        server_url=server,
+        reader_url=reader_url or None,
+        clinic_code=clinic_code,
+        clinic_token=clinic_token or os.environ.get("ONSHI_CLINIC_TOKEN", ""),
+        clinic_name=clinic_name,
+        patients_file=patients_file,
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
