@@ -48,7 +48,7 @@ def variant_of(value: str) -> CardVariant:
     for variant in CardVariant:
         if variant.value == value:
             return variant
-    raise ValueError(f"unknown card variant {value!r}; known: {', '.join(v.value for v in CardVariant)}")
+    raise ValueError(f"unknown card variant {value!r}; known: {', '.join(str(v) for v in CardVariant)}")
 
 
 class CardError(Exception):
@@ -196,6 +196,20 @@ class VirtualCard:
             left = remaining - 1
             return PinResult(ok=False, remaining=left, locked=left <= 0)
 
+    def reset_pin(self, new_pin: str | None = None) -> None:
+        """The municipal office (市区町村窓口) resets a locked PIN; only it can."""
+        if not self.has_pin:
+            raise NoPin("this card has no PIN")
+        with self._pin_lock():
+            state = self._read_pin()
+            if new_pin is not None:
+                if not PIN_PATTERN.match(new_pin):
+                    raise ValueError("a card's PIN is 4 digits")
+                salt = secrets.token_bytes(16)
+                state.update(salt=salt.hex(), hash=_hash_pin(new_pin, salt).hex())
+            state["remaining"] = PIN_TRIES
+            self._write_pin(state)
+
     def sign_nonce(self, nonce: bytes) -> bytes:
         """The chip signs the server's nonce with the card key, only after the PIN was verified."""
         if not self._pin_verified:
@@ -236,8 +250,8 @@ def write_card(
         raise ValueError(f"card id {card_id!r}: use letters, digits, '_', '-', '.'")
     if variant is CardVariant.FACE_ONLY:
         pin = None
-    elif pin is None or not PIN_PATTERN.match(pin):
-        raise ValueError("a card with a PIN needs 4 digits")
+    elif (pin is None and variant is CardVariant.STANDARD) or (pin and not PIN_PATTERN.match(pin)):
+        raise ValueError("a card's PIN is 4 digits")
     if variant is CardVariant.INFANT:
         photo_jpeg = None
     elif photo_jpeg is None:

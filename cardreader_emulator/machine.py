@@ -298,7 +298,7 @@ class Notice:
 
     @classmethod
     def of(cls, error: ReaderError) -> Notice:
-        return cls(error.value, error.ja, error.en)
+        return cls(str(error), error.ja, error.en)
 
 
 @dataclass
@@ -560,8 +560,7 @@ class ReaderMachine:
             return self._invalid(event)
         self.ctx.face_disabled = True
         self.ctx.notice = Notice.of(ReaderError.CAMERA_FAILURE)
-        commands: list[Command] = [ReportError(ReaderError.CAMERA_FAILURE, self.ctx.patient_ref, "notice")]
-        return commands + self._offer_methods()
+        return self._offer_methods()  # the check goes on with the PIN or staff
 
     def _on_PinSubmitted(self, event: PinSubmitted) -> list[Command]:
         if self.state is not State.PIN:

@@ -1,0 +1,206 @@
+"""The reader's web app: the touch-screen page and the `/api/reader/...` JSON endpoints.
+
+Contract with the clinic console (docs/architecture.md): `POST /api/reader/checks` starts a check
+for a patient, `GET /api/reader/state` shows where it is. The other endpoints are what the
+patient and staff do at the counter (place the card, look at the camera, type the PIN …), plus
+faults on demand.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from cardreader_emulator import faces
+from cardreader_emulator.errors import ReaderError
+from cardreader_emulator.machine import InvalidAction
+from cardreader_emulator.reader import Faults, Reader
+
+HERE = Path(__file__).resolve().parent
+
+
+class StartBody(BaseModel):
+    patient_ref: str = Field(min_length=1, max_length=64)
+
+
+class CardBody(BaseModel):
+    card_id: str = Field(min_length=1, max_length=64)
+
+
+class MethodBody(BaseModel):
+    method: str
+
+
+class PinBody(BaseModel):
+    pin: str = Field(max_length=16)
+
+
+class ConsentBody(BaseModel):
+    answer: bool | str
+
+
+class SampleBody(BaseModel):
+    spec: str = Field(
+        min_length=1, max_length=200, description="e.g. astronaut, hopper:mask, astronaut+hopper"
+    )
+
+
+class FaceBody(BaseModel):
+    image: str = Field(description="data URL or base64 of a JPEG/PNG frame from the camera")
+
+
+def _problem(status: int, code: str, ja: str, en: str, detail: str = "") -> JSONResponse:
+    return JSONResponse(
+        {"status": status, "code": code, "title": en, "title_ja": ja, "detail": detail},
+        status_code=status,
+        media_type="application/problem+json",
+    )
+
+
+def create_app(reader: Reader, tick_seconds: float = 0.25) -> FastAPI:
+    stop = threading.Event()
+
+    def ticker() -> None:  # timeouts run on the reader's clock even when nobody presses anything
+        while not stop.wait(tick_seconds):
+            with suppress(InvalidAction):
+                reader.tick()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        thread = threading.Thread(target=ticker, name="reader-ticker", daemon=True)
+        thread.start()
+        yield
+        stop.set()
+        thread.join(timeout=2)
+
+    app = FastAPI(title="onshi-sim 顔認証付きカードリーダー（模擬）", lifespan=lifespan)
+    app.state.reader = reader
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.exception_handler(InvalidAction)
+    async def invalid_action(request: Request, exc: InvalidAction) -> JSONResponse:
+        if not reader.machine.connected:
+            e = ReaderError.READER_DISCONNECTED
+            return _problem(503, str(e), e.ja, e.en, str(exc))
+        return _problem(
+            409, "not_now", "現在の画面ではその操作はできません", "not possible on this screen", str(exc)
+        )
+
+    @app.exception_handler(ValueError)
+    async def bad_value(request: Request, exc: ValueError) -> JSONResponse:
+        return _problem(400, "invalid", "入力が正しくありません", "invalid input", str(exc))
+
+    def act(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        return action()
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(HERE / "templates" / "reader.html", media_type="text/html; charset=utf-8")
+
+    @app.get("/api/reader/state")
+    def state() -> dict[str, Any]:
+        return reader.snapshot()
+
+    @app.post("/api/reader/checks", status_code=202)
+    def start_check(body: StartBody) -> dict[str, Any]:
+        return act(lambda: reader.start_check(body.patient_ref))
+
+    @app.get("/api/reader/cards")
+    def cards() -> list[dict[str, Any]]:
+        return [card.summary() for card in reader.store.all()]
+
+    @app.get("/api/reader/cards/{card_id}/photo")
+    def card_photo(card_id: str) -> Response:
+        try:
+            card = reader.store.get(card_id)
+        except KeyError:
+            raise HTTPException(404, "no such card") from None
+        if card.photo_path is None:
+            raise HTTPException(404, "this card has no photo")
+        return Response(card.photo_path.read_bytes(), media_type="image/jpeg")
+
+    @app.post("/api/reader/card")
+    def place(body: CardBody) -> dict[str, Any]:
+        return act(lambda: reader.place_card(body.card_id))
+
+    @app.delete("/api/reader/card")
+    def remove() -> dict[str, Any]:
+        return act(reader.remove_card)
+
+    @app.post("/api/reader/method")
+    def method(body: MethodBody) -> dict[str, Any]:
+        return act(lambda: reader.choose(body.method))
+
+    @app.post("/api/reader/face")
+    def face(body: FaceBody) -> dict[str, Any]:
+        data = body.image.split(",", 1)[1] if body.image.startswith("data:") else body.image
+        try:
+            image = faces.decode_image(base64.b64decode(data))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not an image: {exc}") from exc
+        return act(lambda: reader.present_face(image))
+
+    @app.post("/api/reader/face/sample")
+    def face_sample(body: SampleBody) -> dict[str, Any]:
+        """Presents a prepared capture (a fixture portrait, dark, masked …) instead of the camera."""
+        try:
+            image = faces.capture(body.spec)
+        except (KeyError, ValueError, faces.NoFaceInPhoto) as exc:
+            raise ValueError(str(exc)) from exc
+        return act(lambda: reader.present_face(image))
+
+    @app.get("/api/reader/face/sample/{spec}.jpg")
+    def face_sample_image(spec: str) -> Response:
+        try:
+            return Response(faces.encode_jpeg(faces.capture(spec)), media_type="image/jpeg")
+        except (KeyError, ValueError, faces.NoFaceInPhoto):
+            raise HTTPException(404, "unknown capture") from None
+
+    @app.post("/api/reader/camera-failure")
+    def camera_failure() -> dict[str, Any]:
+        return act(reader.camera_failed)
+
+    @app.post("/api/reader/pin")
+    def pin(body: PinBody) -> dict[str, Any]:
+        return act(lambda: reader.enter_pin(body.pin))
+
+    @app.post("/api/reader/visual")
+    def visual() -> dict[str, Any]:
+        return act(reader.confirm_visual)
+
+    @app.post("/api/reader/consent")
+    def consent(body: ConsentBody) -> dict[str, Any]:
+        return act(lambda: reader.answer_consent(body.answer))
+
+    @app.post("/api/reader/cancel")
+    def cancel() -> dict[str, Any]:
+        return act(reader.cancel)
+
+    @app.get("/api/reader/faults")
+    def get_faults() -> dict[str, Any]:
+        return reader.snapshot()["faults"]
+
+    @app.post("/api/reader/faults")
+    def set_faults(body: dict[str, Any]) -> dict[str, Any]:
+        """Faults on demand: card_unreadable, not_my_number_card, camera_unavailable, slow_read_ms,
+        unplugged, unplug_at (a state name), network_down."""
+        allowed = set(vars(Faults()))
+        unknown = set(body) - allowed
+        if unknown:
+            raise ValueError(f"unknown faults {sorted(unknown)}; known: {sorted(allowed)}")
+        return reader.set_faults(**body)
+
+    @app.get("/api/reader/history")
+    def history() -> list[dict[str, Any]]:
+        return list(reader.history)
+
+    return app

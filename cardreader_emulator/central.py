@@ -1,0 +1,173 @@
+"""The reader's HTTP client to the central system (and to the admin API for card material).
+
+Card check per docs/architecture.md: ask for a nonce → prove the card (PIN path: the card signs
+the nonce; face/visual path: the reader signs an attestation with its device key) → send the
+certificate, proof and consents. Transport failures and problem answers become reader errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cardreader_emulator.card import VirtualCard, _atomic_write
+from cardreader_emulator.errors import ReaderError
+from onshi.codes import AuthMethod
+
+
+class CentralError(Exception):
+    def __init__(self, error: ReaderError, detail: str = "", status: int | None = None) -> None:
+        super().__init__(f"{error.value}: {detail}")
+        self.error = error
+        self.detail = detail
+        self.status = status
+
+
+def _problem_detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, ValueError):
+        return response.text[:300]
+    if isinstance(body, dict):
+        parts = [str(body.get(k)) for k in ("code", "title_ja", "detail") if body.get(k)]
+        return " / ".join(parts)
+    return str(body)[:300]
+
+
+def _request(client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    try:
+        response = client.request(method, url, **kwargs)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.RemoteProtocolError) as exc:
+        raise CentralError(ReaderError.NETWORK_FAILURE, f"{type(exc).__name__}: {exc}") from exc
+    except httpx.TimeoutException as exc:
+        raise CentralError(ReaderError.NETWORK_FAILURE, f"timeout: {exc}") from exc
+    if response.status_code >= 400:
+        detail = f"HTTP {response.status_code}: {_problem_detail(response)}"
+        raise CentralError(ReaderError.CENTRAL_ERROR, detail, response.status_code)
+    return response
+
+
+@dataclass(frozen=True)
+class ReaderIdentity:
+    """This reader as registered with the central system."""
+
+    reader_id: str
+    device_key_pem: str
+    clinic_code: str
+
+    @classmethod
+    def load(cls, path: Path) -> ReaderIdentity | None:
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(data["reader_id"], data["device_key_pem"], data["clinic_code"])
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, json.dumps(vars(self), indent=1).encode())
+        os.chmod(path, 0o600)
+
+
+class Admin:
+    """The few admin calls the reader needs: its registration and card material."""
+
+    def __init__(self, server_url: str, admin_token: str, timeout: float = 30.0) -> None:
+        self.client = httpx.Client(
+            base_url=server_url.rstrip("/") + "/api/v1/admin",
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {admin_token}"},
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def register_reader(self, clinic_code: str) -> ReaderIdentity:
+        body = _request(self.client, "POST", "/readers", json={"clinic_code": clinic_code}).json()
+        return ReaderIdentity(body["reader_id"], body["device_key_pem"], clinic_code)
+
+    def personas(self) -> list[dict[str, Any]]:
+        return list(_request(self.client, "GET", "/personas").json())
+
+    def cards(self) -> list[dict[str, Any]]:
+        return list(_request(self.client, "GET", "/cards").json())
+
+    def card(self, person_id: str) -> dict[str, Any]:
+        return dict(_request(self.client, "GET", f"/cards/{person_id}").json())
+
+    def issue_card(self, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(_request(self.client, "POST", "/cards", json=body).json())
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def nonce_bytes(nonce: str) -> bytes:
+    return base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
+
+
+class Central:
+    """The central system as the reader at one clinic talks to it."""
+
+    def __init__(
+        self,
+        server_url: str,
+        clinic_code: str,
+        clinic_token: str,
+        identity: ReaderIdentity,
+        timeout: float = 30.0,
+    ) -> None:
+        self.identity = identity
+        self.client = httpx.Client(
+            base_url=server_url.rstrip("/") + "/api/v1",
+            timeout=timeout,
+            headers={"X-Medical-Institution-Code": clinic_code, "Authorization": f"Bearer {clinic_token}"},
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def challenge(self) -> str:
+        body = _request(
+            self.client, "POST", "/card-checks/challenge", json={"reader_id": self.identity.reader_id}
+        ).json()
+        return str(body["nonce"])
+
+    def card_check(
+        self,
+        card: VirtualCard,
+        method: AuthMethod,
+        consents: dict[str, Any],
+        *,
+        encoding: str = "utf-8",
+        file_identifier: str | None = None,
+    ) -> dict[str, Any]:
+        """One card check; answers the server's JSON (check_id, result, notes, withheld …)."""
+        from server.jlis import attestation_payload, private_key_from_pem, sign_attestation
+
+        nonce = self.challenge()
+        raw = nonce_bytes(nonce)
+        body: dict[str, Any] = {
+            "reader_id": self.identity.reader_id,
+            "nonce": nonce,
+            "certificate_pem": card.certificate_pem,
+            "method": method.value,
+            "consents": consents,
+            "encoding": encoding,
+        }
+        if file_identifier:
+            body["arbitrary_file_identifier"] = file_identifier
+        if method is AuthMethod.PIN:
+            # the card refuses unless its PIN was verified in this session
+            body["card_signature"] = _b64(card.sign_nonce(raw))
+        else:
+            payload = attestation_payload(raw, card.certificate_der(), method.value, self.identity.reader_id)
+            device_key = private_key_from_pem(self.identity.device_key_pem)
+            body["reader_attestation"] = _b64(sign_attestation(device_key, payload))  # type: ignore[arg-type]
+        return dict(_request(self.client, "POST", "/card-checks", json=body).json())

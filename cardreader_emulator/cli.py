@@ -1,0 +1,331 @@
+"""`onshi reader` (the touch-screen page, `run SCRIPT`) and `onshi card` (issue, list, sync, unlock)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from onshi.procs import ROOT
+
+DEFAULT_STATE = ROOT / "var" / "reader"
+
+
+def _common(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--server",
+            default="http://127.0.0.1:8000",
+            show_default=True,
+            envvar="ONSHI_SERVER_URL",
+            help="中央システムのURL / the central system",
+        ),
+        click.option(
+            "--cards-dir",
+            type=click.Path(path_type=Path),
+            default=DEFAULT_STATE / "cards",
+            show_default=True,
+            help="仮想カードの置き場 / virtual cards",
+        ),
+        click.option(
+            "--results-dir",
+            type=click.Path(path_type=Path),
+            default=DEFAULT_STATE / "results",
+            show_default=True,
+            help="結果ファイルの出力先 / where OQSsiquc01res_face_*.xml go",
+        ),
+        click.option(
+            "--encoding",
+            type=click.Choice(["utf-8", "shift_jis"]),
+            default="utf-8",
+            show_default=True,
+            help="結果ファイルの文字コード / result file encoding",
+        ),
+        click.option(
+            "--console-url",
+            default=None,
+            envvar="ONSHI_CONSOLE_URL",
+            help="受付コンソールのURL / clinic console to tell (e.g. http://127.0.0.1:8002)",
+        ),
+        click.option("--clinic-code", default="1312345678", show_default=True, envvar="ONSHI_CLINIC_CODE"),
+        click.option(
+            "--clinic-token",
+            default="demo-clinic-token",
+            envvar="ONSHI_CLINIC_TOKEN",
+            help="医療機関のトークン / clinic token",
+        ),
+        click.option(
+            "--admin-token",
+            default="onshi-admin",
+            envvar="ONSHI_ADMIN_TOKEN",
+            help="登録・カード取得用 / for reader registration and card material",
+        ),
+        click.option(
+            "--threshold",
+            type=float,
+            default=0.6,
+            show_default=True,
+            help="顔照合のしきい値（小さいほど厳しい） / face match threshold (lower is stricter)",
+        ),
+        click.option("--face-attempts", type=int, default=3, show_default=True),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@dataclass
+class Settings:
+    server: str
+    cards_dir: Path
+    results_dir: Path
+    encoding: str
+    console_url: str | None
+    clinic_code: str
+    clinic_token: str
+    admin_token: str
+    threshold: float
+    face_attempts: int
+
+
+def _fail(exc: Exception) -> None:
+    from cardreader_emulator.central import CentralError
+
+    if isinstance(exc, CentralError):
+        click.echo(f"[{exc.error.value}] {exc.error.ja}\n{exc.error.en}\n{exc.detail}", err=True)
+    else:
+        click.echo(str(exc), err=True)
+    sys.exit(2)
+
+
+def build_reader(s: Settings) -> Any:
+    """Registers the reader (once; the identity is kept beside the cards), syncs the fixture
+    cards from the server and returns a ready Reader."""
+    from cardreader_emulator.central import Admin, Central, CentralError, ReaderIdentity
+    from cardreader_emulator.provision import fetch_fixture_cards
+    from cardreader_emulator.reader import Reader, ReaderConfig
+
+    identity_path = s.cards_dir.parent / f"reader-{s.clinic_code}.json"
+    admin = Admin(s.server, s.admin_token)
+    try:
+        identity = ReaderIdentity.load(identity_path)
+        if identity is None or identity.clinic_code != s.clinic_code:
+            identity = admin.register_reader(s.clinic_code)
+            identity.save(identity_path)
+        fetch_fixture_cards(admin, s.cards_dir)
+    except CentralError as exc:
+        _fail(exc)
+        raise
+    finally:
+        admin.close()
+    central = Central(s.server, s.clinic_code, s.clinic_token, identity)
+    config = ReaderConfig(
+        cards_dir=s.cards_dir,
+        results_dir=s.results_dir,
+        encoding=s.encoding,
+        console_url=s.console_url,
+        threshold=s.threshold,
+        face_attempts=s.face_attempts,
+    )
+    return Reader(config, central)
+
+
+def _reregister_if_unknown(reader: Any, s: Settings) -> None:
+    """A server with a fresh database no longer knows this reader: register again."""
+    from cardreader_emulator.central import Admin, CentralError
+
+    try:
+        reader.central.challenge()
+    except CentralError as exc:
+        if exc.status != 403:
+            return
+        admin = Admin(s.server, s.admin_token)
+        try:
+            identity = admin.register_reader(s.clinic_code)
+        finally:
+            admin.close()
+        identity.save(s.cards_dir.parent / f"reader-{s.clinic_code}.json")
+        reader.central.identity = identity
+        reader.reader_id = identity.reader_id
+
+
+@click.group(
+    invoke_without_command=True,
+    help="顔認証付きカードリーダー（模擬）の画面を起動 / serve the reader's touch screen",
+)
+@_common
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8001, show_default=True)
+@click.pass_context
+def reader(ctx: click.Context, host: str, port: int, **options: Any) -> None:
+    ctx.obj = Settings(**options)
+    if ctx.invoked_subcommand is not None:
+        return
+    import uvicorn
+
+    from cardreader_emulator.app import create_app
+
+    r = build_reader(ctx.obj)
+    _reregister_if_unknown(r, ctx.obj)
+    click.echo(f"カードリーダー {r.reader_id}: http://{host}:{port}/  (結果ファイル: {ctx.obj.results_dir})")
+    uvicorn.run(create_app(r), host=host, port=port, log_level="warning")
+
+
+@reader.command("run", help="手順ファイルを実行 / run a scripted check (YAML or JSON steps)")
+@click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="結果をJSONで出力 / print the report as JSON")
+@click.pass_obj
+def run(settings: Settings, script: Path, as_json: bool) -> None:
+    from cardreader_emulator.script import ScriptError, load_script, run_steps
+
+    steps = load_script(script)
+    r = build_reader(settings)
+    _reregister_if_unknown(r, settings)
+    try:
+        report = run_steps(r, steps, echo=(lambda line: None) if as_json else click.echo)
+    except ScriptError as exc:
+        click.echo(f"手順エラー / script error: {exc}", err=True)
+        sys.exit(1)
+    final = report.final
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"final": final, "result_file": report.result_file, "answer": report.answer},
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
+        return
+    summary = report.summary
+    if summary:
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=1))
+    if final.get("error"):
+        click.echo(f"[{final['error']['code']}] {final['error']['ja']} / {final['error']['en']}")
+    if report.result_file:
+        click.echo(f"結果ファイル / result file: {report.result_file}")
+
+
+@click.group(help="仮想マイナンバーカード / virtual My Number cards")
+@click.option("--server", default="http://127.0.0.1:8000", show_default=True, envvar="ONSHI_SERVER_URL")
+@click.option(
+    "--cards-dir", type=click.Path(path_type=Path), default=DEFAULT_STATE / "cards", show_default=True
+)
+@click.option("--admin-token", default="onshi-admin", envvar="ONSHI_ADMIN_TOKEN")
+@click.pass_context
+def card(ctx: click.Context, server: str, cards_dir: Path, admin_token: str) -> None:
+    ctx.obj = {"server": server, "cards_dir": cards_dir, "admin_token": admin_token}
+
+
+def _webcam_jpeg() -> bytes:
+    import cv2
+
+    camera = cv2.VideoCapture(0)
+    try:
+        for _ in range(10):  # let the exposure settle
+            ok, frame = camera.read()
+        if not camera.isOpened() or not ok:
+            raise click.ClickException("カメラから画像を取得できません / cannot read the webcam")
+        ok, buf = cv2.imencode(".jpg", frame)
+        return bytes(buf.tobytes())
+    finally:
+        camera.release()
+
+
+@card.command("issue", help="新しい人のカードを発行（自分の顔で練習） / issue a card for a new person")
+@click.option("--name", required=True, help="氏名 e.g. 山田 太郎")
+@click.option("--kana", default="", help="カナ氏名 e.g. ヤマダ タロウ")
+@click.option("--birthdate", required=True, help="YYYY-MM-DD")
+@click.option("--sex", type=click.Choice(["1", "2", "3"]), default="3", show_default=True)
+@click.option("--variant", type=click.Choice(["standard", "face_only", "infant"]), default="standard")
+@click.option("--pin", default="1234", show_default=True)
+@click.option("--photo", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="顔写真ファイル")
+@click.option("--webcam", is_flag=True, help="ウェブカメラで撮影 / take the photo with the webcam")
+@click.option("--id", "card_id", default=None, help="カードID（省略時は人ID） / card id")
+@click.pass_obj
+def issue(
+    obj: dict[str, Any],
+    name: str,
+    kana: str,
+    birthdate: str,
+    sex: str,
+    variant: str,
+    pin: str,
+    photo: Path | None,
+    webcam: bool,
+    card_id: str | None,
+) -> None:
+    from cardreader_emulator.central import Admin, CentralError
+    from cardreader_emulator.faces import NoFaceInPhoto
+    from cardreader_emulator.provision import issue_card
+
+    if variant != "infant" and not photo and not webcam:
+        raise click.UsageError("--photo FILE か --webcam が必要です / give --photo FILE or --webcam")
+    data = photo.read_bytes() if photo else _webcam_jpeg() if webcam else None
+    admin = Admin(obj["server"], obj["admin_token"])
+    try:
+        made = issue_card(
+            admin,
+            obj["cards_dir"],
+            name=name,
+            name_kana=kana,
+            birthdate=birthdate,
+            sex=sex,
+            variant=variant,
+            pin=pin,
+            photo=data,
+            card_id=card_id,
+        )
+    except CentralError as exc:
+        _fail(exc)
+    except NoFaceInPhoto:
+        raise click.ClickException("写真に顔が見つかりません / no face in the photo") from None
+    finally:
+        admin.close()
+    click.echo(json.dumps(made.summary(), ensure_ascii=False, indent=1))
+
+
+@card.command("list", help="カード一覧 / list the virtual cards")
+@click.pass_obj
+def list_cards(obj: dict[str, Any]) -> None:
+    from cardreader_emulator.card import CardStore
+
+    for c in CardStore(obj["cards_dir"]).all():
+        s = c.summary()
+        lock = " PINロック/locked" if s["pin_locked"] else ""
+        click.echo(
+            f"{s['card_id']:<32} {s['name']:<12} {s['variant']['code']:<10} PIN {s['pin_remaining']}{lock}"
+        )
+
+
+@card.command("sync", help="フィクスチャのカードを取得 / fetch fixture cards from the server")
+@click.option("--fresh", is_flag=True, help="PINの残り回数も作り直す / re-make cards (PIN counters reset)")
+@click.pass_obj
+def sync(obj: dict[str, Any], fresh: bool) -> None:
+    from cardreader_emulator.central import Admin, CentralError
+    from cardreader_emulator.provision import fetch_fixture_cards
+
+    admin = Admin(obj["server"], obj["admin_token"])
+    try:
+        made = fetch_fixture_cards(admin, obj["cards_dir"], keep_pin_state=not fresh)
+    except CentralError as exc:
+        _fail(exc)
+    finally:
+        admin.close()
+    click.echo(f"{len(made)} 枚 / cards in {obj['cards_dir']}")
+
+
+@card.command("unlock", help="市区町村窓口でのPINロック解除 / PIN reset at the municipal office")
+@click.argument("card_id")
+@click.option("--pin", default=None, help="新しい暗証番号 / new PIN (default: keep)")
+@click.pass_obj
+def unlock(obj: dict[str, Any], card_id: str, pin: str | None) -> None:
+    from cardreader_emulator.card import CardStore
+
+    c = CardStore(obj["cards_dir"]).get(card_id)
+    c.reset_pin(pin)
+    click.echo(f"{card_id}: PIN 残り{c.pin_remaining}回 / {c.pin_remaining} tries")

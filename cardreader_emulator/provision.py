@@ -1,0 +1,94 @@
+"""Virtual cards from the server's mock authority: fixture personas and newly issued cards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cardreader_emulator import faces
+from cardreader_emulator.card import CardVariant, VirtualCard, variant_of, write_card
+from cardreader_emulator.central import Admin
+
+
+def photo_jpeg(photo: str | None) -> bytes | None:
+    """The chip photo: a named portrait ("astronaut", "hopper") or an image file."""
+    if not photo:
+        return None
+    if photo in faces.PORTRAITS:
+        image = faces.portrait_chip_photo(photo)
+    else:
+        image = faces.chip_photo(faces.load_image(Path(photo)))
+    return faces.encode_jpeg(image, quality=92)
+
+
+def card_from_material(
+    cards_dir: Path, material: dict[str, Any], card_id: str | None = None, photo: bytes | None = None
+) -> VirtualCard:
+    person = material["person"]
+    variant = variant_of(material.get("variant") or "standard")
+    if photo is None and variant is not CardVariant.INFANT:
+        photo = photo_jpeg(material.get("photo"))
+    return write_card(
+        cards_dir,
+        card_id or person["id"],
+        person={k: person.get(k, "") for k in ("name", "name_kana", "birthdate", "sex", "address")},
+        variant=variant,
+        certificate_pem=material["certificate_pem"],
+        private_key_pem=material["private_key_pem"],
+        pin=material.get("pin"),
+        photo_jpeg=photo,
+        card_expires_on=material.get("card_expires_on"),
+        person_id=person["id"],
+        persona=person["id"],
+    )
+
+
+def fetch_fixture_cards(
+    admin: Admin, cards_dir: Path, only: list[str] | None = None, keep_pin_state: bool = True
+) -> list[VirtualCard]:
+    """Writes a virtual card for every card the server knows (or only the given persons).
+
+    With ``keep_pin_state`` a card already in the tray keeps its PIN counter (a locked card stays
+    locked across restarts, as a real one does); otherwise the card is re-made fresh.
+    """
+    made = []
+    materials = [admin.card(person_id) for person_id in only] if only else admin.cards()
+    for material in materials:
+        card_id = material["person"]["id"]
+        existing = cards_dir / card_id / "card.json"
+        if keep_pin_state and existing.is_file():
+            card = VirtualCard(cards_dir / card_id)
+            if card.certificate_pem == material["certificate_pem"]:
+                made.append(card)
+                continue
+        made.append(card_from_material(cards_dir, material))
+    return made
+
+
+def issue_card(
+    admin: Admin,
+    cards_dir: Path,
+    *,
+    name: str,
+    name_kana: str,
+    birthdate: str,
+    sex: str,
+    variant: str,
+    pin: str | None,
+    photo: bytes | None,
+    card_id: str | None = None,
+) -> VirtualCard:
+    """A card for a new person (e.g. a trainee with their own face): the server makes the key pair,
+    the certificate and a valid qualification; the photo stays with the reader."""
+    if photo is not None:
+        photo = faces.encode_jpeg(faces.chip_photo(faces.decode_image(photo)), quality=92)
+    body: dict[str, Any] = {
+        "name": name,
+        "name_kana": name_kana,
+        "birthdate": birthdate,
+        "sex": sex,
+        "variant": variant,
+        "pin": pin if variant != "face_only" else None,
+    }
+    material = admin.issue_card(body)
+    return card_from_material(cards_dir, material, card_id=card_id, photo=photo)

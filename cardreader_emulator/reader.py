@@ -1,0 +1,372 @@
+"""The reader device: the state machine plus its I/O (card, camera frames, central system, files).
+
+Every action (card placed, face presented, PIN typed …) goes to the pure machine under a lock;
+the commands it answers are carried out *outside* the lock, so the touch-screen page can poll the
+state ("reading…", "sending…") while a slow step runs, and a cancel during sending is honoured
+(the late answer is dropped by the machine's step check).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cardreader_emulator import faces
+from cardreader_emulator.card import CardStore, PinResult, VirtualCard
+from cardreader_emulator.central import Central, CentralError
+from cardreader_emulator.errors import ReaderError
+from cardreader_emulator.machine import (
+    CameraFailed,
+    Cancel,
+    CardFacts,
+    CardPlaced,
+    CardRead,
+    CardReadFailed,
+    CardRemoved,
+    ChooseMethod,
+    Command,
+    ConsentAnswered,
+    Disconnected,
+    Event,
+    FaceMatched,
+    FaceSubmitted,
+    ForgetCard,
+    InvalidAction,
+    MatchFace,
+    PinChecked,
+    PinSubmitted,
+    ReadCard,
+    ReaderMachine,
+    Reconnected,
+    ReportError,
+    ReportResult,
+    SendFailed,
+    Sent,
+    StartCheck,
+    State,
+    SubmitCheck,
+    Tick,
+    Timeouts,
+    VerifyPin,
+    VisualConfirmed,
+    method_of,
+    prescription_of,
+)
+from cardreader_emulator.results import (
+    encoding_of,
+    error_notice,
+    notify_console,
+    result_notice,
+    write_result_file,
+)
+
+log = logging.getLogger("onshi.reader")
+
+
+@dataclass
+class Faults:
+    """Reader faults on demand (F6)."""
+
+    card_unreadable: bool = False  # the chip does not answer: R101
+    not_my_number_card: bool = False  # some other IC card: R102
+    camera_unavailable: bool = False  # R201, the reader falls back to PIN / visual
+    slow_read_ms: int = 0  # a slow chip read
+    unplugged: bool = False  # the reader's cable is out: R401
+    unplug_at: str | None = None  # pull the cable when the check reaches this state (e.g. "sending")
+    network_down: bool = False  # the reader cannot reach the central system: R501
+
+
+@dataclass
+class ReaderConfig:
+    cards_dir: Path
+    results_dir: Path
+    encoding: str = "utf-8"
+    console_url: str | None = None
+    threshold: float = faces.DEFAULT_THRESHOLD
+    face_attempts: int = 3
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+
+def summarise(answer: dict[str, Any]) -> dict[str, Any]:
+    """What the reader screen and the script print from the central system's answer."""
+    result = answer.get("result", {})
+    header = result.get("MessageHeader", {})
+    body = result.get("MessageBody", {})
+    people = (body.get("ResultList") or {}).get("ResultOfQualificationConfirmation") or []
+    first = people[0] if people else {}
+    return {
+        "check_id": answer.get("check_id"),
+        "processing_result_status": body.get("ProcessingResultStatus"),
+        "processing_result_code": body.get("ProcessingResultCode"),
+        "processing_result_message": body.get("ProcessingResultMessage"),
+        "validity": body.get("QualificationValidity"),
+        "segment_of_result": header.get("SegmentOfResult"),
+        "error_code": header.get("ErrorCode"),
+        "error_message": header.get("ErrorMessage"),
+        "name": first.get("Name"),
+        "birthdate": first.get("Birthdate"),
+        "insurer_number": first.get("InsurerNumber"),
+        "insurer_name": first.get("InsurerName"),
+        "copay": first.get("InsuredPartialContributionRatio"),
+        "prescription": body.get("PrescriptionIssueSelect"),
+        "notes": answer.get("notes", []),
+        "withheld": answer.get("withheld", []),
+        "medical_info": answer.get("medical_info", []),
+        "file": None,
+    }
+
+
+class Reader:
+    def __init__(
+        self,
+        config: ReaderConfig,
+        central: Central | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.central = central
+        self.clock = clock
+        self.store = CardStore(config.cards_dir)
+        self.encoding = encoding_of(config.encoding)
+        self.machine = ReaderMachine(
+            face_attempts=config.face_attempts, timeouts=config.timeouts, now=clock()
+        )
+        self.faults = Faults()
+        self.reader_id = central.identity.reader_id if central else "R-offline"
+        self._lock = threading.RLock()
+        self._card: VirtualCard | None = None
+        self._reference: faces.Encoding | None = None
+        self._pending_image: faces.Image | None = None
+        self._pending_pin: str | None = None
+        self.last_answer: dict[str, Any] | None = None
+        self.last_file: Path | None = None
+        self.last_summary: dict[str, Any] | None = None
+        self.history: list[dict[str, Any]] = []
+
+    # --- actions (each returns the new state snapshot) -----------------------------------------
+
+    def start_check(self, patient_ref: str) -> dict[str, Any]:
+        return self._act(StartCheck(patient_ref))
+
+    def place_card(self, card_id: str) -> dict[str, Any]:
+        return self._act(CardPlaced(card_id))
+
+    def remove_card(self) -> dict[str, Any]:
+        return self._act(CardRemoved())
+
+    def choose(self, method: str) -> dict[str, Any]:
+        return self._act(ChooseMethod(method_of(method)))
+
+    def present_face(self, image: faces.Image) -> dict[str, Any]:
+        with self._lock:
+            self._pending_image = image
+        return self._act(FaceSubmitted())
+
+    def camera_failed(self) -> dict[str, Any]:
+        return self._act(CameraFailed())
+
+    def enter_pin(self, pin: str) -> dict[str, Any]:
+        with self._lock:
+            self._pending_pin = pin
+        return self._act(PinSubmitted())
+
+    def confirm_visual(self) -> dict[str, Any]:
+        return self._act(VisualConfirmed())
+
+    def answer_consent(self, answer: bool | str) -> dict[str, Any]:
+        if isinstance(answer, bool):
+            return self._act(ConsentAnswered(agreed=answer))
+        return self._act(ConsentAnswered(prescription=prescription_of(answer)))
+
+    def cancel(self) -> dict[str, Any]:
+        return self._act(Cancel())
+
+    def tick(self) -> dict[str, Any]:
+        return self._act(Tick())
+
+    def set_faults(self, **changes: Any) -> dict[str, Any]:
+        with self._lock:
+            unknown = set(changes) - set(asdict(self.faults))
+            if unknown:
+                raise ValueError(f"unknown faults: {', '.join(sorted(unknown))}")
+            was_unplugged = self.faults.unplugged
+            for name, value in changes.items():
+                setattr(self.faults, name, value)
+            plugged_change = self.faults.unplugged != was_unplugged
+        if plugged_change:
+            self._act(Disconnected() if self.faults.unplugged else Reconnected())
+        return asdict(self.faults)
+
+    # --- state ---------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            snap = self.machine.snapshot()
+            snap["reader_id"] = self.reader_id
+            snap["card"] = self._card.summary() if self._card else None
+            snap["faults"] = asdict(self.faults)
+            snap["threshold"] = self.config.threshold
+            snap["encoding"] = self.encoding.codec
+            return snap
+
+    # --- the loop: event → machine → commands → events … -------------------------------------
+
+    def _act(self, event: Event) -> dict[str, Any]:
+        pending: list[Command]
+        with self._lock:
+            pending = self.machine.dispatch(event, self.clock())
+            self._record(event)
+            pending += self._maybe_unplug()
+        while pending:
+            command = pending.pop(0)
+            step = getattr(command, "step", None)
+            if step is not None and step != self.machine.step:
+                continue  # the machine moved on (cancel, card pulled, cable out): don't do it
+            follow_up = self._execute(command)
+            if follow_up is not None:
+                with self._lock:
+                    pending += self.machine.dispatch(follow_up, self.clock())
+                    self._record(follow_up)
+                    pending += self._maybe_unplug()
+        return self.snapshot()
+
+    def _record(self, event: object) -> None:
+        self.history.append(
+            {"at": round(self.clock(), 3), "event": type(event).__name__, "state": self.machine.state.value}
+        )
+        del self.history[:-200]
+
+    def _maybe_unplug(self) -> list[Command]:
+        if self.faults.unplug_at and self.faults.unplug_at == self.machine.state.value:
+            self.faults.unplug_at = None
+            self.faults.unplugged = True
+            return self.machine.dispatch(Disconnected(), self.clock())
+        return []
+
+    def _execute(self, command: Command) -> Event | None:
+        if isinstance(command, ReadCard):
+            return self._read_card(command)
+        if isinstance(command, MatchFace):
+            return self._match_face(command)
+        if isinstance(command, VerifyPin):
+            return self._verify_pin(command)
+        if isinstance(command, SubmitCheck):
+            return self._submit(command)
+        if isinstance(command, ReportResult):
+            self._report_result(command)
+        elif isinstance(command, ReportError):
+            notify_console(
+                self.config.console_url,
+                error_notice(self.reader_id, command.patient_ref, command.error, command.detail),
+            )
+        elif isinstance(command, ForgetCard):
+            with self._lock:
+                if self._card is not None:
+                    self._card.reset_session()
+                self._card = None
+                self._reference = None
+        return None
+
+    def _read_card(self, command: ReadCard) -> Event:
+        if self.faults.slow_read_ms:
+            time.sleep(self.faults.slow_read_ms / 1000)
+        if self.faults.card_unreadable:
+            return CardReadFailed(command.step, ReaderError.CARD_NOT_RECOGNISED)
+        try:
+            card = self.store.get(command.card_id)
+        except KeyError:
+            return CardReadFailed(command.step, ReaderError.CARD_NOT_RECOGNISED)
+        if self.faults.not_my_number_card or not card.is_my_number_card:
+            return CardReadFailed(command.step, ReaderError.NOT_MY_NUMBER_CARD)
+        reference = None
+        if card.photo_path is not None:
+            try:  # the chip photo's encoding, once per card (cached by content)
+                reference = faces.reference_encoding(faces.load_image(card.photo_path))
+            except (faces.NoFaceInPhoto, ValueError):
+                reference = None  # an unusable photo: face matching is impossible, as with no photo
+        with self._lock:
+            self._card = card
+            self._reference = reference
+        facts = CardFacts(
+            card.card_id,
+            has_photo=reference is not None,
+            has_pin=card.has_pin,
+            pin_remaining=card.pin_remaining,
+            variant=str(card.variant),
+        )
+        return CardRead(command.step, facts)
+
+    def _match_face(self, command: MatchFace) -> Event:
+        with self._lock:
+            image, self._pending_image = self._pending_image, None
+            reference = self._reference
+        if self.faults.camera_unavailable or image is None or reference is None:
+            return CameraFailed(command.step)
+        outcome = faces.match(image, reference, self.config.threshold)
+        log.info(
+            "face attempt: %s distance=%s %.0f ms", outcome.reason.value, outcome.distance, outcome.elapsed_ms
+        )
+        return FaceMatched(
+            command.step,
+            outcome.matched,
+            outcome.reason.value,
+            outcome.ja,
+            outcome.en,
+            None if outcome.distance is None else round(outcome.distance, 3),
+        )
+
+    def _verify_pin(self, command: VerifyPin) -> Event:
+        with self._lock:
+            pin, self._pending_pin = self._pending_pin, None
+            card = self._card
+        assert card is not None
+        result: PinResult = card.verify_pin(pin or "")
+        return PinChecked(command.step, result.ok, result.remaining, result.locked)
+
+    def _submit(self, command: SubmitCheck) -> Event:
+        card = self._card
+        if card is None:
+            return SendFailed(command.step, ReaderError.CARD_REMOVED)
+        if self.faults.network_down or self.central is None:
+            return SendFailed(command.step, ReaderError.NETWORK_FAILURE, "no route to the central system")
+        try:
+            answer = self.central.card_check(
+                card, command.method, command.consents, encoding=self.encoding.codec
+            )
+        except CentralError as exc:
+            return SendFailed(command.step, exc.error, exc.detail)
+        with self._lock:
+            self.last_answer = answer
+        return Sent(command.step, summarise(answer))
+
+    def _report_result(self, command: ReportResult) -> None:
+        answer = self.last_answer or {}
+        path = None
+        try:
+            path = write_result_file(self.config.results_dir, answer.get("result", {}), self.encoding)
+        except Exception:  # a result the codec cannot render must still reach the console
+            log.exception("result file not written")
+        with self._lock:
+            self.last_file = path
+            if self.machine.ctx.summary is not None:
+                self.machine.ctx.summary["file"] = path.name if path else None
+            self.last_summary = dict(command.summary, file=path.name if path else None)
+        notify_console(
+            self.config.console_url,
+            result_notice(self.reader_id, command.patient_ref, path.name if path else None, answer),
+        )
+
+
+def safe(action: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any] | None, InvalidAction | None]:
+    try:
+        return action(), None
+    except InvalidAction as exc:
+        return None, exc
+
+
+__all__ = ["Faults", "Reader", "ReaderConfig", "State", "safe", "summarise"]

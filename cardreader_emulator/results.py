@@ -1,0 +1,120 @@
+"""Handing results to clinic software as the real product does.
+
+- ``OQSsiquc01res_face_<YYYYMMDDHHmmss>.xml`` in the configured folder and encoding. The file is
+  written under a hidden temporary name and renamed, so a program watching the folder never reads
+  half a file. Two checks in the same second: the later one takes the next free second (the name
+  format stays exactly the real one).
+- ``POST {console}/api/console/reader-results`` telling the clinic console.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cardreader_emulator.errors import ReaderError
+from onshi import xmlcodec
+from onshi.codes import CharacterCodeIdentifier
+from onshi.messages import READER_RESULT_PREFIX, ResultMessage
+from onshi.timeutil import JST
+
+log = logging.getLogger("onshi.reader")
+
+ENCODINGS = {
+    "utf-8": CharacterCodeIdentifier.UTF8,
+    "utf8": CharacterCodeIdentifier.UTF8,
+    "shift_jis": CharacterCodeIdentifier.SHIFT_JIS,
+    "shift-jis": CharacterCodeIdentifier.SHIFT_JIS,
+    "sjis": CharacterCodeIdentifier.SHIFT_JIS,
+}
+
+
+def encoding_of(name: str) -> CharacterCodeIdentifier:
+    try:
+        return ENCODINGS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown encoding {name!r}; use utf-8 or shift_jis") from None
+
+
+def result_message(result: dict[str, Any], encoding: CharacterCodeIdentifier) -> ResultMessage:
+    message = xmlcodec.decode_json(json.dumps(result, ensure_ascii=False), ResultMessage)
+    header = message.MessageHeader.model_copy(update={"CharacterCodeIdentifier": encoding})
+    return message.model_copy(update={"MessageHeader": header})
+
+
+def write_result_file(
+    folder: Path, result: dict[str, Any], encoding: CharacterCodeIdentifier, moment: datetime | None = None
+) -> Path:
+    """Writes the reader's result file; the name's timestamp is the check's ProcessExecutionTime."""
+    message = result_message(result, encoding)
+    data = xmlcodec.encode(message, encoding)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = message.MessageHeader.ProcessExecutionTime
+    when = (
+        datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=JST)
+        if stamp
+        else (moment or datetime.now(JST))
+    )
+    # Written in full under a hidden name, then hard-linked to the real name: a folder watcher
+    # never sees half a file, and link() refuses an existing name, so no check overwrites another.
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".reader-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        for _ in range(3600):
+            path = folder / f"{READER_RESULT_PREFIX}{when.strftime('%Y%m%d%H%M%S')}.xml"
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                when += timedelta(seconds=1)
+                continue
+            return path
+    finally:
+        os.unlink(tmp)
+    raise RuntimeError(f"no free result file name in {folder}")
+
+
+def notify_console(console_url: str | None, body: dict[str, Any], timeout: float = 5.0) -> bool:
+    """Tells the clinic console; a console that is not running must not break the check."""
+    if not console_url:
+        return False
+    try:
+        response = httpx.post(
+            console_url.rstrip("/") + "/api/console/reader-results", json=body, timeout=timeout
+        )
+        response.raise_for_status()
+        return True
+    except httpx.HTTPError as exc:
+        log.warning("console %s not told: %s", console_url, exc)
+        return False
+
+
+def result_notice(
+    reader_id: str, patient_ref: str | None, file: str | None, answer: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "reader_id": reader_id,
+        "patient_ref": patient_ref,
+        "file": file,
+        "check_id": answer.get("check_id"),
+        "result": answer,
+    }
+
+
+def error_notice(
+    reader_id: str, patient_ref: str | None, error: ReaderError, detail: str = ""
+) -> dict[str, Any]:
+    return {
+        "reader_id": reader_id,
+        "patient_ref": patient_ref,
+        "reader_error": error.describe() | {"detail": detail},
+    }

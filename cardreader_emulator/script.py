@@ -1,0 +1,170 @@
+"""Scripted mode for integration tests: `onshi reader run SCRIPT`.
+
+A script is YAML or JSON: a list of steps (or ``{"steps": [...]}``), each a one-key mapping::
+
+    - start: P-0001                      # the console's patient reference (optional)
+    - fault: {camera_unavailable: true}  # any reader fault (see reader.Faults)
+    - place: healthy-employee            # put card X on the reader
+    - method: face                       # face | pin | visual
+    - face: astronaut:mask               # a capture spec (portrait[:derivation]) or an image file
+    - pin: "1234"
+    - visual: true                       # staff confirm the person by sight
+    - consent: {medical: true, operation: false, checkup: true, limit: true, prescription: electronic}
+    - expect: {state: result, validity: "1"}
+    - wait: 1.5                          # seconds (timeouts are real time in scripted mode)
+    - cancel: true
+    - remove: true                       # take the card off
+
+Consent answers not given are "no" (and paper prescription). The run prints each step and the
+result, and the reader writes its result file as in normal use.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cardreader_emulator import faces
+from cardreader_emulator.machine import InvalidAction
+from cardreader_emulator.reader import Reader
+
+
+class ScriptError(Exception):
+    """A step could not be carried out or an expectation failed."""
+
+
+@dataclass
+class ScriptReport:
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    final: dict[str, Any] = field(default_factory=dict)
+    result_file: str | None = None
+    summary: dict[str, Any] | None = None
+    answer: dict[str, Any] | None = None
+
+
+def load_script(path: Path) -> list[dict[str, Any]]:
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    return parse_steps(data)
+
+
+def parse_steps(data: Any) -> list[dict[str, Any]]:
+    steps = data.get("steps") if isinstance(data, dict) else data
+    if not isinstance(steps, list):
+        raise ScriptError("a script is a list of steps (or a mapping with 'steps')")
+    for number, step in enumerate(steps, 1):
+        if not isinstance(step, dict) or len(step) != 1:
+            raise ScriptError(f"step {number}: one action per step, e.g. '- place: healthy-employee'")
+    return steps
+
+
+def _consents(reader: Reader, answers: dict[str, Any]) -> dict[str, Any]:
+    snap = reader.snapshot()
+    while snap["state"] == "consent":
+        step = snap["consent_step"]
+        if step == "prescription":
+            snap = reader.answer_consent(str(answers.get("prescription", "paper")))
+        else:
+            snap = reader.answer_consent(bool(answers.get(step, False)))
+    return snap
+
+
+def _expect(snap: dict[str, Any], expected: dict[str, Any]) -> None:
+    flat = dict(snap)
+    flat.update({k: v for k, v in (snap.get("summary") or {}).items() if k not in flat})
+    if snap.get("error"):
+        flat["error_code"] = snap["error"]["code"]
+    if snap.get("notice"):
+        flat["notice_code"] = snap["notice"]["code"]
+    for key, want in expected.items():
+        got = flat.get(key)
+        if isinstance(want, list):
+            ok = got == want or (isinstance(got, list) and sorted(map(str, got)) == sorted(map(str, want)))
+        else:
+            ok = str(got) == str(want)
+        if not ok:
+            raise ScriptError(f"expected {key} = {want!r}, got {got!r}")
+
+
+def run_steps(
+    reader: Reader, steps: list[dict[str, Any]], echo: Callable[[str], None] = lambda line: None
+) -> ScriptReport:
+    report = ScriptReport()
+    for number, step in enumerate(steps, 1):
+        ((action, arg),) = step.items()
+        try:
+            snap = _run_step(reader, action, arg)
+        except InvalidAction as exc:
+            raise ScriptError(f"step {number} ({action}): not possible now — {exc}") from exc
+        except (KeyError, ValueError) as exc:
+            raise ScriptError(f"step {number} ({action}): {exc}") from exc
+        line = f"{number:>2}. {action}: {arg!r} → {snap['state']}"
+        if snap.get("notice"):
+            line += f"  [{snap['notice']['code']}] {snap['notice']['ja']}"
+        if snap.get("error"):
+            line += f"  [{snap['error']['code']}] {snap['error']['ja']}"
+        if snap.get("last_face") and action == "face":
+            face = snap["last_face"]
+            line += f"  (face: {face['reason']}, distance {face['distance']})"
+        echo(line)
+        report.steps.append(
+            {
+                "action": action,
+                "arg": arg,
+                "state": snap["state"],
+                "notice": snap.get("notice"),
+                "error": snap.get("error"),
+            }
+        )
+    report.final = reader.snapshot()
+    report.answer = reader.last_answer
+    report.summary = reader.last_summary
+    report.result_file = str(reader.last_file) if reader.last_file else None
+    return report
+
+
+def _run_step(reader: Reader, action: str, arg: Any) -> dict[str, Any]:
+    if action == "start":
+        return reader.start_check(str(arg))
+    if action == "fault":
+        reader.set_faults(**dict(arg))
+        return reader.snapshot()
+    if action == "place":
+        return reader.place_card(str(arg))
+    if action == "method":
+        return reader.choose(str(arg))
+    if action == "face":
+        if reader.snapshot()["state"] == "method":
+            reader.choose("face")
+        return reader.present_face(faces.capture(str(arg)))
+    if action == "pin":
+        if reader.snapshot()["state"] == "method":
+            reader.choose("pin")
+        return reader.enter_pin(str(arg))
+    if action == "visual":
+        if reader.snapshot()["state"] == "method":
+            reader.choose("visual")
+        return reader.confirm_visual()
+    if action == "consent":
+        return _consents(reader, dict(arg or {}))
+    if action == "expect":
+        snap = reader.snapshot()
+        _expect(snap, dict(arg))
+        return snap
+    if action == "wait":
+        deadline = time.monotonic() + float(arg)
+        while time.monotonic() < deadline:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+            reader.tick()
+        return reader.snapshot()
+    if action == "cancel":
+        return reader.cancel()
+    if action == "remove":
+        return reader.remove_card()
+    raise ScriptError(f"unknown action {action!r}")

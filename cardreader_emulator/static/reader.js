@@ -1,0 +1,260 @@
+// The reader's touch screen: polls /api/reader/state and draws the screen of the current state.
+"use strict";
+
+let lang = "ja";
+let snap = null;
+let drawnKey = "";
+let pin = "";
+let stream = null;
+let capturedStep = -1;
+
+const $ = (id) => document.getElementById(id);
+const t = (ja, en) => (lang === "ja" ? ja : en);
+
+const VALIDITY = {
+  "1": ["有効", "valid"], "2": ["無効", "invalid"], "3": ["無効（新しい資格あり）", "invalid (newer qualification)"],
+  "4": ["該当資格なし", "no matching qualification"], "5": ["複数該当", "several match"],
+};
+
+const STEP_NAMES = {
+  idle: ["待機中", "Waiting"], reading: ["読み取り", "Reading"], method: ["本人確認", "Identity"],
+  face: ["顔認証", "Face"], matching: ["顔認証", "Face"], pin: ["暗証番号", "PIN"],
+  pin_checking: ["暗証番号", "PIN"], visual: ["目視確認", "Visual check"], consent: ["同意の確認", "Consent"],
+  sending: ["送信中", "Sending"], result: ["完了", "Done"], error: ["エラー", "Error"],
+};
+
+const CONSENTS = {
+  medical: ["過去の診療・お薬の情報を\n当機関に提供することに同意しますか", "Share your past medical and medication\ninformation with this clinic?"],
+  operation: ["過去の手術の情報を\n当機関に提供することに同意しますか", "Share your past surgery information\nwith this clinic?"],
+  checkup: ["過去の健診情報を\n当機関に提供することに同意しますか", "Share your past health check-up results\nwith this clinic?"],
+  limit: ["高額療養費制度の限度額情報を\n当機関に提供することに同意しますか", "Share your co-pay ceiling (限度額) bracket\nwith this clinic?"],
+  prescription: ["処方箋の受け取り方法を選んでください", "How would you like your prescription?"],
+};
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method, headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) console.warn(path, data);
+  if (data && data.state) { snap = data; render(); }
+  return data;
+}
+
+function button(label, onClick, cls) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.innerHTML = label;
+  if (cls) b.className = cls;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function both(ja, en) { return `${t(ja, en)}<small>${t(en, ja)}</small>`; }
+
+function screenText(s) {
+  const card = s.card_present;
+  switch (s.state) {
+    case "idle": return [t("マイナンバーカードを置いてください", "Place your My Number card"),
+      s.patient_ref ? t(`受付番号 ${s.patient_ref} の方`, `Patient ${s.patient_ref}`) : t("カード置き場に置いてください", "Put it on the card tray")];
+    case "reading": return [t("カードを読み取っています", "Reading the card"), t("カードを動かさないでください", "Do not move the card")];
+    case "method": return [t("本人確認の方法を選んでください", "Choose how to confirm your identity"), ""];
+    case "face": return [t("カメラに顔を向けてください", "Look at the camera"),
+      t("枠の中に顔を合わせてください。マスク・帽子・サングラスは外してください", "Fit your face in the frame; remove a mask, hat or sunglasses")];
+    case "matching": return [t("顔認証をしています", "Checking your face"), t("そのままお待ちください", "Please wait")];
+    case "pin": return [t("暗証番号（数字4桁）を入力してください", "Enter your 4-digit PIN"),
+      t(`残り${s.pin_remaining}回（3回間違えるとロックされます）`, `${s.pin_remaining} tries left (3 wrong entries lock the card)`)];
+    case "pin_checking": return [t("暗証番号を確認しています", "Checking the PIN"), ""];
+    case "visual": return [t("職員が本人確認をします", "Staff will confirm your identity"),
+      t("職員をお呼びください。カードの顔写真とご本人を確認します", "Please call staff; they compare you with the card photo")];
+    case "consent": { const c = CONSENTS[s.consent_step] || ["", ""]; return [t(c[0], c[1]), ""]; }
+    case "sending": return [t("資格情報を確認しています", "Checking your eligibility"), t("カードを取らずにお待ちください", "Leave the card on the reader")];
+    case "result": {
+      const sum = s.summary || {};
+      if (sum.processing_result_status === "2" || sum.segment_of_result === "9")
+        return [t("資格確認ができませんでした", "Eligibility could not be confirmed"), card ? t("カードをお取りください。受付にお声がけください", "Take your card and speak to reception") : ""];
+      return [t("受付が完了しました", "Check-in complete"), card ? t("カードをお取りください", "Please take your card") : ""];
+    }
+    case "error": return [t("エラーが発生しました", "An error occurred"), card ? t("カードをお取りください", "Please take your card") : ""];
+  }
+  return ["", ""];
+}
+
+function renderButtons(s) {
+  const box = $("buttons");
+  box.innerHTML = "";
+  if (s.state === "method") {
+    const labels = { face: ["顔認証", "Face"], pin: ["暗証番号", "PIN"], visual: ["目視確認（職員）", "Staff visual check"] };
+    for (const m of s.methods) {
+      box.appendChild(button(both(...labels[m]), () => api("POST", "/api/reader/method", { method: m }), m === "visual" ? "secondary" : ""));
+    }
+  } else if (s.state === "consent") {
+    if (s.consent_step === "prescription") {
+      box.appendChild(button(both("電子処方箋", "Electronic"), () => api("POST", "/api/reader/consent", { answer: "1" })));
+      box.appendChild(button(both("紙の処方箋", "Paper"), () => api("POST", "/api/reader/consent", { answer: "2" }), "secondary"));
+    } else {
+      box.appendChild(button(both("同意する", "Agree"), () => api("POST", "/api/reader/consent", { answer: true })));
+      box.appendChild(button(both("同意しない", "Do not agree"), () => api("POST", "/api/reader/consent", { answer: false }), "no"));
+    }
+  } else if (s.state === "visual" && s.methods.includes("pin")) {
+    box.appendChild(button(both("暗証番号で確認", "Use the PIN instead"), () => api("POST", "/api/reader/method", { method: "pin" }), "secondary"));
+  } else if (s.state === "face" && s.methods.length > 1) {
+    box.appendChild(button(both("他の方法を選ぶ", "Another method"), () => api("POST", "/api/reader/method", { method: s.methods.includes("pin") ? "pin" : "visual" }), "secondary"));
+  }
+}
+
+function renderKeypad() {
+  const pad = $("keypad");
+  pad.innerHTML = "";
+  for (const k of ["1", "2", "3", "4", "5", "6", "7", "8", "9", "C", "0", "OK"]) {
+    pad.appendChild(button(k === "C" ? t("訂正", "Clear") : k === "OK" ? t("確定", "OK") : k, () => {
+      if (k === "C") pin = "";
+      else if (k === "OK") { if (pin.length === 4) { const p = pin; pin = ""; api("POST", "/api/reader/pin", { pin: p }); } }
+      else if (pin.length < 4) pin += k;
+      drawDots();
+    }, k === "OK" ? "ok" : ""));
+  }
+}
+
+function drawDots() {
+  const dots = $("pin-dots");
+  dots.innerHTML = "";
+  for (let i = 0; i < 4; i++) { const d = document.createElement("span"); if (i < pin.length) d.className = "on"; dots.appendChild(d); }
+}
+
+function renderResult(s) {
+  const box = $("result");
+  const sum = s.summary;
+  if (s.state !== "result" || !sum) { box.hidden = true; return; }
+  const v = VALIDITY[sum.validity];
+  const lines = [];
+  if (v) lines.push(`<div class="validity ${sum.validity === "1" ? "" : "bad"}">${t("資格", "Eligibility")}: ${t(v[0], v[1])}</div>`);
+  if (sum.processing_result_message) lines.push(`<div class="${sum.processing_result_status === "2" ? "bad" : ""}">${sum.processing_result_message}</div>`);
+  const notes = (sum.notes || []).concat(sum.withheld || []);
+  if (notes.length) lines.push("<ul>" + notes.map((n) => `<li>${t(n.ja, n.en)}</li>`).join("") + "</ul>");
+  if (sum.file) $("file").textContent = sum.file;
+  box.innerHTML = lines.join("");
+  box.hidden = lines.length === 0;
+}
+
+function render() {
+  const s = snap;
+  if (!s) return;
+  const screen = $("screen");
+  screen.dataset.state = s.state;
+  $("reader-id").textContent = s.reader_id + (s.connected ? "" : t("（未接続）", " (disconnected)"));
+  const [title, message] = screenText(s);
+  $("title").textContent = title;
+  $("message").textContent = message;
+  const step = STEP_NAMES[s.state] || ["", ""];
+  $("step-name").textContent = t(step[0], step[1]);
+  $("timer").textContent = s.seconds_left != null && s.state !== "error" ? t(`残り ${Math.ceil(s.seconds_left)} 秒`, `${Math.ceil(s.seconds_left)} s left`) : "";
+  const notice = s.state === "error" && s.error ? s.error : s.notice;
+  $("notice").hidden = !notice;
+  if (notice) $("notice").textContent = `${notice.code ? "[" + notice.code + "] " : ""}${t(notice.ja, notice.en)}`;
+  $("video-wrap").hidden = !(s.state === "face" || s.state === "matching");
+  $("pin-dots").hidden = $("keypad").hidden = s.state !== "pin";
+  $("cancel").hidden = ["idle", "result", "error"].includes(s.state);
+  $("card-slot").classList.toggle("present", !!s.card_present);
+  $("card-slot").textContent = s.card_present ? (s.card ? `🪪 ${s.card.card_id}` : "🪪") : t("カード置き場", "card tray");
+  const key = `${lang}|${s.state}|${s.step}|${(s.methods || []).join()}`;
+  if (key !== drawnKey) {
+    drawnKey = key;
+    renderButtons(s);
+    if (s.state === "pin") { renderKeypad(); drawDots(); }
+  }
+  renderResult(s);
+  const photo = $("card-photo");
+  if (s.card && s.card.has_photo) { const src = `/api/reader/cards/${s.card.card_id}/photo`; if (!photo.src.endsWith(src)) photo.src = src; photo.hidden = false; }
+  else photo.hidden = true;
+  $("visual-ok").disabled = s.state !== "visual";
+  for (const box of document.querySelectorAll("[data-fault]")) box.checked = !!s.faults[box.dataset.fault];
+  maybeAutoCapture(s);
+}
+
+function maybeAutoCapture(s) {
+  if (s.state !== "face" || capturedStep === s.step) return;
+  capturedStep = s.step;
+  setTimeout(() => { if (snap && snap.state === "face" && snap.step === s.step) capture(); }, 1200);
+}
+
+async function capture() {
+  const sample = $("sample-select").value;
+  if (sample) return api("POST", "/api/reader/face/sample", { spec: sample });
+  const video = $("video");
+  if (!stream || !video.videoWidth) return api("POST", "/api/reader/camera-failure");
+  const canvas = document.createElement("canvas");
+  canvas.width = 640; canvas.height = 480;
+  canvas.getContext("2d").drawImage(video, 0, 0, 640, 480);
+  return api("POST", "/api/reader/face", { image: canvas.toDataURL("image/jpeg", 0.9) });
+}
+
+async function startCamera() {
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+    $("video").srcObject = stream;
+    $("camera-status").textContent = t("カメラ: 使用中", "Camera: on");
+  } catch (e) {
+    stream = null;
+    $("camera-status").textContent = t("カメラ: 使えません（見本画像を選べます）", "Camera: unavailable (choose a sample image)");
+  }
+}
+
+function applyLang() {
+  document.documentElement.lang = lang;
+  for (const el of document.querySelectorAll("[data-ja]")) el.textContent = lang === "ja" ? el.dataset.ja : el.dataset.en;
+  $("lang").textContent = lang === "ja" ? "English" : "日本語";
+  drawnKey = "";
+  render();
+}
+
+async function loadCards() {
+  const cards = await api("GET", "/api/reader/cards");
+  const select = $("card-select");
+  select.innerHTML = "";
+  for (const c of cards) {
+    const o = document.createElement("option");
+    o.value = c.card_id;
+    o.textContent = `${c.card_id} — ${c.name}（${c.variant.ja}${c.pin_locked ? "・PINロック" : ""}）`;
+    select.appendChild(o);
+  }
+}
+
+function loadSamples() {
+  const select = $("sample-select");
+  for (const who of ["astronaut", "hopper"]) {
+    for (const d of ["", ":dim", ":dark", ":blur", ":rotate", ":mask", ":glasses", ":sunglasses"]) {
+      const o = document.createElement("option");
+      o.value = o.textContent = who + d;
+      select.appendChild(o);
+    }
+  }
+  const o = document.createElement("option");
+  o.value = o.textContent = "astronaut+hopper";
+  select.appendChild(o);
+}
+
+async function poll() {
+  try { snap = await (await fetch("/api/reader/state")).json(); render(); } catch (e) { /* server restarting */ }
+  setTimeout(poll, 400);
+}
+
+$("lang").addEventListener("click", () => { lang = lang === "ja" ? "en" : "ja"; applyLang(); });
+$("place").addEventListener("click", () => api("POST", "/api/reader/card", { card_id: $("card-select").value }));
+$("remove").addEventListener("click", async () => { await api("DELETE", "/api/reader/card"); loadCards(); });
+$("capture").addEventListener("click", capture);
+$("cancel").addEventListener("click", () => api("POST", "/api/reader/cancel"));
+$("visual-ok").addEventListener("click", () => api("POST", "/api/reader/visual"));
+for (const box of document.querySelectorAll("[data-fault]")) {
+  box.addEventListener("change", () => {
+    const value = box.dataset.value ? (box.checked ? Number(box.dataset.value) : 0) : box.checked;
+    api("POST", "/api/reader/faults", { [box.dataset.fault]: value });
+  });
+}
+
+loadSamples();
+applyLang();
+loadCards();
+startCamera();
+poll();
