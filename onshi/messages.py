@@ -2,7 +2,7 @@
 
 JSON and XML carry the same structure: a field here is an element there, in the same order
 (the order inside a parent is fixed by the real spec; ``onshi.xmlcodec`` emits fields in
-declaration order and ``onshi/schema/onshi.xsd`` enforces it). Dates are ``YYYYMMDD`` and
+declaration order and the XSDs in ``onshi/schema/`` enforce it). Dates are ``YYYYMMDD`` and
 timestamps ``YYYYMMDDHHmmss`` strings, as in the real files.
 """
 
