@@ -69,7 +69,10 @@ async def load_fixtures(request: Request, ctx: Context) -> dict[str, Any]:
         if content_type in ("application/yaml", "application/x-yaml", "text/yaml"):
             data = parse_fixture(body.decode("utf-8"))
         else:
-            name = (json.loads(body or b"{}") or {}).get("name", "personas")
+            request_json = json.loads(body or b"{}") or {}
+            if not isinstance(request_json, dict):
+                raise FixtureError('send {"name": "<fixture>"} or a YAML body (Content-Type: application/yaml)')
+            name = request_json.get("name", "personas")
             if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
                 raise FixtureError(f"bad fixture name: {name!r}")
             data = read_fixture(name)

@@ -114,6 +114,21 @@ def check_institution(clinic: str, header_code: str) -> None:
         )
 
 
+CONFIRMATION_DATE = "MessageHeader/QualificationConfirmationDate"
+
+
+def message_date(text: str, path: str) -> date:
+    """A YYYYMMDD field that matched its pattern but may still not be a calendar date (20261399)."""
+    try:
+        return parse_ymd(text)
+    except ValueError:
+        raise xmlcodec.MessageError(
+            "schema_invalid",
+            f"{path} の値「{text}」は存在しない日付です。 / {path}: {text!r} is not a date.",
+            path=path,
+        ) from None
+
+
 # --- number checks --------------------------------------------------------------------------
 
 
@@ -123,7 +138,7 @@ def _number_request(info: QualificationConfirmSearchInfo) -> core.NumberCheckReq
         symbol=info.InsuredCardSymbol or "",
         number=info.InsuredIdentificationNumber,
         branch=info.InsuredBranchNumber,
-        birthdate=parse_ymd(info.Birthdate),
+        birthdate=message_date(info.Birthdate, "MessageBody/QualificationConfirmSearchInfo/Birthdate"),
         limit_consent=(info.LimitApplicationCertificateRelatedConsFlg or "0") == "1",
     )
 
@@ -169,7 +184,7 @@ async def number_check(request: Request, ctx: Context, session: DbSession, clini
     out_encoding = encoding_from_query(encoding) or header.CharacterCodeIdentifier
     now = ctx.now()
     info = message.MessageBody.QualificationConfirmSearchInfo
-    day = parse_ymd(header.QualificationConfirmationDate)
+    day = message_date(header.QualificationConfirmationDate, CONFIRMATION_DATE)
     result = _number_check(session, info, now, day)
     access(session, now, clinic.code, result.person_id, "number_check", "number", outcome_of(result))
     session.commit()
@@ -209,7 +224,7 @@ async def bulk_check(request: Request, ctx: Context, session: DbSession, clinic:
                          f"{len(queries)} queries; at most {ctx.settings.max_bulk_queries}")
     out_encoding = encoding_from_query(encoding) or header.CharacterCodeIdentifier
     now = ctx.now()
-    target_day = parse_ymd(header.QualificationConfirmationDate)
+    target_day = message_date(header.QualificationConfirmationDate, CONFIRMATION_DATE)
     units = []
     for index, info in enumerate(queries, start=1):
         result = _number_check(session, info, now, target_day)
