@@ -21,6 +21,17 @@ class Failure:
     response_en: str
     figure_ja: str = ""
     figure_en: str = ""
+    # For the failure gallery and the rehearsal debrief (added for rehearsal/):
+    reality_ja: str = ""  # what really happened behind the screen
+    reality_en: str = ""
+    cost_ja: str = ""  # what it costs the patient
+    cost_en: str = ""
+    sources: tuple[str, ...] = ()  # where the figures come from
+    layer: str = "central"  # where it arises: central (the system), reader, counter
+
+    def text(self, name: str, lang: str = "ja") -> str:
+        """A bilingual field by its stem, e.g. ``text("cost", "en")``."""
+        return str(getattr(self, f"{name}_{'ja' if lang == 'ja' else 'en'}"))
 
 
 class FailureMode(Enum):
@@ -35,6 +46,20 @@ class FailureMode(Enum):
         "被保険者資格申立書 and the normal co-pay. Never charge 100%.",
         "「無効」表示のトラブル 50.9%（2025年10〜12月、10,519施設）",
         "'invalid' shown: 50.9% of 10,519 clinics (Oct–Dec 2025)",
+        reality_ja="転職先の保険者が資格を登録するのは入社から数日〜数週間後。その間、中央システムには古い資格の喪失だけが届き、新しい資格はまだない。",
+        reality_en=(
+            "The new insurer registers the member days or weeks after they join. Meanwhile the "
+            "system only knows the old qualification ended; the new one is not there yet."
+        ),
+        cost_ja="「資格なし」とされ、窓口で10割（全額）を請求されることがある。申立書を使えば通常の3割で済む。",
+        cost_en=(
+            "Told they have no insurance and charged 100% at the counter; with the 申立書 they pay the "
+            "normal 30%."
+        ),
+        sources=(
+            "全国保険医団体連合会 会員調査（2025年10〜12月、10,519施設）",
+            "同 調査：2025年8月以降の10割負担 約3,400件",
+        ),
     )
     WRONG_LINK = Failure(
         "F2",
@@ -46,6 +71,17 @@ class FailureMode(Enum):
         "Compare name and birth date with the patient in front of you; stop, do not use the data, report.",
         "2023年に約7,300件の誤登録が判明",
         "about 7,300 wrong links found in 2023",
+        reality_ja="登録時の手入力ミスや同姓同名の取り違えで、カードの電子証明書が別人の資格に紐付けられている。",
+        reality_en=(
+            "A manual entry error or a same-name mix-up linked the card's certificate to another "
+            "person's qualification."
+        ),
+        cost_ja="見知らぬ人の薬剤・診療情報が目の前の医師に見え、本人の記録には他人の情報が混ざる。誤った負担割合で請求される。",
+        cost_en=(
+            "A stranger's medication and diagnoses are shown to this doctor, and the wrong co-pay is "
+            "charged."
+        ),
+        sources=("2023年 政府公表：紐付け誤り約7,300件",),
     )
     CERTIFICATE_EXPIRED = Failure(
         "F3",
@@ -57,6 +93,17 @@ class FailureMode(Enum):
         "Tell the patient to renew at the municipality; check by number meanwhile.",
         "有効期限切れのトラブル 45.2%（2025年10〜12月、前年20.1%から倍増）",
         "expired certificates: 45.2% of clinics (Oct–Dec 2025), up from 20.1%",
+        reality_ja="電子証明書は発行後5回目の誕生日で切れる。2025年度に2,770万件、2026年度に2,020万件が期限を迎える。",
+        reality_en=(
+            "The certificate ends on the 5th birthday after issue: 27.7 million fall due in FY2025, "
+            "20.2 million in FY2026."
+        ),
+        cost_ja="猶予期間中は薬剤情報などが出ない。猶予後はカードが使えず、書類がなければ確認できない。",
+        cost_en=(
+            "During the grace period no medication information; after it the card fails and, without "
+            "papers, nothing confirms."
+        ),
+        sources=("全国保険医団体連合会 会員調査（2024年8〜9月、2025年10〜12月）",),
     )
     NO_PROVIDE_FLAG = Failure(
         "F4",
@@ -66,6 +113,16 @@ class FailureMode(Enum):
         "qualification valid, but 'information cannot be provided', which itself reveals the flag",
         "通常どおり対応する。理由は尋ねない。",
         "Treat normally; do not ask why.",
+        reality_ja="DV被害者などの申出で自己情報提供不可フラグが設定され、薬剤・診療・健診情報がすべて止められる。",
+        reality_en=(
+            "At the request of e.g. a domestic-violence victim, the no-provide flag withholds all "
+            "medication, clinical and check-up information."
+        ),
+        cost_ja="「提供できません」という表示そのものが、フラグ（つまり事情）があることを窓口に知らせてしまう。",
+        cost_en=(
+            "The message 'cannot be provided' itself tells the counter that a flag, and so a reason, "
+            "exists."
+        ),
     )
     NAME_CHARACTERS = Failure(
         "F5",
@@ -77,6 +134,14 @@ class FailureMode(Enum):
         "Confirm the name with the patient; correct records by hand.",
         "●表示のトラブル 77.2%（2025年10〜12月）",
         "● in names: 77.2% of clinics (Oct–Dec 2025)",
+        reality_ja="髙・﨑・𠮷などシステムの文字集合にない字は●に置き換えられる。",
+        reality_en="Characters outside the system's set (髙, 﨑, 𠮷 …) are replaced by ●.",
+        cost_ja="名前が正しく表示されず、記録や領収書の手直しが必要。本人確認に時間がかかる。",
+        cost_en=(
+            "The name is shown wrongly; records and receipts must be fixed by hand; identification "
+            "takes longer."
+        ),
+        sources=("全国保険医団体連合会 会員調査（2024年8〜9月 67.4%、2025年10〜12月 77.2%）",),
     )
     READER_ERROR = Failure(
         "F6",
@@ -88,6 +153,17 @@ class FailureMode(Enum):
         "Retry, reseat the card, switch to PIN or visual check, fall back to a number check.",
         "読み取り・認証エラー 48.2%（2025年10〜12月）",
         "reader errors: 48.2% of clinics (Oct–Dec 2025)",
+        reality_ja="カードを認識しない、カメラ故障、ケーブル抜け、タイムアウトなど、機器側のトラブル。",
+        reality_en=(
+            "The card is not recognised, the camera fails, a cable is out, a step times out: device trouble."
+        ),
+        cost_ja="何度もやり直しで待たされる。切り替えを知らない窓口では「保険証がない」扱いにされかねない。",
+        cost_en=(
+            "Repeated retries and waiting; a counter that does not know the fallbacks may treat the "
+            "patient as uninsured."
+        ),
+        sources=("全国保険医団体連合会 会員調査（2024年8〜9月 52.9%、2025年10〜12月 48.2%）",),
+        layer="reader",
     )
     FACE_MISMATCH = Failure(
         "F7",
@@ -97,6 +173,14 @@ class FailureMode(Enum):
         "'face does not match', retries",
         "暗証番号または目視確認に切り替える。",
         "Switch to PIN or visual check.",
+        reality_ja="マスク・眼鏡・照明・加齢で顔がカードの写真と一致しない。1歳未満のカードには写真がない。",
+        reality_en=(
+            "Mask, glasses, lighting or ageing since the photo defeat matching; cards of infants "
+            "under 1 have no photo."
+        ),
+        cost_ja="忙しい窓口で何度も顔を撮られ、後ろの列に見られる。",
+        cost_en="Photographed again and again at a busy counter, with the queue watching.",
+        layer="reader",
     )
     PIN_LOCKED = Failure(
         "F8",
@@ -106,6 +190,11 @@ class FailureMode(Enum):
         "locked after 3 wrong PINs; remaining tries shown before",
         "今日は顔認証か目視確認。ロック解除は市区町村窓口で。",
         "Face or visual check today; reset at the municipality.",
+        reality_ja="暗証番号を3回間違えるとロックされ、解除は市区町村の窓口でしかできない。",
+        reality_en="Three wrong PINs lock the card; only the municipal office can reset it.",
+        cost_ja="ロック解除のために平日に役所へ行く必要がある。",
+        cost_en="A weekday trip to the municipal office to unlock it.",
+        layer="reader",
     )
     NOT_REGISTERED = Failure(
         "F9",
@@ -117,6 +206,11 @@ class FailureMode(Enum):
         "Register at the reader, or do a number check.",
         "2024年11月〜2025年11月に23万人以上が登録を解除",
         "over 230,000 cancelled their registration Nov 2024 – Nov 2025",
+        reality_ja="保険証としての利用登録をしていない、または登録を解除したカード。",
+        reality_en="The card was never registered for insurance use, or the registration was cancelled.",
+        cost_ja="その場で登録を求められる。登録したくない人には圧力になる。",
+        cost_en="Pressed to register on the spot, which is pressure on someone who chose not to.",
+        sources=("2024年11月〜2025年11月の登録解除 23万人以上",),
     )
     QUALIFICATION_LOST = Failure(
         "F10",
@@ -126,6 +220,10 @@ class FailureMode(Enum):
         "2 invalid with a reason of loss, or 3 invalid (newer qualification exists)",
         "新しい保険者の情報（資格確認書等）を確認する。",
         "Ask for the new insurer's details.",
+        reality_ja="退職で資格を喪失した、または別の保険者に加入した。",
+        reality_en="The patient left a job and lost the qualification, or joined another insurer.",
+        cost_ja="新しい保険者の書類がないと確認できず、支払いが宙に浮く。",
+        cost_en="Without the new insurer's papers nothing confirms, and payment is left hanging.",
     )
     WRONG_COPAY = Failure(
         "F11",
@@ -135,6 +233,10 @@ class FailureMode(Enum):
         "a valid result with the wrong ratio",
         "患者の書類を優先し、保険者に報告する。",
         "Trust the patient's documents; report.",
+        reality_ja="保険者が負担割合や限度額区分を誤って登録している。",
+        reality_en="The insurer registered the wrong co-pay ratio or ceiling bracket.",
+        cost_ja="本来2割の人が3割を払わされるなど、過大な請求になる。",
+        cost_en="Overcharged, e.g. 30% instead of the 20% the patient really owes.",
     )
     RENEWAL_LINK_MISSING = Failure(
         "F12",
@@ -146,6 +248,14 @@ class FailureMode(Enum):
         "Do a number check.",
         "2025年度に2,770万件、2026年度に2,020万件の証明書が期限を迎える",
         "27.7 million certificates fall due in FY2025, 20.2 million in FY2026",
+        reality_ja="証明書を更新すると新しいシリアル番号になる。J-LISからの新旧紐付けが届くまで、新しい証明書では誰も見つからない。",
+        reality_en=(
+            "A renewed certificate has a new serial; until J-LIS's old→new link arrives, the new one "
+            "finds no one."
+        ),
+        cost_ja="更新したばかりなのに「該当資格なし」。書類がなければ確認できない。",
+        cost_en="'No matching qualification' right after renewing; without papers, nothing confirms.",
+        sources=("2025年度 2,770万件、2026年度 2,020万件の証明書が期限を迎える",),
     )
     OUTAGE = Failure(
         "F13",
@@ -157,6 +267,13 @@ class FailureMode(Enum):
         "Use the 被保険者資格申立書 and the normal co-pay; recheck later.",
         "2025年8月以降、約3,400件で患者が10割負担を求められた",
         "about 3,400 patients made to pay 100% since Aug 2025",
+        reality_ja="中央システムの障害や回線の不具合で、確認そのものができない。",
+        reality_en="The central system is down or the line fails: no check is possible at all.",
+        cost_ja="申立書を知らない窓口では10割負担を求められる。2025年8月以降に約3,400件。",
+        cost_en=(
+            "Where the 申立書 is not known, patients are asked to pay 100%: about 3,400 cases since Aug 2025."
+        ),
+        sources=("全国保険医団体連合会 調査：2025年8月以降の10割負担 約3,400件",),
     )
     MULTIPLE_MATCHES = Failure(
         "F14",
@@ -166,6 +283,12 @@ class FailureMode(Enum):
         "5 several qualifications match",
         "枝番など追加の情報を確認する。",
         "Ask for more data (e.g. the branch number).",
+        reality_ja="双子の家族など、枝番なしの番号確認で複数の人が該当する。",
+        reality_en=(
+            "A number check without the branch number matches several people, e.g. twins in one family."
+        ),
+        cost_ja="追加の確認で待ち時間が延びる。",
+        cost_en="Extra questions and a longer wait.",
     )
     CERTIFICATE_REVOKED = Failure(
         "F15",
@@ -175,6 +298,10 @@ class FailureMode(Enum):
         "an error (card suspended)",
         "カードなしとして扱い、資格確認書等で確認する。",
         "Treat as no card; check by number from other documents.",
+        reality_ja="紛失の届出でカードが一時停止され、電子証明書が失効している。",
+        reality_en="The card was suspended after a loss report; its certificate is revoked.",
+        cost_ja="カードは使えない。書類がなければ確認できない。",
+        cost_en="The card cannot be used; without papers, nothing confirms.",
     )
 
     @property
@@ -187,3 +314,71 @@ class FailureMode(Enum):
             if mode.value.id == failure_id.upper():
                 return mode
         raise KeyError(failure_id)
+
+
+# --- published figures ---------------------------------------------------------------------
+# The numbers the gallery, the rehearsal debrief and `onshi simulate-day` cite, with their source.
+
+HOKENI = "全国保険医団体連合会 会員調査"
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    value: float
+    label_ja: str
+    label_en: str
+    source: str
+
+
+FIGURES: dict[str, Figure] = {
+    f.key: f
+    for f in (
+        Figure("survey_2024_share_troubled", 0.70, "トラブルがあった施設（2024年8〜9月、8,929/12,735施設）",
+               "clinics with trouble (Aug–Sep 2024, 8,929 of 12,735)", HOKENI + "（2024年8〜9月）"),
+        Figure("survey_2024_names", 0.674, "●表示（2024年）", "● in names (2024)",
+               HOKENI + "（2024年8〜9月）"),
+        Figure("survey_2024_reader", 0.529, "読み取り・認証エラー（2024年）", "reader errors (2024)",
+               HOKENI + "（2024年8〜9月）"),
+        Figure("survey_2024_invalid", 0.478, "「無効」表示（2024年）", "'invalid' shown (2024)",
+               HOKENI + "（2024年8〜9月）"),
+        Figure("survey_2024_expired", 0.201, "証明書の期限切れ（2024年）", "expired certificates (2024)",
+               HOKENI + "（2024年8〜9月）"),
+        Figure("survey_2025_clinics", 10_519, "回答施設数（2025年10〜12月）",
+               "clinics answering (Oct–Dec 2025)",
+               HOKENI + "（2025年10〜12月）"),
+        Figure("survey_2025_share_troubled", 0.698, "トラブルがあった施設（2025年10〜12月）",
+               "clinics with trouble (Oct–Dec 2025)", HOKENI + "（2025年10〜12月）"),
+        Figure("survey_2025_names", 0.772, "●表示（2025年）", "● in names (2025)",
+               HOKENI + "（2025年10〜12月）"),
+        Figure("survey_2025_invalid", 0.509, "「無効」表示（2025年）", "'invalid' shown (2025)",
+               HOKENI + "（2025年10〜12月）"),
+        Figure("survey_2025_reader", 0.482, "読み取り・認証エラー（2025年）", "reader errors (2025)",
+               HOKENI + "（2025年10〜12月）"),
+        Figure("survey_2025_expired", 0.452, "証明書の期限切れ（2025年）", "expired certificates (2025)",
+               HOKENI + "（2025年10〜12月）"),
+        Figure("full_payment_cases", 3_400, "10割負担を求められた件数（2025年8月以降）",
+               "patients made to pay 100% (since Aug 2025)", HOKENI),
+        Figure("wrong_links_2023", 7_300, "判明した紐付け誤り（2023年）", "wrong links found (2023)",
+               "2023年 政府公表"),
+        Figure("monthly_checks", 231.6e6, "オンライン資格確認の件数（2025年5月、1か月）",
+               "online eligibility checks in one month (May 2025)", "厚生労働省 公表（2025年5月分）"),
+        Figure("monthly_card_checks", 67.9e6, "うちマイナ保険証（2025年5月）",
+               "of which with the card (May 2025)",
+               "厚生労働省 公表（2025年5月分）"),
+        Figure("card_share_2025_05", 0.293, "マイナ保険証の利用率（2025年5月）", "card-use rate (May 2025)",
+               "厚生労働省 公表（2025年5月分）"),
+        Figure("card_share_2025_11", 0.39, "マイナ保険証の利用率（2025年11月）", "card-use rate (Nov 2025)",
+               "厚生労働省 公表（2025年11月分）"),
+        Figure("certificates_due_fy2025", 27.7e6, "2025年度に期限を迎える電子証明書",
+               "certificates falling due in FY2025", "総務省・J-LIS 公表"),
+        Figure("certificates_due_fy2026", 20.2e6, "2026年度に期限を迎える電子証明書",
+               "certificates falling due in FY2026", "総務省・J-LIS 公表"),
+        Figure("registrations_cancelled", 230_000, "保険証利用登録の解除（2024年11月〜2025年11月）",
+               "registrations cancelled (Nov 2024 – Nov 2025)", "厚生労働省 公表"),
+        Figure("consent_checkup", 0.16, "特定健診情報の閲覧に同意した割合（2021〜22年）",
+               "card checks with consent to view check-ups (2021–22)", "厚生労働省 公表"),
+        Figure("consent_medication", 0.44, "薬剤情報の閲覧に同意した割合（2021〜22年）",
+               "card checks with consent to view medication (2021–22)", "厚生労働省 公表"),
+    )
+}

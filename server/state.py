@@ -3,25 +3,133 @@
 from __future__ import annotations
 
 import json
+import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from server.clock import SimulatedClock
+from server.clock import SimulatedClock, aware_jst
 from server.storage.tables import Setting
 
 CACHE_SECONDS = 0.25
 
 
+FAULT_KINDS = ("outage", "latency", "error", "timeout", "link_cut")
+FAULT_CHANNELS = ("any", "clinic", "reader")  # clinic: number/bulk/medical-info; reader: card checks
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    """One scheduled or scoped fault (F13), added beside the global ``outage``/``latency_ms``.
+
+    ``clinic`` limits it to one medical institution (None: every clinic); ``start``/``end`` are ISO
+    moments on the *simulated* clock (None: open-ended); ``channel`` picks the link: ``clinic`` is the
+    reception PC's traffic (number, bulk, medical info), ``reader`` the card checks the reader sends.
+    ``rate`` (0–1) makes ``error``/``timeout`` hit only some requests, decided by ``seed`` and the
+    request's sequence number under the rule, so a run repeats exactly.
+    """
+
+    id: str
+    kind: str
+    clinic: str | None = None
+    channel: str = "any"
+    start: str | None = None
+    end: str | None = None
+    latency_ms: int = 0
+    rate: float = 1.0
+    status: int = 503
+    hold_ms: int = 10_000
+    seed: int = 0
+    note: str = ""
+
+    def active_at(self, now: datetime) -> bool:
+        if self.start and now < aware_jst(datetime.fromisoformat(self.start)):
+            return False
+        return not (self.end and now >= aware_jst(datetime.fromisoformat(self.end)))
+
+    def applies(self, now: datetime, clinic: str | None, channel: str) -> bool:
+        if self.clinic and self.clinic != clinic:
+            return False
+        if self.channel != "any" and self.channel != channel:
+            return False
+        return self.active_at(now)
+
+    def hits(self, sequence: int) -> bool:
+        """Whether the ``sequence``-th request under this rule is hit (deterministic for the seed)."""
+        if self.rate >= 1:
+            return True
+        if self.rate <= 0:
+            return False
+        return random.Random(f"{self.seed}:{self.id}:{sequence}").random() < self.rate
+
+
+@dataclass(frozen=True)
+class FaultEffect:
+    """What the middleware does to one request."""
+
+    latency_ms: int = 0
+    outage: bool = False
+    error_status: int | None = None
+    timeout_ms: int | None = None
+    link_cut: bool = False
+    rules: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Faults:
-    """Central-system faults (F13): an outage answers 503, latency delays every answer."""
+    """Central-system faults (F13): an outage answers 503, latency delays every answer; ``rules``
+    add error rates, timeouts, cut links, per clinic and scheduled on the simulated clock."""
 
     outage: bool = False
     latency_ms: int = 0
+    rules: tuple[FaultRule, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"outage": self.outage, "latency_ms": self.latency_ms,
+                "rules": [asdict(rule) for rule in self.rules]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Faults:
+        rules = tuple(FaultRule(**r) for r in data.get("rules") or ())
+        return cls(outage=bool(data.get("outage", False)), latency_ms=int(data.get("latency_ms", 0)),
+                   rules=rules)
+
+    def active(self, now: datetime) -> list[FaultRule]:
+        return [r for r in self.rules if r.active_at(now)]
+
+    def effect(self, now: datetime, clinic: str | None, channel: str,
+               sequence: Callable[[FaultRule], int] = lambda rule: 0) -> FaultEffect:
+        """The combined effect on one request; ``sequence`` numbers the requests under each rule."""
+        latency, outage = self.latency_ms, self.outage
+        error: int | None = None
+        timeout: int | None = None
+        cut = False
+        hit: list[str] = []
+        for rule in self.rules:
+            if not rule.applies(now, clinic, channel):
+                continue
+            if rule.kind == "latency":
+                latency += rule.latency_ms
+            elif rule.kind == "outage":
+                outage = True
+            elif rule.kind == "link_cut":
+                cut = True
+            elif rule.kind in ("error", "timeout"):
+                if not rule.hits(sequence(rule)):
+                    continue
+                if rule.kind == "error" and error is None:
+                    error = rule.status
+                elif rule.kind == "timeout" and timeout is None:
+                    timeout = rule.hold_ms
+            else:
+                continue
+            hit.append(rule.id)
+        return FaultEffect(latency, outage, error, timeout, cut, tuple(hit))
 
 
 class SharedState:
@@ -62,11 +170,11 @@ class SharedState:
     @property
     def faults(self) -> Faults:
         data = self._read("faults")
-        return Faults(**data) if data else Faults()
+        return Faults.from_json(data) if data else Faults()
 
     @faults.setter
     def faults(self, value: Faults) -> None:
-        self._write("faults", asdict(value))
+        self._write("faults", value.to_json())
 
     def get(self, key: str) -> Any:
         return self._read(key)

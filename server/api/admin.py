@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import asdict, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
 from onshi.codes import Sex
-from server.api.context import Context, DbSession, require_admin
+from server.api.context import AppContext, Context, DbSession, require_admin
 from server.api.problems import ApiProblem, not_found
 from server.clock import EPOCH, aware_jst
 from server.events import AnyEvent, EventError, apply_event, issue_card, write_qualification
 from server.fixtures import FixtureError, half_width_kana, load_fixture, parse_fixture, read_fixture
 from server.jlis import generate_device_key, private_key_to_pem, public_key_to_pem
-from server.state import Faults
+from server.state import FaultRule, Faults
 from server.storage import tables
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
@@ -204,22 +205,84 @@ def new_card(body: NewCard, ctx: Context, session: DbSession) -> dict[str, Any]:
 # --- faults and the access record -----------------------------------------------------------
 
 
+def faults_view(ctx: AppContext) -> dict[str, Any]:
+    faults = ctx.state.faults
+    now = ctx.now()
+    return {**faults.to_json(), "now": now.isoformat(), "active": [r.id for r in faults.active(now)]}
+
+
 @router.get("/faults")
 def get_faults(ctx: Context) -> dict[str, Any]:
-    return vars(ctx.state.faults)
+    """The faults in force: global ``outage``/``latency_ms``, the ``rules``, and which are ``active`` now."""
+    return faults_view(ctx)
+
+
+class FaultRuleBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    kind: Literal["outage", "latency", "error", "timeout", "link_cut"]
+    clinic: str | None = Field(default=None, pattern=r"^\d{10}$", description="one clinic; none: all")
+    channel: Literal["any", "clinic", "reader"] = Field(
+        default="any", description="clinic: number/bulk/medical info; reader: card checks")
+    start: datetime | None = Field(default=None, description="from this simulated moment (JST if no zone)")
+    end: datetime | None = Field(default=None, description="until this simulated moment (exclusive)")
+    latency_ms: int = Field(default=0, ge=0, le=120_000)
+    rate: float = Field(default=1.0, ge=0, le=1, description="share of requests hit (error, timeout)")
+    status: int = Field(default=503, ge=500, le=599, description="error: the HTTP status answered")
+    hold_ms: int = Field(default=10_000, ge=0, le=120_000, description="timeout: hold, then 504")
+    seed: int = 0
+    note: str = Field(default="", max_length=200)
+
+    def to_rule(self) -> FaultRule:
+        return FaultRule(
+            id=self.id or f"fault-{uuid.uuid4().hex[:8]}", kind=self.kind, clinic=self.clinic,
+            channel=self.channel, start=aware_jst(self.start).isoformat() if self.start else None,
+            end=aware_jst(self.end).isoformat() if self.end else None, latency_ms=self.latency_ms,
+            rate=self.rate, status=self.status, hold_ms=self.hold_ms, seed=self.seed, note=self.note)
 
 
 class FaultChange(BaseModel):
     outage: bool | None = None
     latency_ms: int | None = Field(default=None, ge=0, le=120_000)
+    rules: list[FaultRuleBody] | None = Field(default=None, description="replace all rules")
+    clear: bool = Field(default=False, description="remove every fault (global and rules)")
 
 
 @router.post("/faults")
 def set_faults(body: FaultChange, ctx: Context) -> dict[str, Any]:
-    """Central-system faults (F13): `{"outage": true}` answers 503; `{"latency_ms": 800}` slows answers."""
-    faults = Faults(**{**vars(ctx.state.faults), **body.model_dump(exclude_none=True)})
-    ctx.state.faults = faults
-    return vars(faults)
+    """Central-system faults (F13): `{"outage": true}` answers 503; `{"latency_ms": 800}` slows answers;
+    `{"rules": [...]}` replaces the scoped/scheduled rules; `{"clear": true}` removes everything."""
+    current = Faults() if body.clear else ctx.state.faults
+    changes = body.model_dump(exclude_none=True, include={"outage", "latency_ms"})
+    rules = tuple(r.to_rule() for r in body.rules) if body.rules is not None else current.rules
+    ctx.state.faults = replace(current, **changes, rules=rules)
+    return faults_view(ctx)
+
+
+@router.post("/faults/rules")
+def add_fault_rule(body: FaultRuleBody, ctx: Context) -> dict[str, Any]:
+    """Adds one rule (an existing rule with the same id is replaced); answers the rule and the view."""
+    rule = body.to_rule()
+    current = ctx.state.faults
+    ctx.state.faults = replace(current, rules=(*[r for r in current.rules if r.id != rule.id], rule))
+    return {"rule": asdict(rule), **faults_view(ctx)}
+
+
+@router.delete("/faults/rules/{rule_id}")
+def remove_fault_rule(rule_id: str, ctx: Context) -> dict[str, Any]:
+    current = ctx.state.faults
+    if not any(r.id == rule_id for r in current.rules):
+        raise not_found("障害ルール", rule_id)
+    ctx.state.faults = replace(current, rules=tuple(r for r in current.rules if r.id != rule_id))
+    return faults_view(ctx)
+
+
+@router.delete("/faults")
+def clear_faults(ctx: Context) -> dict[str, Any]:
+    """Removes every fault: the system is healthy again."""
+    ctx.state.faults = Faults()
+    return faults_view(ctx)
 
 
 @router.get("/access-log")

@@ -28,6 +28,7 @@ from server.api.problems import (
 from server.clock import aware_jst
 from server.jlis import VerificationError, certificate_to_pem, crl_to_pem
 from server.settings import Settings
+from server.state import FaultRule
 from server.storage import tables
 from server.storage.database import create_tables, make_engine
 
@@ -37,6 +38,27 @@ OUTAGE_BODY = {
     "title": "The online eligibility system is not answering (outage)",
     "title_ja": "オンライン資格確認等システムに接続できません（障害発生中）",
     "detail": "Use the 被保険者資格申立書 and the normal co-pay; check again later. Never charge 100%.",
+}
+ERROR_BODY = {
+    "status": 503,
+    "code": "central_system_error",
+    "title": "The online eligibility system answered with an error",
+    "title_ja": "オンライン資格確認等システムでエラーが発生しました",
+    "detail": "Try again; if it persists, the 被保険者資格申立書 and the normal co-pay. Never charge 100%.",
+}
+TIMEOUT_BODY = {
+    "status": 504,
+    "code": "central_system_timeout",
+    "title": "The online eligibility system did not answer in time",
+    "title_ja": "オンライン資格確認等システムから応答がありません（タイムアウト）",
+    "detail": "Check again later; meanwhile the 被保険者資格申立書 and the normal co-pay. Never charge 100%.",
+}
+LINK_CUT_BODY = {
+    "status": 502,
+    "code": "network_link_down",
+    "title": "The line to the online eligibility system is cut",
+    "title_ja": "オンライン資格確認等システムへの回線が切断されています",
+    "detail": "Check the network; meanwhile the 被保険者資格申立書 and the normal co-pay. Never charge 100%.",
 }
 
 
@@ -70,18 +92,45 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             })
         path = request.url.path
         if path.startswith("/api/v1/") and not path.startswith(("/api/v1/admin", "/api/v1/health")):
-            faults = app.state.context.state.faults
-            if faults.latency_ms:
-                await asyncio.sleep(faults.latency_ms / 1000)
-            if faults.outage:
-                return problem_response(503, OUTAGE_BODY, headers={"Retry-After": "30"})
+            answer = await apply_faults(request, path)
+            if answer is not None:
+                return answer
         return await call_next(request)
+
+    # Requests seen under each fault rule: the n-th one's fate is fixed by the rule's seed.
+    sequences: dict[str, int] = {}
+
+    def next_sequence(rule: FaultRule) -> int:
+        key = f"{rule.id}:{rule.seed}:{rule.rate}"
+        sequences[key] = sequences.get(key, 0) + 1
+        return sequences[key]
+
+    async def apply_faults(request: Request, path: str) -> Response | None:
+        shared = app.state.context.state
+        faults = shared.faults
+        if not faults.outage and not faults.latency_ms and not faults.rules:
+            return None
+        channel = "reader" if path.startswith("/api/v1/card-checks") else "clinic"
+        clinic = request.headers.get("x-medical-institution-code")
+        effect = faults.effect(shared.clock.now(), clinic, channel, next_sequence)
+        if effect.latency_ms:
+            await asyncio.sleep(effect.latency_ms / 1000)
+        if effect.link_cut:
+            return problem_response(502, LINK_CUT_BODY)
+        if effect.outage:
+            return problem_response(503, OUTAGE_BODY, headers={"Retry-After": "30"})
+        if effect.timeout_ms is not None:
+            await asyncio.sleep(effect.timeout_ms / 1000)
+            return problem_response(504, TIMEOUT_BODY)
+        if effect.error_status is not None:
+            return problem_response(effect.error_status, {**ERROR_BODY, "status": effect.error_status})
+        return None
 
     @app.get("/api/v1/health", tags=["meta"])
     def health(ctx: Context) -> dict[str, Any]:
         clock = ctx.state.clock
         return {"status": "ok", "now": clock.now().isoformat(), "frozen": clock.frozen,
-                "faults": vars(ctx.state.faults)}
+                "faults": ctx.state.faults.to_json()}
 
     @app.get("/api/v1/jlis/ca.pem", tags=["J-LIS"], response_class=PlainTextResponse)
     def ca_certificate(ctx: Context, session: DbSession) -> str:
