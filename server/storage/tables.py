@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 
@@ -62,6 +63,9 @@ class Persona(SQLModel, table=True):
 
 class QualificationVersion(SQLModel, table=True):
     """One version of a qualification record as an insurer registered it."""
+
+    # Number checks look qualifications up by insurer number + number.
+    __table_args__ = (Index("ix_qualificationversion_insurer_number", "insurer_number", "number"),)
 
     row_id: int | None = Field(default=None, primary_key=True)
     qualification_id: str = Field(index=True, max_length=64)
