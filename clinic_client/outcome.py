@@ -134,7 +134,7 @@ class CheckOutcome:
         if withheld is None:
             # A number check never carries medical information.
             withheld = (
-                [WithheldReason.NUMBER_CHECK.value]
+                [WithheldReason.NUMBER_CHECK.describe()]
                 if reference is ReferenceClassification.INSURED_CARD_INFO
                 else []
             )

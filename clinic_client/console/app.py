@@ -239,9 +239,9 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             if kind.value in check.medical:
                 continue
             try:
-                check.medical[kind.value] = {"data": client.medical_info(outcome.check_id, kind)}
+                check.medical[str(kind)] = {"data": client.medical_info(outcome.check_id, kind)}
             except OnshiError as exc:
-                check.medical[kind.value] = {"error": exc}
+                check.medical[str(kind)] = {"error": exc}
 
     @app.post("/checks/{check_id}/decision")
     def decide(check_id: str, decision: Annotated[str, Form()]) -> Response:

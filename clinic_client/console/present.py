@@ -165,6 +165,8 @@ def as_table(data: Any) -> tuple[list[str], list[list[str]]]:
             columns += [k for k in item if k not in columns]
     if not columns:
         return ["value"], [[str(item)] for item in records]
+    if "date" in columns and "recorded_on" in columns:
+        columns.remove("recorded_on")  # the record's own date says the same
     return columns, [
         [str(item.get(c, "")) if isinstance(item, dict) else str(item) for c in columns] for item in records
     ]
