@@ -191,13 +191,17 @@ class CheckOutcome:
 
 
 def copay_percent(result: ResultOfQualificationConfirmation | None) -> int | None:
-    """The co-pay ratio in percent ("030" → 30), the elderly recipient's ratio when present."""
+    """The co-pay ratio the clinic charges, in percent ("030" → 30).
+
+    InsuredPartialContributionRatio is the registered ratio (a wrong one is F11); the elderly
+    recipient certificate's ratio is only a fallback when no ratio was registered.
+    """
     if result is None:
         return None
     elderly = result.ElderlyRecipientCertificateInfo
-    text = (
+    text = result.InsuredPartialContributionRatio or (
         elderly.ElderlyRecipientContributionRatio if elderly else None
-    ) or result.InsuredPartialContributionRatio
+    )
     if not text or not text.strip().isdigit():
         return None
     return int(text)

@@ -14,8 +14,14 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --no-deps "face_recognition==1.3.0"
   touch "$stamp"
 fi
-if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null 2>&1; then
-  # Browser tests use Debian's Chromium, never a downloaded browser build.
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -q && $SUDO apt-get install -y -q chromium
+if [ "${1:-}" = "--browser" ]; then
+  # Browser tests use Debian's Chromium (never a downloaded browser build) and a Japanese font,
+  # without which every Japanese label renders as empty boxes in screenshots.
+  missing=""
+  command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+  dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$missing fonts-noto-cjk"
+  if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -q && $SUDO apt-get install -y -q $missing
+  fi
 fi
