@@ -1,0 +1,85 @@
+"""The access record every lookup leaves, and the central-system outage (F13)."""
+
+from __future__ import annotations
+
+from tests.conftest import LiveServer
+from tests.server_helpers import (
+    PHARMACY_CODE,
+    access_log,
+    admin,
+    body_of,
+    bulk_check_message,
+    card_check,
+    challenge,
+    client,
+    get,
+    number_check,
+    outage,
+    outcome,
+    post,
+    problem,
+    send_message,
+)
+
+
+def test_every_check_and_release_is_recorded_with_clinic_person_action_and_basis(
+        live_server: LiveServer) -> None:
+    person = "healthy-employee"
+    check = card_check(live_server, person, consents={"medication": True})
+    check_id = check.json()["check_id"]
+    assert get(live_server, f"/medical-info/{check_id}/medication").status_code == 200
+    assert get(live_server, f"/medical-info/{check_id}/clinical").status_code == 403
+    assert number_check(live_server, person).status_code == 200
+    bulk = bulk_check_message(live_server, {"B-1": person, "B-2": "healthy-national"})
+    assert send_message(live_server, "/bulk-checks", bulk, xml=False).status_code == 200
+    face = card_check(live_server, person, method="face", clinic_code=PHARMACY_CODE)
+    assert face.status_code == 200
+
+    newest_first = [(e["clinic_code"], e["person_id"], e["action"], e["basis"], e["outcome"])
+                    for e in access_log(live_server, person)[:6]]
+    clinic = live_server.clinic_code
+    assert newest_first == [
+        (PHARMACY_CODE, person, "card_check", "card:face", "validity:1"),
+        (clinic, person, "bulk_check", "number", "validity:1"),
+        (clinic, person, "number_check", "number", "validity:1"),
+        (clinic, person, "medical_info", "refused:no_consent", "kind:clinical"),
+        (clinic, person, "medical_info", "consent:medication", "records:2"),
+        (clinic, person, "card_check", "card:pin", "validity:1"),
+    ]
+    entry = access_log(live_server, person)[0]
+    assert entry["at"]
+    assert access_log(live_server, "healthy-national")[0]["action"] == "bulk_check"
+
+
+def test_a_failed_card_check_is_recorded_too(live_server: LiveServer) -> None:
+    assert outcome(body_of(card_check(live_server, "f1-input-lag"))) == "2"
+    entry = access_log(live_server, "f1-input-lag")[0]
+    assert (entry["action"], entry["basis"], entry["outcome"]) == ("card_check", "card:pin", "validity:2")
+
+
+def test_the_access_log_can_be_read_for_everyone(live_server: LiveServer) -> None:
+    number_check(live_server, "healthy-dependent")
+    everyone = admin(live_server, "GET", "/access-log", params={"limit": 5})
+    assert len(everyone) <= 5
+    assert everyone[0]["person_id"] == "healthy-dependent"
+
+
+def test_an_outage_answers_503_to_clinics_while_admin_still_works(live_server: LiveServer) -> None:
+    check_id = card_check(live_server, "healthy-employee", consents={"medication": True}).json()["check_id"]
+    bulk = bulk_check_message(live_server, {"x": "healthy-employee"})
+    with outage(live_server):
+        for response in (
+            number_check(live_server, "healthy-employee"),
+            send_message(live_server, "/bulk-checks", bulk, xml=False),
+            post(live_server, "/card-checks/challenge", json={"reader_id": "R-any"}),
+            post(live_server, "/card-checks", json={}),
+            get(live_server, f"/medical-info/{check_id}/medication"),
+        ):
+            body = problem(response, 503, "central_system_unavailable")
+            assert "申立書" in body["detail"]
+            assert response.headers.get("Retry-After")
+        assert len(admin(live_server, "GET", "/personas")) == len(live_server.personas)
+        assert client(live_server).get("/health").status_code == 200
+    assert outcome(body_of(number_check(live_server, "healthy-employee"))) == "1"
+    assert challenge(live_server)
+    assert outcome(body_of(card_check(live_server, "healthy-employee"))) == "1"
