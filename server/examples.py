@@ -1,0 +1,298 @@
+"""`onshi examples DIR`: real requests and answers for every persona and failure mode.
+
+Runs the real code path: a real `onshi serve` process on a temporary SQLite database, the fixture
+personas loaded through the admin API, a registered card reader, and real HTTP checks (number
+checks, card checks signed by the virtual card / attested by the reader, one bulk check). What
+the server answers is written as is, so the files are what clinic software would receive.
+
+Layout::
+
+    DIR/index.md                          the list (Japanese and English)
+    DIR/OQSmuquc01req_bulk.xml            one bulk check over every persona (+ OQSmuquc02res_bulk.xml)
+    DIR/<persona>/OQSsiquc01req_<persona>.json|.xml        number-check request
+    DIR/<persona>/OQSsiquc01res_<persona>.json|.xml|_sjis.xml   its answer (JSON, UTF-8, Shift_JIS)
+    DIR/<persona>/card-check-request_<persona>.json        what the reader submits (card holders)
+    DIR/<persona>/card-check-answer_<persona>.json         the answer (JSON)
+    DIR/<persona>/OQSsiquc01res_face_<persona>.xml|_sjis.xml   the answer as the reader's result file
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from onshi import xmlcodec
+from onshi.catalogue import FailureMode
+from onshi.codes import CharacterCodeIdentifier, QualificationValidity
+from onshi.messages import (
+    BULK_REQUEST_STEM,
+    BULK_RESULT_STEM,
+    READER_RESULT_PREFIX,
+    SINGLE_REQUEST_STEM,
+    SINGLE_RESULT_STEM,
+    BulkCheckRequestMessage,
+    NumberCheckRequestMessage,
+    QualificationConfirmSearchInfo,
+)
+from onshi.procs import free_port, start_onshi, stop, wait_http
+from server.jlis import (
+    attestation_payload,
+    certificate_to_der,
+    load_certificate,
+    private_key_from_pem,
+    sign_attestation,
+    sign_nonce,
+)
+
+# The clinic of the fixture set (fixtures/personas.yaml) the examples are made for.
+CLINIC_CODE = "1312345678"
+CLINIC_TOKEN = "demo-clinic-token"
+# What the patient answers at the reader in the examples: consent to everything, electronic prescription.
+CONSENTS = {"medication": True, "clinical": True, "operation": True, "checkup": True, "limit_bracket": True,
+            "prescription": "1"}
+UTF8, SJIS = CharacterCodeIdentifier.UTF8, CharacterCodeIdentifier.SHIFT_JIS
+XML = {"Content-Type": "application/xml"}
+
+
+@dataclass
+class PersonaFiles:
+    persona: dict[str, Any]
+    files: list[str] = field(default_factory=list)
+    number_outcome: str = ""
+    card_outcome: str = ""
+
+
+class _Session:
+    """A clinic and an admin talking to the running server, with one registered reader."""
+
+    def __init__(self, url: str, admin_token: str) -> None:
+        self.http = httpx.Client(base_url=f"{url}/api/v1", timeout=60)
+        self.admin_headers = {"Authorization": f"Bearer {admin_token}"}
+        self.clinic_headers = {"X-Medical-Institution-Code": CLINIC_CODE,
+                               "Authorization": f"Bearer {CLINIC_TOKEN}"}
+        self.reader_id = ""
+        self.device_key: ec.EllipticCurvePrivateKey | None = None
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, f"/admin{path}", headers=self.admin_headers, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def clinic(self, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {**self.clinic_headers, **kwargs.pop("headers", {})}
+        response = self.http.post(path, headers=headers, **kwargs)
+        if response.status_code >= 400:
+            raise RuntimeError(f"POST {path}: {response.status_code} {response.text}")
+        return response
+
+    def register_reader(self) -> None:
+        registration = self.admin("POST", "/readers", json={"clinic_code": CLINIC_CODE})
+        key = private_key_from_pem(registration["device_key_pem"])
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        self.reader_id, self.device_key = registration["reader_id"], key
+
+    def card_submission(self, persona: str, method: str, encoding: str) -> dict[str, Any]:
+        """What the reader sends after the patient authenticated (face/visual: the reader attests)."""
+        card = self.admin("GET", f"/cards/{persona}")
+        nonce = self.clinic("/card-checks/challenge", json={"reader_id": self.reader_id}).json()["nonce"]
+        nonce_bytes = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
+        body: dict[str, Any] = {
+            "reader_id": self.reader_id, "nonce": nonce, "certificate_pem": card["certificate_pem"],
+            "method": method, "consents": CONSENTS, "encoding": encoding,
+            "arbitrary_file_identifier": f"example-{persona}",
+        }
+        if method == "pin":
+            key = serialization.load_pem_private_key(card["private_key_pem"].encode(), password=None)
+            assert isinstance(key, rsa.RSAPrivateKey)
+            body["card_signature"] = base64.b64encode(sign_nonce(key, nonce_bytes)).decode()
+        else:
+            assert self.device_key is not None
+            der = certificate_to_der(load_certificate(card["certificate_pem"]))
+            payload = attestation_payload(nonce_bytes, der, method, self.reader_id)
+            body["reader_attestation"] = base64.b64encode(sign_attestation(self.device_key, payload)).decode()
+        return body
+
+
+def _search_info(numbers: dict[str, Any], identifier: str | None = None) -> QualificationConfirmSearchInfo:
+    return QualificationConfirmSearchInfo(
+        InsurerNumber=str(numbers["insurer"]),
+        InsuredCardSymbol=numbers.get("symbol") or None,
+        InsuredIdentificationNumber=str(numbers["number"]),
+        InsuredBranchNumber=numbers.get("branch") or None,
+        Birthdate=date.fromisoformat(str(numbers["birthdate"])).strftime("%Y%m%d"),
+        ArbitraryIdentifier=identifier,
+    )
+
+
+def _header(day: str, encoding: CharacterCodeIdentifier, identifier: str, *, single: bool) -> dict[str, Any]:
+    return {"QualificationConfirmationDate": day, "MedicalInstitutionCode": CLINIC_CODE,
+            "ArbitraryFileIdentifier": identifier, "ReferenceClassification": "2" if single else None,
+            "CharacterCodeIdentifier": encoding.value}
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def _outcome(result: dict[str, Any]) -> str:
+    """For the index: "1 有効 / valid (W001)", or "E002 エラー / error"."""
+    body = result["MessageBody"]
+    code = body.get("ProcessingResultCode")
+    if body["ProcessingResultStatus"] == "2":
+        return f"{code} エラー / error"
+    validity = QualificationValidity(body["QualificationValidity"])
+    return f"{validity.value} {validity.ja} / {validity.en}" + (f" ({code})" if code else "")
+
+
+class _Writer:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.count = 0
+
+    def write(self, relative: str, content: str | bytes) -> str:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+        self.count += 1
+        return relative
+
+
+def _number_examples(session: _Session, out: _Writer, entry: PersonaFiles, day: str) -> None:
+    pid = entry.persona["id"]
+    info = _search_info(entry.persona["numbers"])
+    files = entry.files
+    for encoding, suffix in ((UTF8, ""), (SJIS, "_sjis")):
+        message = NumberCheckRequestMessage.model_validate({
+            "MessageHeader": _header(day, encoding, f"example-{pid}", single=True),
+            "MessageBody": {"QualificationConfirmSearchInfo": info},
+        })
+        request_xml = xmlcodec.encode(message, encoding)
+        if encoding is UTF8:
+            files.append(out.write(f"{pid}/{SINGLE_REQUEST_STEM}_{pid}.json",
+                                   _json(message.model_dump(mode="json", exclude_none=True))))
+            files.append(out.write(f"{pid}/{SINGLE_REQUEST_STEM}_{pid}.xml", request_xml))
+            answer = session.clinic("/number-checks", json=message.model_dump(mode="json", exclude_none=True))
+            files.append(out.write(f"{pid}/{SINGLE_RESULT_STEM}_{pid}.json", _json(answer.json())))
+            entry.number_outcome = _outcome(answer.json()["result"])
+        response = session.clinic("/number-checks", content=request_xml, headers=XML)
+        files.append(out.write(f"{pid}/{SINGLE_RESULT_STEM}_{pid}{suffix}.xml", response.content))
+
+
+def _card_examples(session: _Session, out: _Writer, entry: PersonaFiles) -> None:
+    pid = entry.persona["id"]
+    variant = session.admin("GET", f"/cards/{pid}")["variant"]
+    method = "visual" if variant == "infant" else "face"  # an infant's card has no photo
+    submission = session.card_submission(pid, method, "utf-8")
+    answer = session.clinic("/card-checks", json=submission).json()
+    entry.files.append(out.write(f"{pid}/card-check-request_{pid}.json", _json(submission)))
+    entry.files.append(out.write(f"{pid}/card-check-answer_{pid}.json", _json(answer)))
+    entry.card_outcome = _outcome(answer["result"])
+    for encoding, suffix in (("utf-8", ""), ("shift_jis", "_sjis")):
+        submission = session.card_submission(pid, method, encoding)
+        response = session.clinic("/card-checks", json=submission, params={"format": "xml"})
+        entry.files.append(out.write(f"{pid}/{READER_RESULT_PREFIX}{pid}{suffix}.xml", response.content))
+
+
+def _bulk_example(session: _Session, out: _Writer, personas: list[dict[str, Any]], day: str) -> list[str]:
+    message = BulkCheckRequestMessage.model_validate({
+        "MessageHeader": _header(day, UTF8, "example-bulk", single=False),
+        "MessageBody": {"QualificationConfirmSearchInfo": [
+            _search_info(p["numbers"], identifier=p["id"]) for p in personas
+        ]},
+    })
+    request_xml = xmlcodec.encode(message, UTF8)
+    response = session.clinic("/bulk-checks", content=request_xml, headers=XML)
+    return [out.write(f"{BULK_REQUEST_STEM}_bulk.xml", request_xml),
+            out.write(f"{BULK_RESULT_STEM}_bulk.xml", response.content)]
+
+
+def _index(entries: list[PersonaFiles], bulk_files: list[str], day: str) -> str:
+    lines = [
+        "# onshi-sim 要求・応答の例 / example requests and answers",
+        "",
+        f"模擬中央システムに実際に送った要求と、その応答です（資格確認日 {day}、"
+        f"医療機関コード {CLINIC_CODE}）。ペルソナごとのフォルダに、番号による資格確認"
+        "（OQSsiquc01req / OQSsiquc01res、JSON・UTF-8・Shift_JIS）と、マイナ保険証による資格確認"
+        "（カードリーダーの送信内容と応答、OQSsiquc01res_face_*.xml）があります。"
+        "患者はカードリーダーですべての情報提供に同意しています。",
+        "",
+        f"Real requests sent to the mock central system and its answers (confirmation date {day}, medical "
+        f"institution {CLINIC_CODE}). Each persona's folder holds the number check (OQSsiquc01req / "
+        "OQSsiquc01res as JSON, UTF-8 and Shift_JIS XML) and, for card holders, the card check (what the "
+        "reader submits and the answer, OQSsiquc01res_face_*.xml). The patient consented to everything at "
+        "the reader.",
+        "",
+        "## 一括照会 / bulk check",
+        "",
+        *[f"- [{name}]({name})" for name in bulk_files],
+        "",
+        "## ペルソナ / personas",
+        "",
+        "| ペルソナ / persona | 障害 / failure | 内容 | description | 番号確認 / number | カード / card "
+        "| ファイル / files |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for entry in entries:
+        p = entry.persona
+        failure = p.get("failure") or ""
+        if failure:
+            mode = FailureMode.by_id(failure).value
+            failure = f"{failure} {mode.name_ja} / {mode.name_en}"
+        files = "<br>".join(f"[{Path(f).name}]({f})" for f in entry.files)
+        card = entry.card_outcome or "—"
+        lines.append(
+            f"| `{p['id']}` | {failure or '—'} | {p['title_ja']} | {p['title_en']} | "
+            f"{entry.number_outcome} | {card} | {files} |"
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_examples(directory: Path) -> int:
+    """Writes the examples into ``directory`` (created if needed); answers how many files it wrote."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    out = _Writer(directory)
+    admin_token = secrets.token_urlsafe(16)
+    with tempfile.TemporaryDirectory(prefix="onshi-examples-") as tmp:
+        env = {"ONSHI_DATABASE_URL": f"sqlite:///{Path(tmp) / 'onshi.db'}", "ONSHI_DATABASE_SCHEMA": "",
+               "ONSHI_ADMIN_TOKEN": admin_token}
+        port = free_port()
+        process = start_onshi(["serve", "--port", str(port)], env=env, log=Path(tmp) / "server.log")
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_http(f"{url}/api/v1/health", process=process)
+            session = _Session(url, admin_token)
+            try:
+                session.admin("POST", "/fixtures/load", json={"name": "personas"})
+                session.register_reader()
+                day = session.admin("GET", "/clock")["now"][:10].replace("-", "")
+                personas = sorted(session.admin("GET", "/personas"), key=lambda p: p["id"])
+                entries = [PersonaFiles(p) for p in personas]
+                for entry in entries:
+                    _number_examples(session, out, entry, day)
+                    if entry.persona["has_card"]:
+                        _card_examples(session, out, entry)
+                bulk_files = _bulk_example(session, out, personas, day)
+            finally:
+                session.http.close()
+        except Exception as exc:
+            log = (Path(tmp) / "server.log").read_text(encoding="utf-8", errors="replace")[-2000:]
+            raise RuntimeError(f"writing the examples failed: {exc}\n--- server log ---\n{log}") from exc
+        finally:
+            stop(process)
+    out.write("index.md", _index(entries, bulk_files, day))
+    return out.count

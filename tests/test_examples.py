@@ -1,0 +1,103 @@
+"""`onshi examples DIR` writes real requests and answers for every persona, valid against the XSD."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from onshi import xmlcodec
+from onshi.messages import BulkResultMessage, ResultMessage
+from server.examples import write_examples
+from server.fixtures import FIXTURES_DIR
+
+PERSONAS = yaml.safe_load((FIXTURES_DIR / "personas.yaml").read_text("utf-8"))["personas"]
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    directory = tmp_path_factory.mktemp("examples")
+    return directory, write_examples(directory)
+
+
+def test_every_written_file_is_counted(examples: tuple[Path, int]) -> None:
+    directory, written = examples
+    assert written == sum(1 for path in directory.rglob("*") if path.is_file())
+
+
+def test_the_index_lists_every_persona_with_its_failure_title_and_files(examples: tuple[Path, int]) -> None:
+    directory, _ = examples
+    index = (directory / "index.md").read_text(encoding="utf-8")
+    assert "要求・応答の例" in index and "example requests and answers" in index
+    for persona in PERSONAS:
+        pid = persona["id"]
+        row = next(line for line in index.splitlines() if line.startswith(f"| `{pid}` |"))
+        assert persona["title_ja"] in row and persona["title_en"] in row
+        if persona.get("failure"):
+            assert f"| {persona['failure']} " in row
+        assert f"{pid}/OQSsiquc01res_{pid}.xml" in row
+        assert (directory / pid / f"OQSsiquc01req_{pid}.xml").exists()
+        if persona.get("card"):
+            assert f"{pid}/OQSsiquc01res_face_{pid}.xml" in row
+    assert "OQSmuquc01req_bulk.xml" in index and "OQSmuquc02res_bulk.xml" in index
+
+
+Examples = tuple[Path, int]
+
+
+@pytest.mark.parametrize("persona", ["healthy-employee", "f1-input-lag", "f5-name-characters", "f14-twin-a"])
+def test_number_check_files_validate_and_match_the_expectation(examples: Examples, persona: str) -> None:
+    directory, _ = examples
+    folder = directory / persona
+    expected = next(p for p in PERSONAS if p["id"] == persona)["expect"]["number"]
+    xmlcodec.validate((folder / f"OQSsiquc01req_{persona}.xml").read_bytes(), "OQSsiquc01req")
+    for name, encoding in ((f"OQSsiquc01res_{persona}.xml", "utf-8"),
+                           (f"OQSsiquc01res_{persona}_sjis.xml", "shift_jis")):
+        data = (folder / name).read_bytes()
+        data.decode(encoding)
+        xmlcodec.validate(data, "OQSsiquc01res")
+        validity = xmlcodec.decode(data, ResultMessage).MessageBody.QualificationValidity
+        assert validity is not None and validity.value == expected
+    answer = json.loads((folder / f"OQSsiquc01res_{persona}.json").read_text(encoding="utf-8"))
+    assert answer["result"]["MessageBody"]["QualificationValidity"] == expected
+
+
+def test_the_shift_jis_answer_keeps_the_replacement_mark(examples: tuple[Path, int]) -> None:
+    directory, _ = examples
+    data = (directory / "f5-name-characters" / "OQSsiquc01res_face_f5-name-characters_sjis.xml").read_bytes()
+    assert "<Name>●木 ●雄</Name>" in data.decode("shift_jis")
+    xmlcodec.validate(data, "OQSsiquc01res")
+
+
+@pytest.mark.parametrize("persona", ["healthy-employee", "f2-wrong-link", "f12-renewal-link-missing",
+                                     "f15-revoked"])
+def test_card_check_files_validate_and_match_the_expectation(examples: Examples, persona: str) -> None:
+    directory, _ = examples
+    folder = directory / persona
+    expected = next(p for p in PERSONAS if p["id"] == persona)["expect"]["card"]
+    submission = json.loads((folder / f"card-check-request_{persona}.json").read_text(encoding="utf-8"))
+    assert submission["certificate_pem"].startswith("-----BEGIN CERTIFICATE-----")
+    assert submission["reader_attestation"] and submission["method"] == "face"
+    for name in (f"OQSsiquc01res_face_{persona}.xml", f"OQSsiquc01res_face_{persona}_sjis.xml"):
+        data = (folder / name).read_bytes()
+        xmlcodec.validate(data, "OQSsiquc01res")
+        body = xmlcodec.decode(data, ResultMessage).MessageBody
+        if body.ProcessingResultStatus.value == "2":
+            assert body.ProcessingResultCode == expected
+        else:
+            assert body.QualificationValidity is not None
+            assert body.QualificationValidity.value == expected
+
+
+def test_the_bulk_check_covers_every_persona(examples: tuple[Path, int]) -> None:
+    directory, _ = examples
+    xmlcodec.validate((directory / "OQSmuquc01req_bulk.xml").read_bytes(), "OQSmuquc01req")
+    answer = (directory / "OQSmuquc02res_bulk.xml").read_bytes()
+    xmlcodec.validate(answer, "OQSmuquc02res")
+    bulk = xmlcodec.decode(answer, BulkResultMessage)
+    assert bulk.MessageHeader.NumberOfProcessingResult == len(PERSONAS)
+    units = bulk.MessageBody.BulkConfirmUnit
+    identifiers = [str(unit.QualificationConfirmSearchInfo.ArbitraryIdentifier) for unit in units]
+    assert sorted(identifiers) == sorted(p["id"] for p in PERSONAS)
