@@ -361,7 +361,8 @@ def test_expired_nonce(live_server: LiveServer) -> None:
     with clock_at(live_server):
         body = fresh_submission(live_server)
         advance_clock(live_server, 61)
-        problem(submit(live_server, body), 400, "nonce_expired")
+        detail = problem(submit(live_server, body), 400, "nonce_expired")["detail"]
+        assert "2026-11-24T09:01:00+09:00" in detail  # said in JST, as labelled
 
 
 def test_a_nonce_is_good_for_sixty_seconds(live_server: LiveServer) -> None:
@@ -393,6 +394,12 @@ def test_a_submission_missing_fields(live_server: LiveServer) -> None:
     response = post(live_server, "/card-checks", content=b"{not json",
                     headers={**live_server.clinic_headers, "Content-Type": "application/json"})
     problem(response, 400, "request_invalid")
+
+
+def test_a_card_check_that_is_not_utf8(live_server: LiveServer) -> None:
+    response = post(live_server, "/card-checks", content=b'{"reader_id": "R-\xff\xfe"}',
+                    headers={**live_server.clinic_headers, "Content-Type": "application/json"})
+    assert problem(response, 400, "http_400")["title"] == "the request body cannot be parsed"
 
 
 # --- medical information ---------------------------------------------------------------------------

@@ -72,7 +72,7 @@ async def load_fixtures(request: Request, ctx: Context) -> dict[str, Any]:
         else:
             request_json = json.loads(body or b"{}") or {}
             if not isinstance(request_json, dict):
-                raise FixtureError('send {"name": "<fixture>"} or a YAML body (Content-Type: application/yaml)')
+                raise FixtureError('send {"name": "<fixture>"} or a YAML body (application/yaml)')
             name = request_json.get("name", "personas")
             if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
                 raise FixtureError(f"bad fixture name: {name!r}")
@@ -292,7 +292,7 @@ def access_log(session: DbSession, person_id: str | None = None, limit: int = 20
     if person_id:
         query = query.where(tables.AccessRecord.person_id == person_id)
     return [
-        {"at": r.at.isoformat(), "clinic_code": r.clinic_code, "person_id": r.person_id, "action": r.action,
-         "basis": r.basis, "outcome": r.outcome}
+        {"at": aware_jst(r.at).isoformat(), "clinic_code": r.clinic_code, "person_id": r.person_id,
+         "action": r.action, "basis": r.basis, "outcome": r.outcome}
         for r in session.exec(query)
     ]

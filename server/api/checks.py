@@ -319,7 +319,7 @@ def _consume_nonce(session: Session, body: CardCheckSubmission, clinic: str, now
                          "ask /card-checks/challenge for a nonce with this reader first")
     if row.expires_at < aware_jst(now):
         raise ApiProblem(400, "nonce_expired", "チャレンジ値の有効期限が切れています", "nonce expired",
-                         f"expired at {row.expires_at.isoformat()} (JST); ask for a new one")
+                         f"expired at {aware_jst(row.expires_at).isoformat()} (JST); ask for a new one")
     # Single use, atomically: only one request can flip used from false to true.
     flipped = session.execute(
         update(tables.Nonce).where(col(tables.Nonce.value) == body.nonce, col(tables.Nonce.used).is_(False))

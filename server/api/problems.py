@@ -63,7 +63,8 @@ async def validation_error_handler(_request: Request, exc: Exception) -> JSONRes
 
 async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    titles = {404: ("見つかりません", "not found"), 405: ("この操作はできません", "method not allowed")}
+    titles = {400: ("リクエストの本文を読み取れません", "the request body cannot be parsed"),
+              404: ("見つかりません", "not found"), 405: ("この操作はできません", "method not allowed")}
     ja, en = titles.get(exc.status_code, ("エラー", "error"))
     return problem_response(
         exc.status_code,
