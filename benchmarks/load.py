@@ -141,3 +141,16 @@ def run_load(plan_json: str, kind: str, clients: int, duration: float) -> dict[s
     with asyncio.Runner(loop_factory=factory) as runner:
         result = runner.run(_run(plan, kind, clients, duration))
     return vars(result)
+
+
+def main() -> None:
+    """``python -m benchmarks.load``: a request as JSON on stdin, the figures as JSON on stdout."""
+    import sys
+
+    request = json.load(sys.stdin)
+    answer = run_load(request["plan"], request["kind"], int(request["clients"]), float(request["duration"]))
+    json.dump(answer, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
