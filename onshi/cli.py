@@ -18,6 +18,9 @@ SUBCOMMANDS = (
     "clinic_client.cli:check",
     "clinic_client.cli:bridge",
     "clinic_client.cli:console",
+    "rehearsal.cli:scenario",
+    "rehearsal.cli:gallery",
+    "rehearsal.cli:simulate_day",
 )
 
 

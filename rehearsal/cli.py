@@ -1,0 +1,126 @@
+"""Sub-commands: `onshi scenario list|run`, `onshi gallery`, `onshi simulate-day`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from rehearsal.scenario import ScenarioError, find, load_all
+
+
+@click.group(help="研修シナリオ / rehearsal scenarios (F1–F15)")
+def scenario() -> None:
+    pass
+
+
+@scenario.command("list", help="シナリオ一覧 / list the scenarios")
+@click.option("--lang", type=click.Choice(["ja", "en"]), default="ja")
+def list_scenarios(lang: str) -> None:
+    for item in load_all().values():
+        click.echo(f"{item.id:<26} {item.failure_id:<4} {item.title.get(lang)}")
+
+
+@scenario.command("run", help="シナリオを実行 / run a scenario against a server (exit 0: as expected)")
+@click.argument("name")
+@click.option("--server", "server_url", envvar="ONSHI_SERVER_URL", default="http://127.0.0.1:8000",
+              show_default=True, help="the onshi-sim server")
+@click.option("--admin-token", envvar="ONSHI_ADMIN_TOKEN", default="dev-admin-token", show_default=True)
+@click.option("--clinic-token", envvar="ONSHI_CLINIC_TOKEN", default=None,
+              help="default: the fixture clinic's token")
+@click.option("--reader", type=click.Choice(["auto", "off"]), default="auto", show_default=True,
+              help="play reader-side steps with the reader emulator's scripted mode when available")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def run(name: str, server_url: str, admin_token: str, clinic_token: str | None, reader: str,
+        as_json: bool) -> None:
+    from rehearsal.runner import Target, run_scenario
+
+    try:
+        item = find(name)
+    except ScenarioError as exc:
+        raise click.ClickException(str(exc)) from exc
+    failure = item.failure
+    echo = (lambda line: None) if as_json else click.echo
+    echo(f"■ {item.id}  {item.failure_id} {failure.name_ja} / {failure.name_en}")
+    echo(f"  {item.title.ja}\n  {item.title.en}")
+    echo(f"  患者: {item.brief.ja}")
+    echo("")
+    result = run_scenario(item, Target(server_url, admin_token, clinic_token), reader=reader, echo=echo)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    else:
+        echo("")
+        echo(f"  窓口に見えるもの: {failure.clinic_sees_ja}")
+        echo(f"  what the counter sees: {failure.clinic_sees_en}")
+        echo(f"  正しい対応: {failure.response_ja}")
+        echo(f"  right response: {failure.response_en}")
+        if result.error:
+            echo(f"  ✘ {result.error}")
+        echo("  → 期待どおり / as expected" if result.ok else "  → 期待と異なる / NOT as expected")
+    sys.exit(0 if result.ok else 1)
+
+
+@click.command("gallery", help="失敗ギャラリー・障害・研修 / failure gallery, faults, rehearsal")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8003, show_default=True)
+@click.option("--server", "server_url", envvar="ONSHI_SERVER_URL", default="http://127.0.0.1:8000",
+              show_default=True)
+@click.option("--admin-token", envvar="ONSHI_ADMIN_TOKEN", default="dev-admin-token", show_default=True)
+@click.option("--console", "console_url", envvar="ONSHI_CONSOLE_URL", default="http://127.0.0.1:8002",
+              show_default=True)
+@click.option("--reader", "reader_url", envvar="ONSHI_READER_URL", default="http://127.0.0.1:8001",
+              show_default=True)
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="where rehearsal sessions are kept (default var/rehearsal)")
+def gallery(host: str, port: int, server_url: str, admin_token: str, console_url: str, reader_url: str,
+            data_dir: Path | None) -> None:
+    import uvicorn
+
+    from rehearsal.web import GallerySettings, create_app
+
+    settings = GallerySettings(server_url=server_url, admin_token=admin_token, console_url=console_url,
+                               reader_url=reader_url, data_dir=data_dir or GallerySettings().data_dir)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+@click.command("simulate-day", help="診療所の一日をシミュレーション / simulate a day at the clinic")
+@click.option("--patients", "-n", default=1000, show_default=True, help="patients in total")
+@click.option("--clinics", "-k", default=1, show_default=True, help="clinics they are spread over")
+@click.option("--days", default=1, show_default=True, help="business days")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--survey", type=click.Choice(["2025", "2024"]), default="2025", show_default=True,
+              help="which clinic survey the trouble rates derive from")
+@click.option("--rate", "rates", multiple=True, metavar="CAUSE=P",
+              help="override a per-visit rate, e.g. --rate F13=0.01 (repeatable)")
+@click.option("--card-share", type=float, default=None, help="share of visits checked by card")
+@click.option("--declaration-known/--declaration-unknown", default=True, show_default=True,
+              help="whether the counter uses the 申立書 (the report shows both ways)")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("var/simulate-day"),
+              show_default=True)
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def simulate_day(patients: int, clinics: int, days: int, seed: int, survey: str, rates: tuple[str, ...],
+                 card_share: float | None, declaration_known: bool, out_dir: Path, quiet: bool) -> None:
+    from rehearsal.simulate import SimConfig, simulate, write_report
+
+    overrides: dict[str, float] = {}
+    for item in rates:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key.strip().upper()] = float(value)
+        except ValueError as exc:
+            raise click.BadParameter(f"{item!r}: use CAUSE=P, e.g. F13=0.01") from exc
+    try:
+        config = SimConfig.from_survey(survey, patients=patients, clinics=clinics, days=days, seed=seed,
+                                       overrides=overrides, card_share=card_share,
+                                       declaration_known=declaration_known)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    result = simulate(config, progress=not quiet)
+    paths = write_report(result, out_dir)
+    totals = result.totals
+    click.echo(f"患者 {totals['patients']:,} 人 / patients; トラブル {totals['affected']:,} 人 / affected; "
+               f"職員の損失 {totals['staff_minutes']:,.0f} 分 / staff minutes lost; "
+               f"申立書がなければ10割 {totals['would_pay_full']:,} 人 / would pay 100% without the 申立書")
+    click.echo(f"report: {paths['markdown']}  {paths['html']}")

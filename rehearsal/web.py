@@ -1,0 +1,283 @@
+"""`onshi gallery` (port 8003): the failure gallery, the fault control panel, and rehearsal mode.
+
+- ``/``                 the gallery: one card per failure F1–F15
+- ``/failures/F1``      one failure, projector-sized: what the counter sees, what really happened, what it
+                        costs the patient, the figures and sources, and a button that runs it live
+- ``/faults``           the fault control panel (central-system faults and, when reachable, the reader's)
+- ``/rehearsal``        scenarios for a trainee; ``/rehearsal/{id}`` brief, console and reader side by side,
+                        the response form, then the score and debrief
+- ``/trainer``          sessions of several scenarios and their results (kept in ``var/rehearsal/``)
+
+Every page shows the faults in force in a banner (polled), so nobody forgets one is on.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+from fastapi import FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from onshi.catalogue import FailureMode
+from onshi.procs import ROOT
+from onshi.timeutil import JST
+from rehearsal.runner import ScenarioRunner, Target
+from rehearsal.scenario import COPAYS, DOCUMENTS, METHODS, RESPONSE_ITEMS, Scenario, load_all
+from rehearsal.scoring import DEBRIEF_FIGURES, debrief, model_response, score
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class GallerySettings:
+    server_url: str = "http://127.0.0.1:8000"
+    admin_token: str = "dev-admin-token"
+    console_url: str = "http://127.0.0.1:8002"
+    reader_url: str = "http://127.0.0.1:8001"
+    data_dir: Path = field(default_factory=lambda: ROOT / "var" / "rehearsal")
+
+    @property
+    def target(self) -> Target:
+        return Target(self.server_url, self.admin_token)
+
+
+class SessionStore:
+    """Training sessions in one JSON file: ``{id: {name, trainee, scenarios, results, created}}``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, Any]:
+        if not self.path.exists():
+            return {}
+        return dict(json.loads(self.path.read_text(encoding="utf-8")))
+
+    def _save(self, data: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+        tmp.replace(self.path)
+
+    def all(self) -> dict[str, Any]:
+        with self._lock:
+            return self._load()
+
+    def get(self, session_id: str) -> dict[str, Any] | None:
+        return self.all().get(session_id)
+
+    def create(self, name: str, trainee: str, scenarios: list[str]) -> str:
+        with self._lock:
+            data = self._load()
+            session_id = uuid.uuid4().hex[:8]
+            data[session_id] = {"id": session_id, "name": name, "trainee": trainee, "scenarios": scenarios,
+                                "results": [], "created": datetime.now(JST).isoformat(timespec="seconds")}
+            self._save(data)
+            return session_id
+
+    def record(self, session_id: str, result: dict[str, Any]) -> None:
+        with self._lock:
+            data = self._load()
+            if session_id not in data:
+                raise KeyError(session_id)
+            data[session_id]["results"].append(result)
+            self._save(data)
+
+
+def create_app(settings: GallerySettings | None = None) -> FastAPI:
+    settings = settings or GallerySettings()
+    app = FastAPI(title="onshi-sim 失敗ギャラリー / failure gallery")
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    templates = Jinja2Templates(directory=HERE / "templates")
+    scenarios = load_all()
+    store = SessionStore(settings.data_dir / "sessions.json")
+    runner = ScenarioRunner(settings.target)
+    failures = [mode.value for mode in FailureMode]
+
+    def by_failure(failure_id: str) -> list[Scenario]:
+        return [s for s in scenarios.values() if s.failure_id == failure_id]
+
+    def scenario_or_404(scenario_id: str) -> Scenario:
+        if scenario_id not in scenarios:
+            raise HTTPException(404, f"no scenario {scenario_id}")
+        return scenarios[scenario_id]
+
+    def render(request: Request, name: str, **context: Any) -> HTMLResponse:
+        context = {"settings": settings, "failures": failures, **context}
+        return templates.TemplateResponse(request, name, context)
+
+    def admin(method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = httpx.request(method, f"{settings.server_url}/api/v1/admin/{path}", timeout=30,
+                                     headers={"Authorization": f"Bearer {settings.admin_token}"}, **kwargs)
+        except httpx.HTTPError as exc:
+            raise HTTPException(502, f"the server at {settings.server_url} is not reachable: {exc}") from exc
+        if response.status_code >= 400:
+            raise HTTPException(response.status_code, response.text[:500])
+        return response.json()
+
+    # --- gallery ---------------------------------------------------------------------------
+
+    @app.get("/", response_class=HTMLResponse)
+    def index(request: Request) -> HTMLResponse:
+        return render(request, "index.html", by_failure=by_failure)
+
+    @app.get("/failures/{failure_id}", response_class=HTMLResponse)
+    def failure_page(request: Request, failure_id: str) -> HTMLResponse:
+        try:
+            mode = FailureMode.by_id(failure_id)
+        except KeyError as exc:
+            raise HTTPException(404, f"no failure {failure_id}") from exc
+        related = by_failure(mode.id)
+        ids = [f.id for f in failures]
+        position = ids.index(mode.id)
+        return render(request, "failure.html", failure=mode.value, scenarios=related,
+                      debrief=debrief(related[0]) if related else None,
+                      figures=DEBRIEF_FIGURES.get(mode.id, ()),
+                      previous=ids[position - 1] if position else None,
+                      next=ids[position + 1] if position + 1 < len(ids) else None)
+
+    @app.post("/api/run/{scenario_id}")
+    def run_live(scenario_id: str) -> JSONResponse:
+        """Runs a scenario against the configured server (blocking; FastAPI runs it in a thread)."""
+        result = runner.run(scenario_or_404(scenario_id))
+        return JSONResponse(result.to_json())
+
+    @app.post("/api/prepare/{scenario_id}")
+    def prepare(scenario_id: str) -> dict[str, Any]:
+        """Sets the server up for a trainee to play the scenario at the console and the reader."""
+        scenario = scenario_or_404(scenario_id)
+        try:
+            runner.prepare(scenario)
+        except Exception as exc:  # the server's own error, shown to the trainer
+            raise HTTPException(502, f"could not prepare {scenario_id}: {exc}") from exc
+        return {"prepared": scenario_id, "persona": scenario.persona,
+                "arrive_at": scenario.arrive_at.isoformat()}
+
+    # --- faults ----------------------------------------------------------------------------
+
+    def reader_faults() -> dict[str, Any] | None:
+        try:
+            response = httpx.get(f"{settings.reader_url}/api/reader/faults", timeout=1.5)
+            return dict(response.json()) if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    @app.get("/faults", response_class=HTMLResponse)
+    def faults_page(request: Request) -> HTMLResponse:
+        return render(request, "faults.html")
+
+    @app.get("/api/faults")
+    def faults_view() -> dict[str, Any]:
+        try:
+            server = admin("GET", "faults")
+        except HTTPException as exc:
+            server = {"error": exc.detail}
+        return {"server": server, "reader": reader_faults(), "server_url": settings.server_url,
+                "reader_url": settings.reader_url}
+
+    @app.post("/api/faults")
+    async def faults_global(request: Request) -> Any:
+        return admin("POST", "faults", json=await request.json())
+
+    @app.post("/api/faults/rules")
+    async def faults_add(request: Request) -> Any:
+        body = {k: v for k, v in (await request.json()).items() if v not in ("", None)}
+        return admin("POST", "faults/rules", json=body)
+
+    @app.delete("/api/faults/rules/{rule_id}")
+    def faults_remove(rule_id: str) -> Any:
+        return admin("DELETE", f"faults/rules/{rule_id}")
+
+    @app.delete("/api/faults")
+    def faults_clear() -> Any:
+        cleared = admin("DELETE", "faults")
+        reader = reader_faults()
+        if reader is not None:
+            off = {k: (None if k == "unplug_at" else 0 if isinstance(v, int) and not isinstance(v, bool)
+                       else False) for k, v in reader.items()}
+            with_reader_cleared = httpx.post(f"{settings.reader_url}/api/reader/faults", json=off, timeout=3)
+            cleared["reader"] = with_reader_cleared.json() if with_reader_cleared.status_code == 200 else None
+        return cleared
+
+    @app.post("/api/reader-faults")
+    async def reader_faults_set(request: Request) -> Any:
+        try:
+            response = httpx.post(f"{settings.reader_url}/api/reader/faults", json=await request.json(),
+                                  timeout=3)
+        except httpx.HTTPError as exc:
+            raise HTTPException(502, f"the reader at {settings.reader_url} is not reachable") from exc
+        return JSONResponse(response.json(), status_code=response.status_code)
+
+    # --- rehearsal -------------------------------------------------------------------------
+
+    @app.get("/rehearsal", response_class=HTMLResponse)
+    def rehearsal_index(request: Request) -> HTMLResponse:
+        return render(request, "rehearsal_index.html", scenarios=list(scenarios.values()))
+
+    @app.get("/rehearsal/{scenario_id}", response_class=HTMLResponse)
+    def rehearsal_page(request: Request, scenario_id: str, session: str | None = None) -> HTMLResponse:
+        scenario = scenario_or_404(scenario_id)
+        return render(request, "rehearsal.html", scenario=scenario, items=RESPONSE_ITEMS, documents=DOCUMENTS,
+                      methods=METHODS, copays=COPAYS, session=store.get(session) if session else None)
+
+    @app.post("/rehearsal/{scenario_id}/answer", response_class=HTMLResponse)
+    async def rehearsal_answer(request: Request, scenario_id: str) -> HTMLResponse:
+        scenario = scenario_or_404(scenario_id)
+        form = await request.form()
+        response = {key: form.get(key) for key in RESPONSE_ITEMS if form.get(key) not in (None, "")}
+        result = score(scenario, response)
+        session_id = str(form.get("session") or "")
+        session = store.get(session_id) if session_id else None
+        if session is not None:
+            at = datetime.now(JST).isoformat(timespec="seconds")
+            store.record(session_id, {"scenario": scenario.id, "at": at, **result.to_json()})
+            session = store.get(session_id)
+        return render(request, "score.html", scenario=scenario, result=result, items=RESPONSE_ITEMS,
+                      model=model_response(scenario), session=session, next_id=_next(session, scenario.id))
+
+    def _next(session: dict[str, Any] | None, current: str) -> str | None:
+        if not session:
+            return None
+        done = {r["scenario"] for r in session["results"]}
+        return next((s for s in session["scenarios"] if s not in done and s != current), None)
+
+    @app.get("/trainer", response_class=HTMLResponse)
+    def trainer(request: Request) -> HTMLResponse:
+        sessions = sorted(store.all().values(), key=lambda s: s["created"], reverse=True)
+        return render(request, "trainer.html", sessions=sessions, scenarios=list(scenarios.values()))
+
+    @app.post("/trainer/sessions")
+    def create_session(name: Annotated[str, Form()], scenario: Annotated[list[str], Form()],
+                       trainee: Annotated[str, Form()] = "") -> RedirectResponse:
+        unknown = [s for s in scenario if s not in scenarios]
+        if unknown:
+            raise HTTPException(400, f"unknown scenarios: {unknown}")
+        session_id = store.create(name, trainee, scenario)
+        return RedirectResponse(f"/trainer/sessions/{session_id}", status_code=303)
+
+    @app.get("/trainer/sessions/{session_id}", response_class=HTMLResponse)
+    def session_page(request: Request, session_id: str) -> HTMLResponse:
+        session = store.get(session_id)
+        if session is None:
+            raise HTTPException(404, f"no session {session_id}")
+        latest = {r["scenario"]: r for r in session["results"]}
+        return render(request, "session.html", session=session, latest=latest, scenarios=scenarios)
+
+    @app.get("/api/sessions/{session_id}")
+    def session_json(session_id: str) -> Any:
+        session = store.get(session_id)
+        if session is None:
+            raise HTTPException(404, f"no session {session_id}")
+        return session
+
+    return app

@@ -1,0 +1,162 @@
+"""The gallery, the fault panel and rehearsal mode: a real `onshi gallery` process in Chromium."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
+from rehearsal.web import GallerySettings, create_app
+from tests.browser import chromium, screenshot
+from tests.conftest import LiveServer
+
+
+@pytest.fixture(scope="module")
+def gallery(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    data = tmp_path_factory.mktemp("gallery")
+    log = ROOT / "var" / "test-logs" / f"gallery-{port}.log"
+    process: subprocess.Popen[bytes] = start_onshi(
+        ["gallery", "--port", str(port), "--server", live_server.url,
+         "--admin-token", live_server.admin_token,
+         "--reader", f"http://127.0.0.1:{free_port()}", "--console", f"http://127.0.0.1:{free_port()}",
+         "--data", str(data)], log=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/", process=process)
+        yield url
+    finally:
+        stop(process)
+        live_server.admin("DELETE", "/faults")
+        live_server.reset()
+
+
+@pytest.mark.browser
+def test_gallery_index_and_a_failure_page_run_live(gallery: str) -> None:
+    with chromium(viewport={"width": 1600, "height": 900}) as page:
+        page.goto(f"{gallery}/")
+        assert page.locator(".card").count() == 15
+        assert "紐付け誤り" in page.inner_text("main")
+        screenshot(page, "gallery-index")
+        page.goto(f"{gallery}/failures/F2")
+        for heading in ("窓口に見えるもの", "本当に起きたこと", "患者にとっての代償"):
+            assert heading in page.inner_text("main")
+        page.click(".run-live")
+        page.wait_for_selector(".live .verdict", timeout=60_000)
+        live = page.inner_text(".live")
+        assert "再現できました" in live and "19621225" in live  # the stranger's birth date on screen
+        assert "エスシタロプラム" in live  # and her medication
+        screenshot(page, "gallery-F2-live")
+
+
+@pytest.mark.browser
+def test_english_toggle_and_the_outage_page(gallery: str) -> None:
+    with chromium(viewport={"width": 1600, "height": 900}) as page:
+        page.goto(f"{gallery}/failures/F13")
+        page.click("#lang-toggle")
+        main = page.inner_text("main")
+        assert "What it costs the patient" in main and "患者にとっての代償" not in main
+        assert "3,400" in main
+        page.click(".run-live")
+        page.wait_for_selector(".live .verdict", timeout=60_000)
+        assert "Reproduced as expected" in page.inner_text(".live")
+        screenshot(page, "gallery-F13-english")
+        page.reload()
+        assert "What the counter sees" in page.inner_text("main")  # the choice is remembered
+
+
+@pytest.mark.browser
+def test_fault_panel_adds_shows_and_clears_faults(gallery: str, live_server: LiveServer) -> None:
+    with chromium(viewport={"width": 1600, "height": 1000}) as page:
+        page.goto(f"{gallery}/faults")
+        page.wait_for_selector(".fault-ok")
+        page.select_option("select[name=kind]", "error")
+        page.select_option("select[name=channel]", "clinic")
+        page.fill("input[name=clinic]", "1312345678")
+        page.fill("input[name=rate]", "0.5")
+        page.fill("input[name=seed]", "42")
+        page.click("#rule-form button[type=submit]")
+        page.wait_for_selector(".rule.active")
+        page.wait_for_selector("#fault-banner:not([hidden])", timeout=10_000)
+        assert "error" in page.inner_text("#fault-banner")
+        rules = live_server.admin("GET", "/faults")["rules"]
+        assert rules[0]["kind"] == "error" and rules[0]["rate"] == 0.5 and rules[0]["clinic"] == "1312345678"
+        screenshot(page, "gallery-faults-active")
+        page.goto(f"{gallery}/")  # visible on every page
+        page.wait_for_selector("#fault-banner:not([hidden])", timeout=10_000)
+        page.goto(f"{gallery}/faults")
+        page.click("#clear-all")
+        page.wait_for_selector(".fault-ok")
+        page.wait_for_selector("#fault-banner[hidden]", state="attached", timeout=10_000)
+        assert live_server.admin("GET", "/faults")["rules"] == []
+
+
+@pytest.mark.browser
+def test_a_trainer_session_with_a_wrong_and_a_right_answer(gallery: str) -> None:
+    with chromium(viewport={"width": 1600, "height": 1000}) as page:
+        page.goto(f"{gallery}/trainer")
+        page.fill("input[name=trainee]", "山田")
+        for box in page.locator("input[name=scenario]").all():
+            box.uncheck()
+        page.check("input[value=f13-outage]")
+        page.check("input[value=f02-wrong-link]")
+        page.click("form button[type=submit]")
+        page.wait_for_url(re.compile(r"/trainer/sessions/\w+"))
+        session_url = page.url
+        page.click("a.primary")
+        # f02 (the first chosen, in list order): the trainee uses the stranger's data.
+        page.wait_for_selector("form.response")
+        assert "加藤" in page.inner_text(".brief")
+        screenshot(page, "gallery-rehearsal-brief")
+        page.check("fieldset[data-item=stop_on_stranger] input[value=false]")
+        page.check("fieldset[data-item=accept_document] input[value=card]")
+        page.check("fieldset[data-item=copay_ratio] input[value='30']")
+        page.click("form.response button[type=submit]")
+        page.wait_for_selector(".verdict")
+        assert "要復習" in page.inner_text(".verdict")
+        assert "【重大】" in page.inner_text("table.items")
+        assert "7,300" in page.inner_text(".debrief")
+        screenshot(page, "gallery-score-wrong")
+        page.click("text=次のシナリオ")
+        # f13: the right response.
+        page.wait_for_selector("form.response")
+        for item, value in (("use_declaration", "true"), ("accept_document", "declaration"),
+                            ("copay_ratio", "30"), ("recheck_later", "true")):
+            page.check(f"fieldset[data-item={item}] input[value='{value}']")
+        page.click("form.response button[type=submit]")
+        page.wait_for_selector(".verdict")
+        assert "合格" in page.inner_text(".verdict")
+        page.goto(session_url)
+        results = page.inner_text("table.results")
+        assert "4/4" in results and "stop_on_stranger" in results
+        screenshot(page, "gallery-trainer-session")
+
+
+def test_pages_answer_without_a_browser(live_server: LiveServer, tmp_path: Path) -> None:
+    app = create_app(GallerySettings(server_url=live_server.url, admin_token=live_server.admin_token,
+                                     reader_url="http://127.0.0.1:9", data_dir=tmp_path))
+    with TestClient(app) as client:
+        for path in ["/", "/faults", "/rehearsal", "/trainer", *[f"/failures/F{i}" for i in range(1, 16)]]:
+            assert client.get(path).status_code == 200, path
+        assert client.get("/failures/F99").status_code == 404
+        view = client.get("/api/faults").json()
+        assert view["reader"] is None and view["server"]["outage"] is False
+        answer = client.post("/rehearsal/f01-input-lag/answer",
+                             data={"copay_ratio": "100", "accept_document": "none"})
+        assert answer.status_code == 200 and "要復習" in answer.text
+        created = client.post("/trainer/sessions", data={"name": "s", "scenario": ["f05-name-characters"]},
+                              follow_redirects=False)
+        session_id = created.headers["location"].rsplit("/", 1)[1]
+        client.post("/rehearsal/f05-name-characters/answer",
+                    data={"session": session_id, "confirm_name": "true", "accept_document": "card",
+                          "copay_ratio": "30"})
+        session = client.get(f"/api/sessions/{session_id}").json()
+        assert session["results"][0]["passed"] is True
+    assert (tmp_path / "sessions.json").exists()
+    assert httpx.get(f"{live_server.url}/api/v1/health").status_code == 200

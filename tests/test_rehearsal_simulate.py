@@ -1,0 +1,139 @@
+"""The day-at-the-clinic simulation: deterministic for a seed, totals equal an independent count."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from onshi.catalogue import FIGURES
+from onshi.procs import ROOT
+from rehearsal.simulate import (
+    ALWAYS_DECLARATION,
+    CAUSES,
+    NEEDS_DOCUMENTS,
+    STAFF_MINUTES,
+    SimConfig,
+    rate_from_clinic_share,
+    simulate,
+    write_report,
+)
+
+
+def config(**options: object) -> SimConfig:
+    return SimConfig.from_survey("2025", **{"patients": 5000, "clinics": 5, "days": 2, "seed": 7, **options})
+
+
+def test_the_same_seed_gives_the_same_day_and_another_seed_another() -> None:
+    a, b = simulate(config()), simulate(config())
+    assert a.totals == b.totals
+    assert all((a.visits[k] == b.visits[k]).all() for k in a.visits)
+    c = simulate(config(seed=8))
+    assert c.totals != a.totals
+
+
+def test_clinics_are_independent_of_how_many_are_simulated_before_them() -> None:
+    # Each clinic draws from its own stream: clinic 0 of a 2-clinic run equals clinic 0 of a 5-clinic run
+    # when it gets the same number of patients.
+    small = simulate(config(patients=2 * 2 * 100, clinics=2, days=2))
+    large = simulate(config(patients=5 * 2 * 100, clinics=5, days=2))
+    first = small.visits["clinic"] == 0
+    assert (small.visits["cause"][first] == large.visits["cause"][large.visits["clinic"] == 0]).all()
+
+
+def test_totals_equal_an_independent_count_of_the_written_visits(tmp_path: Path) -> None:
+    result = simulate(config())
+    paths = write_report(result, tmp_path)
+    rows = list(csv.DictReader(paths["csv"].open(encoding="utf-8")))
+    assert len(rows) == 5000
+    causes = Counter(r["cause"] for r in rows if r["cause"])
+    minutes = sum(float(r["staff_minutes"]) for r in rows)
+    full = sum(r["declaration"] == "True" for r in rows)
+    totals = result.totals
+    assert totals["affected"] == sum(causes.values())
+    assert totals["by_cause"] == {c: causes.get(c, 0) for c in CAUSES}
+    assert math.isclose(totals["staff_minutes"], minutes)
+    assert totals["would_pay_full"] == full
+    # Every row follows the stated rules: minutes by cause, the 申立書 where nothing else confirms.
+    for r in rows:
+        cause = r["cause"]
+        assert float(r["staff_minutes"]) == (STAFF_MINUTES[cause] if cause else 0)
+        if cause in ALWAYS_DECLARATION:
+            assert r["declaration"] == "True"
+        elif cause not in NEEDS_DOCUMENTS:
+            assert r["declaration"] == "False"
+    national = totals["national"]
+    assert math.isclose(national["affected"], totals["affected"] / 5000 * FIGURES["monthly_checks"].value)
+    saved = json.loads(paths["json"].read_text(encoding="utf-8"))
+    assert saved["totals"]["affected"] == totals["affected"]
+    plots = ("affected_by_cause", "staff_minutes_by_cause", "would_pay_full_by_cause", "national_by_cause")
+    for name in plots:
+        assert paths[name].stat().st_size > 10_000  # a real PNG plot
+    assert "申立書" in paths["markdown"].read_text(encoding="utf-8")
+
+
+def test_closed_form_cases() -> None:
+    # Everyone by card, every card check hits F5 (● in the name), no outage: all affected, 2 min each.
+    everyone = SimConfig(patients=300, clinics=3, seed=1, card_share=1.0, rates={"F5": 1.0},
+                         outage_day_rate=0)
+    totals = simulate(everyone).totals
+    assert totals["affected"] == 300 and totals["by_cause"]["F5"] == 300
+    assert totals["staff_minutes"] == 300 * STAFF_MINUTES["F5"] and totals["would_pay_full"] == 0
+    # Every clinic-day down for the whole day: every patient needs the 申立書.
+    down = SimConfig(patients=200, clinics=2, days=2, seed=1, rates={}, outage_day_rate=1.0,
+                     outage_minutes=8 * 60)
+    totals = simulate(down).totals
+    assert totals["by_cause"]["F13"] == 200 and totals["would_pay_full"] == 200
+    # F1 by number check (nobody uses the card) still needs the 申立書: the number check fails too.
+    lag = SimConfig(patients=100, seed=2, card_share=0.0, rates={"F1": 1.0}, outage_day_rate=0)
+    assert simulate(lag).totals["would_pay_full"] == 100
+    # Documents settle F12: with everyone carrying them, nobody needs the 申立書.
+    renewal = SimConfig(patients=100, seed=2, card_share=1.0, rates={"F12": 1.0}, outage_day_rate=0,
+                        carry_documents=1.0)
+    assert simulate(renewal).totals["would_pay_full"] == 0
+
+
+def test_a_large_run_agrees_with_the_expected_rates() -> None:
+    cfg = config(patients=200_000, clinics=20, days=5, outage_day_rate=0.0)
+    totals = simulate(cfg).totals
+    card_rate = sum(cfg.rates.get(c, 0) for c in cfg.causes_for("card"))
+    number_rate = sum(cfg.rates.get(c, 0) for c in cfg.causes_for("number"))
+    p = cfg.card_share * card_rate + (1 - cfg.card_share) * number_rate
+    mean, sd = 200_000 * p, math.sqrt(200_000 * p * (1 - p))
+    assert abs(totals["affected"] - mean) < 5 * sd
+
+
+def test_rates_derive_from_the_survey_share() -> None:
+    p = rate_from_clinic_share(0.772, 312)
+    assert math.isclose(1 - (1 - p) ** 312, 0.772)
+    cfg = SimConfig.from_survey("2025", card_share=0.39)
+    assert math.isclose(cfg.rates["F5"], rate_from_clinic_share(0.772, 40 * 20 * 0.39))
+    assert math.isclose(cfg.rates["F3"], rate_from_clinic_share(0.452, 40 * 20 * 0.39))
+    older = SimConfig.from_survey("2024", card_share=0.39)
+    assert older.rates["F3"] < cfg.rates["F3"]  # expired certificates doubled
+    assert SimConfig.from_survey(overrides={"F13": 0.5, "F2": 0.001}).outage_day_rate == 0.5
+    with pytest.raises(ValueError):
+        SimConfig(rates={"F99": 0.1})
+
+
+def test_the_command_writes_a_report(tmp_path: Path) -> None:
+    out = tmp_path / "day"
+    done = subprocess.run(
+        [sys.executable, "-m", "onshi", "simulate-day", "--patients", "3000", "--clinics", "3", "--seed", "5",
+         "--rate", "F13=0.5", "--out", str(out), "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "would pay 100%" in done.stdout
+    again = subprocess.run(
+        [sys.executable, "-m", "onshi", "simulate-day", "--patients", "3000", "--clinics", "3", "--seed", "5",
+         "--rate", "F13=0.5", "--out", str(tmp_path / "again"), "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.stdout.splitlines()[0] == again.stdout.splitlines()[0]
+    assert (out / "visits.csv").read_bytes() == (tmp_path / "again" / "visits.csv").read_bytes()
+    assert (out / "report.html").exists() and (out / "affected_by_cause.png").exists()
