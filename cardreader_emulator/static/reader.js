@@ -7,6 +7,7 @@ let drawnKey = "";
 let pin = "";
 let stream = null;
 let capturedStep = -1;
+let cameraText = ["カメラ: 準備中", "Camera: starting"];
 
 const $ = (id) => document.getElementById(id);
 const t = (ja, en) => (lang === "ja" ? ja : en);
@@ -130,6 +131,8 @@ function renderResult(s) {
   const v = VALIDITY[sum.validity];
   const lines = [];
   if (v) lines.push(`<div class="validity ${sum.validity === "1" ? "" : "bad"}">${t("資格", "Eligibility")}: ${t(v[0], v[1])}</div>`);
+  if (sum.name) lines.push(`<div>${t("氏名", "Name")}: ${sum.name}　${t("生年月日", "Born")}: ${sum.birthdate || ""}</div>`);
+  if (sum.copay) lines.push(`<div>${t("負担割合", "Co-pay")}: ${t(Number(sum.copay) / 10 + "割", Number(sum.copay) + "%")}</div>`);
   if (sum.processing_result_message) lines.push(`<div class="${sum.processing_result_status === "2" ? "bad" : ""}">${sum.processing_result_message}</div>`);
   const notes = (sum.notes || []).concat(sum.withheld || []);
   if (notes.length) lines.push("<ul>" + notes.map((n) => `<li>${t(n.ja, n.en)}</li>`).join("") + "</ul>");
@@ -143,6 +146,7 @@ function render() {
   if (!s) return;
   const screen = $("screen");
   screen.dataset.state = s.state;
+  $("camera-status").textContent = t(...cameraText);
   $("reader-id").textContent = s.reader_id + (s.connected ? "" : t("（未接続）", " (disconnected)"));
   const [title, message] = screenText(s);
   $("title").textContent = title;
@@ -152,12 +156,12 @@ function render() {
   $("timer").textContent = s.seconds_left != null && s.state !== "error" ? t(`残り ${Math.ceil(s.seconds_left)} 秒`, `${Math.ceil(s.seconds_left)} s left`) : "";
   const notice = s.state === "error" && s.error ? s.error : s.notice;
   $("notice").hidden = !notice;
-  if (notice) $("notice").textContent = `${notice.code ? "[" + notice.code + "] " : ""}${t(notice.ja, notice.en)}`;
+  if (notice) $("notice").textContent = `${/^R\d{3}$/.test(notice.code || "") ? "[" + notice.code + "] " : ""}${t(notice.ja, notice.en)}`;
   $("video-wrap").hidden = !(s.state === "face" || s.state === "matching");
   $("pin-dots").hidden = $("keypad").hidden = s.state !== "pin";
   $("cancel").hidden = ["idle", "result", "error"].includes(s.state);
   $("card-slot").classList.toggle("present", !!s.card_present);
-  $("card-slot").textContent = s.card_present ? (s.card ? `🪪 ${s.card.card_id}` : "🪪") : t("カード置き場", "card tray");
+  $("card-slot").textContent = s.card_present ? `${t("カード", "Card")}: ${s.card_id || ""}` : t("カード置き場", "card tray");
   const key = `${lang}|${s.state}|${s.step}|${(s.methods || []).join()}`;
   if (key !== drawnKey) {
     drawnKey = key;
@@ -194,10 +198,10 @@ async function startCamera() {
   try {
     stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
     $("video").srcObject = stream;
-    $("camera-status").textContent = t("カメラ: 使用中", "Camera: on");
+    cameraText = ["カメラ: 使用中", "Camera: on"];
   } catch (e) {
     stream = null;
-    $("camera-status").textContent = t("カメラ: 使えません（見本画像を選べます）", "Camera: unavailable (choose a sample image)");
+    cameraText = ["カメラ: 使えません（見本画像を選べます）", "Camera: unavailable (choose a sample image)"];
   }
 }
 

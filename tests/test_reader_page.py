@@ -1,0 +1,151 @@
+"""The reader's touch-screen page in Debian Chromium, with a fake camera fed from a fixture portrait."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from cardreader_emulator import faces
+from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
+from tests.browser import chromium, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def write_y4m(path: Path, frame_rgb: np.ndarray, frames: int = 15) -> Path:
+    """A YUV4MPEG2 (4:2:0) file Chromium can play as a fake webcam."""
+    height, width = frame_rgb.shape[:2]
+    i420 = cv2.cvtColor(cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR), cv2.COLOR_BGR2YUV_I420)
+    with open(path, "wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F15:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            out.write(b"FRAME\n")
+            out.write(i420.tobytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def reader_url(live_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    tmp = tmp_path_factory.mktemp("reader-page")
+    port = free_port()
+    log = ROOT / "var" / "test-logs" / "reader-page.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    process = start_onshi(
+        [
+            "reader",
+            "--port",
+            str(port),
+            "--server",
+            live_server.url,
+            "--admin-token",
+            live_server.admin_token,
+            "--cards-dir",
+            str(tmp / "cards"),
+            "--results-dir",
+            str(tmp / "results"),
+        ],
+        log=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/api/reader/state", timeout=60, process=process)
+        yield url, tmp / "results"
+    finally:
+        stop(process)
+
+
+def wait_state(page: Any, state: str, timeout: float = 20.0) -> None:
+    page.wait_for_selector(f'#screen[data-state="{state}"]', timeout=timeout * 1000)
+
+
+def answer_consents(page: Any) -> None:
+    """Agrees on every screen (5 with the medical consent), waiting for each new screen."""
+    seen = []
+    while page.get_attribute("#screen", "data-state") == "consent":
+        title = page.inner_text("#title")
+        seen.append(title)
+        page.click("#buttons button >> nth=0")
+        page.wait_for_function(
+            "t => document.querySelector('#title').innerText !== t", arg=title, timeout=10_000
+        )
+    assert len(seen) == 5, seen
+
+
+def test_face_check_on_the_page_with_a_fake_camera(reader_url: tuple[str, Path], tmp_path: Path) -> None:
+    url, results = reader_url
+    y4m = write_y4m(tmp_path / "astronaut.y4m", faces.capture("astronaut"))
+    args = [
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={y4m}",
+    ]
+    with chromium(args, viewport={"width": 1340, "height": 860}) as page:
+        page.goto(url)
+        wait_state(page, "idle")
+        page.wait_for_function("document.querySelector('#card-select').options.length > 5")
+        page.wait_for_function("document.querySelector('#camera-status').textContent.includes('使用中')")
+        screenshot(page, "reader-01-idle")
+        page.select_option("#card-select", "healthy-employee")
+        page.click("#place")
+        wait_state(page, "method")
+        assert page.locator("#buttons button").count() == 3
+        screenshot(page, "reader-02-method")
+        page.click("#buttons button >> nth=0")  # 顔認証
+        wait_state(page, "face")
+        page.wait_for_function("document.querySelector('#video').videoWidth > 0")
+        screenshot(page, "reader-03-face")
+        wait_state(page, "consent")  # the page captured a frame from the fake camera and it matched
+        assert "診療・お薬" in page.inner_text("#title")
+        screenshot(page, "reader-04-consent")
+        answer_consents(page)
+        wait_state(page, "result")
+        page.wait_for_function(
+            "document.querySelector('#file').textContent.startsWith('OQSsiquc01res_face_')"
+        )
+        assert "有効" in page.inner_text("#result")
+        screenshot(page, "reader-05-result")
+        page.click("#lang")
+        assert "Check-in complete" in page.inner_text("#title")
+        screenshot(page, "reader-06-result-en")
+        page.click("#lang")
+        page.click("#remove")
+        wait_state(page, "idle")
+    assert list(results.glob("OQSsiquc01res_face_*.xml"))
+
+
+def test_pin_pad_and_error_screens(reader_url: tuple[str, Path], tmp_path: Path) -> None:
+    url, _ = reader_url
+    with chromium(["--use-fake-ui-for-media-stream"], viewport={"width": 1340, "height": 860}) as page:
+        page.goto(url)
+        wait_state(page, "idle")
+        page.wait_for_function("document.querySelector('#card-select').options.length > 5")
+        page.select_option("#card-select", "healthy-dependent")
+        page.click("#place")
+        wait_state(page, "method")
+        page.click("#buttons button >> nth=1")  # 暗証番号
+        wait_state(page, "pin")
+        for digit in "0000":
+            page.click(f'#keypad button:text-is("{digit}")')
+        page.click('#keypad button:text-is("確定")')
+        page.wait_for_function("document.querySelector('#notice').textContent.includes('残り2回')")
+        screenshot(page, "reader-07-pin-wrong")
+        page.click("#cancel")
+        wait_state(page, "error")
+        assert "R602" in page.inner_text("#notice")
+        screenshot(page, "reader-08-cancelled")
+        page.click("#remove")
+        wait_state(page, "idle")
+        httpx.post(f"{url}/api/reader/faults", json={"card_unreadable": True}, timeout=10).raise_for_status()
+        page.click("#place")
+        wait_state(page, "error")
+        assert "R101" in page.inner_text("#notice")
+        screenshot(page, "reader-09-card-unreadable")
+        httpx.post(f"{url}/api/reader/faults", json={"card_unreadable": False}, timeout=10).raise_for_status()
+        page.click("#remove")
+        wait_state(page, "idle")
