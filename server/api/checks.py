@@ -335,7 +335,8 @@ def card_check(body: CardCheckSubmission, request: Request, ctx: Context, sessio
                format: str | None = Query(default=None)) -> Response:
     """The reader sends the card's certificate and proof: the card's signature over the nonce (PIN)
     or the reader's signed attestation (face, visual check), plus the consent answers."""
-    reader = _reader(session, clinic.code, body.reader_id)
+    # Read before the commit below: afterwards the row is expired and would be loaded again.
+    reader_key = _reader(session, clinic.code, body.reader_id).public_key_pem
     now = ctx.now()
     ca = ctx.ca(session)
     _consume_nonce(session, body, clinic.code, now)
@@ -347,7 +348,7 @@ def card_check(body: CardCheckSubmission, request: Request, ctx: Context, sessio
         verify_card_signature(cert, nonce, _b64(body.card_signature, "card_signature"))
     else:
         payload = attestation_payload(nonce, certificate_to_der(cert), body.method, body.reader_id)
-        verify_attestation(reader.public_key_pem, payload, _b64(body.reader_attestation, "reader_attestation"))
+        verify_attestation(reader_key, payload, _b64(body.reader_attestation, "reader_attestation"))
 
     serial = str(cert.serial_number)
     not_before, not_after = certificate_dates(cert)

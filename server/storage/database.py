@@ -35,6 +35,8 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache: large registries stay in memory
+            cursor.execute("PRAGMA temp_store=MEMORY")
             cursor.close()
 
         return engine
