@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -148,14 +150,14 @@ class SharedState:
         return value
 
     def _write(self, key: str, value: Any) -> None:
-        with Session(self.engine) as session:
-            row = session.get(Setting, key)
-            text = json.dumps(value, ensure_ascii=False)
-            if row:
-                row.value = text
-            else:
-                session.add(Setting(key=key, value=text))
-            session.commit()
+        text = json.dumps(value, ensure_ascii=False)
+        # One upsert statement: safe when several server processes write at once.
+        dialect = self.engine.dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(Setting).values(key=key, value=text)
+        statement = statement.on_conflict_do_update(index_elements=["key"], set_={"value": text})
+        with self.engine.begin() as connection:
+            connection.execute(statement)
         self._cache[key] = (time.monotonic(), value)
 
     @property

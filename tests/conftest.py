@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +77,9 @@ def live_server(
     if backend == "postgres":
         assert PG_URL
         env["ONSHI_DATABASE_URL"] = PG_URL
-        env["ONSHI_DATABASE_SCHEMA"] = f"onshi_test_{_worker()}"
+        # Unique per run: two test runs on one PostgreSQL must not share (and wipe) a schema.
+        schema = f"onshi_test_{_worker()}_{uuid.uuid4().hex[:8]}"
+        env["ONSHI_DATABASE_SCHEMA"] = schema
     else:
         env["ONSHI_DATABASE_URL"] = f"sqlite:///{tmp / 'onshi.db'}"
     port = free_port()
@@ -90,6 +93,20 @@ def live_server(
         yield server
     finally:
         stop(process)
+        if backend == "postgres":
+            _drop_schema(env["ONSHI_DATABASE_SCHEMA"])
+
+
+def _drop_schema(schema: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    from server.storage.database import normalize_url
+
+    assert PG_URL
+    engine = create_engine(normalize_url(PG_URL))
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
 
 
 @pytest.fixture
