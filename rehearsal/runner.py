@@ -62,6 +62,8 @@ class Target:
                    os.environ.get("ONSHI_CLINIC_TOKEN"))
 
 
+KIND_JA = {"medication": "薬剤情報", "clinical": "診療情報", "operation": "手術情報",
+           "checkup": "特定健診情報"}
 FIXTURE_CLINIC_TOKENS = {"1312345678": "demo-clinic-token", "1342000017": "demo-pharmacy-token"}
 
 
@@ -145,8 +147,8 @@ def outcome_facts(outcome: CheckOutcome, patient: Identity | None) -> dict[str, 
         "name": person.Name if person else None,
         "birthdate": person.Birthdate if person else None,
         "copay": copay_percent(person),
-        "registered_copay": int(person.InsuredPartialContributionRatio)
-        if person and (person.InsuredPartialContributionRatio or "").strip().isdigit() else None,
+        "registered_copay": int(ratio) if (ratio := (person.InsuredPartialContributionRatio or "").strip()
+                                           if person else "").isdigit() else None,
         "reason_of_loss": person.ReasonOfLoss.value if person and person.ReasonOfLoss else None,
         "check_id": outcome.check_id,
     }
@@ -343,7 +345,7 @@ class ScenarioRunner:
         except OnshiError as exc:
             facts = {"released": False, "reason": exc.code or str(exc.problem.get("code", ""))}
             return StepResult("medical_info", "server", not compare(facts, step.expect),
-                              Text(f"{kind}: 提供されない（{exc.title_ja or exc.detail}）",
+                              Text(f"{KIND_JA.get(kind, kind)}: 提供されない（{exc.title_ja or exc.detail}）",
                                    f"{kind}: not provided ({exc.title or exc.detail})"),
                               compare(facts, step.expect), step.say, {**facts, "detail": exc.detail})
         items = records.get("records", records) if isinstance(records, dict) else records
@@ -352,7 +354,7 @@ class ScenarioRunner:
         drugs = [str(r.get("drug") or r.get("diagnosis") or "") for r in items if isinstance(r, dict)] \
             if isinstance(items, list) else []
         return StepResult("medical_info", "server", not compare(facts, step.expect),
-                          Text(f"{kind}: {count}件表示 {'、'.join(d for d in drugs if d)}",
+                          Text(f"{KIND_JA.get(kind, kind)}: {count}件表示 {'、'.join(d for d in drugs if d)}",
                                f"{kind}: {count} records shown {', '.join(d for d in drugs if d)}"),
                           compare(facts, step.expect), step.say, facts)
 

@@ -62,8 +62,9 @@ def value_label(item: ResponseItem, value: Any, lang: str = "ja") -> str:
         return sep.join(value_label(item, v, lang) for v in value)
     if value is None:
         return "（未記録）" if lang == "ja" else "(not recorded)"
-    table: Mapping[Any, Text] | None = {"accept_document": DOCUMENTS, "switch_method": METHODS,
-                                        "copay_ratio": COPAYS}.get(item.key)
+    tables: dict[str, Mapping[Any, Text]] = {"accept_document": DOCUMENTS, "switch_method": METHODS,
+                                             "copay_ratio": COPAYS}
+    table = tables.get(item.key)
     if table is not None and value in table:
         return table[value].get(lang)
     if isinstance(value, bool):

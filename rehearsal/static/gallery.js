@@ -64,6 +64,13 @@
           const note = ja ? step.note_ja : step.note_en;
           div.textContent = mark + " " + (note ? note.split("。")[0] + " — " : "") + (ja ? step.sees_ja : step.sees_en);
           live.appendChild(div);
+          if (step.data && step.data.stranger) {
+            const alarm = document.createElement("p");
+            alarm.className = "alarm";
+            alarm.textContent = ja ? "⚠ 画面の人は目の前の患者ではありません（生年月日 " + step.data.birthdate + "）"
+                                   : "⚠ The person on screen is not the patient in front of you (born " + step.data.birthdate + ")";
+            live.appendChild(alarm);
+          }
         }
         const verdict = document.createElement("p");
         verdict.className = "verdict";
