@@ -57,9 +57,9 @@ class LiveServer:
         return response.json()
 
     def reset(self) -> None:
-        """Reloads the fixture personas (clock frozen at the fixture moment) and clears faults."""
+        """Reloads the fixture personas (clock frozen at the fixture moment) and clears every fault."""
         self.admin("POST", "/fixtures/load", json={"name": "personas"})
-        self.admin("POST", "/faults", json={"outage": False, "latency_ms": 0})
+        self.admin("DELETE", "/faults")
         self.personas = {p["id"]: p for p in self.admin("GET", "/personas")}
 
 
