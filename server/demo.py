@@ -85,10 +85,19 @@ def run_demo(*, port: int = 8000, database_url: str | None = None, quiet: bool =
             log=logs / "console.log",
         )
         processes.append(("console", console))
+        gallery_url = f"http://127.0.0.1:{port + 3}"
+        click.echo("失敗ギャラリー・研修画面を起動しています… / starting the failure gallery and rehearsal…")
+        gallery = start_onshi(
+            ["gallery", "--port", str(port + 3), "--server", server_url, "--console", console_url,
+             "--reader", reader_url, "--admin-token", env["ONSHI_ADMIN_TOKEN"]],
+            env=env, log=logs / "gallery.log",
+        )
+        processes.append(("gallery", gallery))
         wait_http(f"{reader_url}/", timeout=120, process=reader)
         wait_http(f"{console_url}/", timeout=60, process=console)
+        wait_http(f"{gallery_url}/", timeout=60, process=gallery)
         if not quiet:
-            click.echo(banner(server_url, reader_url, console_url, logs))
+            click.echo(banner(server_url, reader_url, console_url, gallery_url, logs))
         while all(p.poll() is None for _, p in processes):
             time.sleep(0.5)
         for name, process in processes:
@@ -103,13 +112,14 @@ def run_demo(*, port: int = 8000, database_url: str | None = None, quiet: bool =
         shutdown()
 
 
-def banner(server_url: str, reader_url: str, console_url: str, logs: Path) -> str:
+def banner(server_url: str, reader_url: str, console_url: str, gallery_url: str, logs: Path) -> str:
     return f"""
 ==============================================================================
  onshi-sim デモが起動しました / the demo is running
 
   受付画面 reception console   {console_url}/
   カードリーダー card reader   {reader_url}/
+  失敗ギャラリー・研修 gallery  {gallery_url}/      障害の注入 faults {gallery_url}/faults
   中央システム API (OpenAPI)    {server_url}/docs
 
  模擬時刻は 2026-11-24 09:00（固定）。ペルソナごとに障害（F1〜F15）を再現します。

@@ -1,0 +1,94 @@
+"""Server, reader emulator and reception console as separate processes, wired as `onshi demo` wires them.
+
+A card check started at the console is played at the reader, reaches the server, and the result
+comes back to the console, which flags the wrong link (F2) and holds the stranger's data back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
+from tests.conftest import LiveServer
+
+
+@pytest.fixture
+def trio(fresh_server: LiveServer, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    if fresh_server.backend != "sqlite":
+        pytest.skip("the wiring is backend-independent; the server tests cover PostgreSQL")
+    reader_port, console_port = free_port(), free_port()
+    reader_url, console_url = f"http://127.0.0.1:{reader_port}", f"http://127.0.0.1:{console_port}"
+    env = {"ONSHI_ADMIN_TOKEN": fresh_server.admin_token, "ONSHI_CLINIC_CODE": fresh_server.clinic_code,
+           "ONSHI_CLINIC_TOKEN": fresh_server.clinic_token}
+    logs = ROOT / "var" / "test-logs"
+    reader = start_onshi(
+        ["reader", "--port", str(reader_port), "--server", fresh_server.url, "--console-url", console_url,
+         "--results-dir", str(tmp_path / "results"), "--cards-dir", str(tmp_path / "cards")],
+        env=env, log=logs / "trio-reader.log",
+    )
+    console = start_onshi(
+        ["console", "--port", str(console_port), "--server", fresh_server.url, "--reader-url", reader_url,
+         "--patients", str(tmp_path / "patients.json")],
+        env=env, log=logs / "trio-console.log",
+    )
+    try:
+        wait_http(f"{reader_url}/api/reader/state", timeout=120, process=reader)
+        wait_http(f"{console_url}/", timeout=60, process=console)
+        yield reader_url, console_url
+    finally:
+        stop(console)
+        stop(reader)
+
+
+def reader_state(reader_url: str) -> dict[str, Any]:
+    return httpx.get(f"{reader_url}/api/reader/state", timeout=10).json()
+
+
+def wait_for_state(reader_url: str, wanted: set[str], timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = reader_state(reader_url)
+        if state.get("state") in wanted:
+            return state
+        time.sleep(0.1)
+    raise AssertionError(f"reader never reached {wanted}: {reader_state(reader_url)}")
+
+
+def test_a_card_check_started_at_the_console_comes_back_with_the_wrong_link_flagged(
+    trio: tuple[str, str], tmp_path: Path
+) -> None:
+    reader_url, console_url = trio
+    started = httpx.post(f"{console_url}/patients/f2-wrong-link/card-check", follow_redirects=False, timeout=10)
+    assert started.status_code == 303
+
+    httpx.post(f"{reader_url}/api/reader/card", json={"card_id": "f2-wrong-link"}, timeout=30)
+    wait_for_state(reader_url, {"method"})
+    httpx.post(f"{reader_url}/api/reader/method", json={"method": "pin"}, timeout=10)
+    httpx.post(f"{reader_url}/api/reader/pin", json={"pin": "1234"}, timeout=30)
+    state = wait_for_state(reader_url, {"consent", "result"})
+    while state["state"] == "consent":
+        answer: bool | str = "electronic" if state["consent_step"] == "prescription" else True
+        response = httpx.post(f"{reader_url}/api/reader/consent", json={"answer": answer}, timeout=30)
+        assert response.status_code == 200, response.text
+        state = wait_for_state(reader_url, {"consent", "result"})
+
+    latest: dict[str, Any] = {}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not latest.get("check_id"):
+        latest = httpx.get(f"{console_url}/api/console/patients/f2-wrong-link/latest", timeout=10).json()
+        time.sleep(0.2)
+    assert latest.get("check_id"), "the reader's result never reached the console"
+    check = httpx.get(f"{console_url}/api/console/checks/{latest['check_id']}", timeout=10).json()
+    assert check["valid"] is True  # the system says valid …
+    page = httpx.get(f"{console_url}{latest['url']}", timeout=10).text
+    assert "1962" in page  # … for the stranger's birth date, which the console shows side by side
+    assert "別人" in page  # and staff are asked to decide before anything enters the record
+
+    files = list((tmp_path / "results").glob("OQSsiquc01res_face_*.xml"))
+    assert len(files) == 1
