@@ -24,18 +24,43 @@ def trio(fresh_server: LiveServer, tmp_path: Path) -> Iterator[tuple[str, str]]:
         pytest.skip("the wiring is backend-independent; the server tests cover PostgreSQL")
     reader_port, console_port = free_port(), free_port()
     reader_url, console_url = f"http://127.0.0.1:{reader_port}", f"http://127.0.0.1:{console_port}"
-    env = {"ONSHI_ADMIN_TOKEN": fresh_server.admin_token, "ONSHI_CLINIC_CODE": fresh_server.clinic_code,
-           "ONSHI_CLINIC_TOKEN": fresh_server.clinic_token}
+    env = {
+        "ONSHI_ADMIN_TOKEN": fresh_server.admin_token,
+        "ONSHI_CLINIC_CODE": fresh_server.clinic_code,
+        "ONSHI_CLINIC_TOKEN": fresh_server.clinic_token,
+    }
     logs = ROOT / "var" / "test-logs"
     reader = start_onshi(
-        ["reader", "--port", str(reader_port), "--server", fresh_server.url, "--console-url", console_url,
-         "--results-dir", str(tmp_path / "results"), "--cards-dir", str(tmp_path / "cards")],
-        env=env, log=logs / "trio-reader.log",
+        [
+            "reader",
+            "--port",
+            str(reader_port),
+            "--server",
+            fresh_server.url,
+            "--console-url",
+            console_url,
+            "--results-dir",
+            str(tmp_path / "results"),
+            "--cards-dir",
+            str(tmp_path / "cards"),
+        ],
+        env=env,
+        log=logs / "trio-reader.log",
     )
     console = start_onshi(
-        ["console", "--port", str(console_port), "--server", fresh_server.url, "--reader-url", reader_url,
-         "--patients", str(tmp_path / "patients.json")],
-        env=env, log=logs / "trio-console.log",
+        [
+            "console",
+            "--port",
+            str(console_port),
+            "--server",
+            fresh_server.url,
+            "--reader-url",
+            reader_url,
+            "--patients",
+            str(tmp_path / "patients.json"),
+        ],
+        env=env,
+        log=logs / "trio-console.log",
     )
     try:
         wait_http(f"{reader_url}/api/reader/state", timeout=120, process=reader)
@@ -64,7 +89,9 @@ def test_a_card_check_started_at_the_console_comes_back_with_the_wrong_link_flag
     trio: tuple[str, str], tmp_path: Path
 ) -> None:
     reader_url, console_url = trio
-    started = httpx.post(f"{console_url}/patients/f2-wrong-link/card-check", follow_redirects=False, timeout=10)
+    started = httpx.post(
+        f"{console_url}/patients/f2-wrong-link/card-check", follow_redirects=False, timeout=10
+    )
     assert started.status_code == 303
 
     httpx.post(f"{reader_url}/api/reader/card", json={"card_id": "f2-wrong-link"}, timeout=30)
