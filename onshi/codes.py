@@ -19,7 +19,12 @@ class Code(str, Enum):  # noqa: UP042 (StrEnum would not take our (code, ja, en)
 
     _value_: str
 
-    if not TYPE_CHECKING:  # mypy would read Code("1") as a call to this three-argument __new__
+    if TYPE_CHECKING:
+
+        @property
+        def value(self) -> str: ...  # the XML code text (members are declared as (code, ja, en))
+
+    else:  # mypy would read Code("1") as a call to this three-argument __new__
 
         def __new__(cls, code: str, ja: str, en: str) -> Self:
             member = str.__new__(cls, code)
