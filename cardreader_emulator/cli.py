@@ -195,7 +195,12 @@ def run(settings: Settings, script: Path, as_json: bool) -> None:
     if as_json:
         click.echo(
             json.dumps(
-                {"final": final, "result_file": report.result_file, "answer": report.answer},
+                {
+                    "final": final,
+                    "result_file": report.result_file,
+                    "answer": report.answer,
+                    "steps": report.steps,
+                },
                 ensure_ascii=False,
                 indent=1,
             )

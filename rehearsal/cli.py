@@ -31,7 +31,8 @@ def list_scenarios(lang: str) -> None:
 @click.option("--clinic-token", envvar="ONSHI_CLINIC_TOKEN", default=None,
               help="default: the fixture clinic's token")
 @click.option("--reader", type=click.Choice(["auto", "off"]), default="auto", show_default=True,
-              help="play reader-side steps with the reader emulator's scripted mode when available")
+              help="auto: play reader-side steps on the reader emulator (`onshi reader … run SCRIPT`, "
+                   "a fresh card tray per run); off: only describe them")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 def run(name: str, server_url: str, admin_token: str, clinic_token: str | None, reader: str,
         as_json: bool) -> None:

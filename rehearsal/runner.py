@@ -8,17 +8,26 @@ checks from the documents the patient carries, medical-information requests — 
 answer with the scenario's ``expect``. It prints what the counter sees and the right response.
 
 Reader-side steps (a card the chip cannot read, a cable pulled during the PIN, a face that does
-not match) happen inside the reader. When the reader emulator's scripted mode (`onshi reader run
-SCRIPT`) is installed and takes a server to talk to, the runner hands those steps to it;
-otherwise it reports them as reader-side, says what the reader would show, and goes on with the
-server-side part (what staff do next: switch to the PIN, a visual check, a number check).
+not match) happen inside the reader. The runner plays them on the reader emulator's scripted mode::
+
+    python -m onshi reader --server URL --cards-dir TMP/cards --results-dir TMP/results … run SCRIPT --json
+
+The scenario's ``reader: {script: [...]}`` is already in the reader's script format; the runner
+puts the scenario's reader faults in front of it (``- fault: {...}``) and prints what the reader
+showed (its R… codes, messages, PIN tries left, the result it got from the server). The card tray
+is a temporary directory per run, shared by the run's reader steps, so a PIN locked in one run
+does not stay locked for the next. With ``reader="off"`` the runner only describes the reader
+steps (what the reader would show) and goes on with the server-side part (what staff do next:
+switch to the PIN, a visual check, a number check).
 """
 
 from __future__ import annotations
 
 import base64
 import importlib
+import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -36,8 +45,9 @@ from clinic_client.client import ClientSettings, OnshiClient, card_check_payload
 from clinic_client.errors import NotFound, OnshiError
 from clinic_client.outcome import CheckOutcome, copay_percent
 from clinic_client.wronglink import Identity, check_identity
+from onshi.codes import QualificationValidity
 from onshi.procs import ROOT
-from rehearsal.scenario import Scenario, Step, Text
+from rehearsal.scenario import Scenario, Step, Text, reader_script
 from server.jlis import attestation_payload, certificate_to_der, load_certificate, sign_attestation
 
 ALL_CONSENTS = {"medication": True, "clinical": True, "operation": True, "checkup": True,
@@ -171,23 +181,146 @@ def compare(facts: Mapping[str, Any], expect: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-# --- the reader emulator's scripted mode, when present -------------------------------------
+# --- the reader emulator's scripted mode -------------------------------------------------------
+
+READER_GROUP_OPTIONS = ("--server", "--cards-dir", "--results-dir", "--admin-token", "--clinic-code",
+                        "--clinic-token")
+READER_TIMEOUT = 300.0  # seconds for one `onshi reader run` (it starts, registers, syncs cards, plays)
 
 
-def reader_script_command() -> list[str] | None:
-    """`onshi reader run` if the emulator provides it with a way to name the server; else None."""
+def scripted_mode_missing() -> str | None:
+    """Why `onshi reader [--server URL --cards-dir DIR …] run SCRIPT --json` cannot be used; None if it can.
+
+    The reader takes the server, the card tray and the credentials as options of the ``reader``
+    group (``onshi reader --server URL run SCRIPT``), not of ``run``.
+    """
     try:
         module = importlib.import_module("cardreader_emulator.cli")
-    except ImportError:
-        return None
+    except ImportError as exc:
+        return f"the reader emulator is not installed ({exc})"
     group = getattr(module, "reader", None)
     run = getattr(group, "commands", {}).get("run") if group is not None else None
-    if run is None:
-        return None
-    options = {opt for param in run.params for opt in getattr(param, "opts", [])}
-    if "--server" not in options:
-        return None
-    return [sys.executable, "-m", "onshi", "reader", "run"]
+    if group is None or run is None:
+        return "the reader emulator has no scripted mode (`onshi reader run`)"
+    group_options = {opt for param in group.params for opt in getattr(param, "opts", [])}
+    run_options = {opt for param in run.params for opt in getattr(param, "opts", [])}
+    missing = [opt for opt in READER_GROUP_OPTIONS if opt not in group_options]
+    missing += [] if "--json" in run_options else ["run --json"]
+    return f"`onshi reader` lacks {', '.join(missing)}" if missing else None
+
+
+@dataclass(frozen=True)
+class ReaderSetup:
+    """One run's reader: which server and clinic it talks to, and its own card tray and result folder."""
+
+    server: str
+    admin_token: str
+    clinic_code: str
+    clinic_token: str
+    state_dir: Path  # cards/, results/ and the reader's registration (beside cards/)
+
+    def command(self, script: Path) -> list[str]:
+        return [sys.executable, "-m", "onshi", "reader", "--server", self.server,
+                "--admin-token", self.admin_token, "--clinic-code", self.clinic_code,
+                "--clinic-token", self.clinic_token, "--cards-dir", str(self.state_dir / "cards"),
+                "--results-dir", str(self.state_dir / "results"), "run", str(script), "--json"]
+
+
+METHOD_LABELS = {"pin": Text("暗証番号", "PIN"), "face": Text("顔認証", "face"),
+                 "visual": Text("目視確認", "visual check")}
+
+
+def _shown_text(code: str, text: str) -> str:
+    """A reader message as the screen shows it: the reader's own error codes in brackets."""
+    return f"[{code}] {text}" if re.fullmatch(r"R\d{3}", code) else text
+
+
+def _argument(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}" if value else ""
+    return "" if value is True else str(value)
+
+
+def reader_report(report: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """What the reader showed, step by step, and the facts a scenario's ``expect`` is compared with.
+
+    ``report`` is the JSON printed by `onshi reader run --json`: ``final`` (the reader's last screen),
+    ``steps`` (each step's state and the notice or error it showed), ``answer``, ``result_file``.
+    """
+    screens: list[dict[str, Any]] = []
+    codes: list[str] = []
+    for record in report.get("steps") or []:
+        if record.get("action") in ("expect", "fault"):
+            continue
+        shown = record.get("error") or record.get("notice")
+        screen = {"action": record.get("action"), "arg": record.get("arg"), "state": record.get("state")}
+        if shown:
+            screen.update(code=shown.get("code"), ja=shown.get("ja"), en=shown.get("en"))
+            codes.append(str(shown.get("code")))
+        screens.append(screen)
+    final = dict(report.get("final") or {})
+    error = final.get("error") or {}
+    notice = final.get("notice") or {}
+    for shown in (error, notice):
+        if shown.get("code") and (not codes or codes[-1] != shown["code"]):
+            codes.append(str(shown["code"]))
+    summary = final.get("summary") or {}
+    copay = str(summary.get("copay") or "").strip()
+    facts: dict[str, Any] = {
+        "state": final.get("state"),
+        "error_code": error.get("code"),
+        "notice_code": notice.get("code"),
+        "codes": codes,
+        "pin_remaining": final.get("pin_remaining"),
+        "face_attempts_left": final.get("face_attempts_left"),
+        "methods": final.get("methods"),
+        "method": final.get("method"),
+        "connected": final.get("connected"),
+        "validity": summary.get("validity"),
+        "status": summary.get("processing_result_status"),
+        "name": summary.get("name"),
+        "copay": int(copay) if copay.isdigit() else None,
+        "reader_check_id": summary.get("check_id"),
+        "result_file": Path(str(report["result_file"])).name if report.get("result_file") else None,
+    }
+    return screens, facts
+
+
+def describe_reader(screens: list[dict[str, Any]], facts: Mapping[str, Any]) -> tuple[list[Text], Text]:
+    """The reader's screens as lines (one per step that showed a message) and one summary line."""
+    lines: list[Text] = []
+    for screen in screens:
+        if not screen.get("code"):
+            continue
+        step = f"{screen['action']} {_argument(screen['arg'])}".strip()
+        lines.append(Text(f"{step} → {_shown_text(str(screen['code']), str(screen['ja']))}",
+                          f"{step} → {_shown_text(str(screen['code']), str(screen['en']))}"))
+    if facts.get("state") == "result":
+        validity = next((v for v in QualificationValidity if v.value == facts.get("validity")), None)
+        ja = f"読み取り機の結果: 資格 {validity.ja if validity else facts.get('validity') or '-'}"
+        en = f"the reader's result: qualification {validity.en if validity else facts.get('validity') or '-'}"
+        method = METHOD_LABELS.get(str(facts.get("method")))
+        if method:
+            ja += f"（{method.ja}）"
+            en += f" (by {method.en})"
+        if facts.get("name"):
+            ja += f" / 氏名 {facts['name']}"
+            en += f" / name {facts['name']}"
+        if facts.get("copay") is not None:
+            ja += f" / 負担 {facts['copay'] // 10}割"
+            en += f" / co-pay {facts['copay']}%"
+        if facts.get("result_file"):
+            ja += f" / 結果ファイル {facts['result_file']}"
+            en += f" / result file {facts['result_file']}"
+        lines.append(Text(ja, en))
+    elif not lines:
+        state = facts.get("state")
+        lines.append(Text(f"読み取り機の画面: {state}", f"the reader's screen: {state}"))
+    if facts.get("pin_remaining") is not None and any(s.get("action") == "pin" and s.get("code")
+                                                       for s in screens):
+        left = facts["pin_remaining"]
+        lines.append(Text(f"暗証番号の残り回数: {left}", f"PIN tries left: {left}"))
+    return lines, Text(" / ".join(t.ja for t in lines), " / ".join(t.en for t in lines))
 
 
 # --- the runner ----------------------------------------------------------------------------
@@ -200,8 +333,11 @@ class ScenarioRunner:
         self.reader_mode = reader  # auto | off
         self.echo = echo
 
+    def _clinic_token(self, scenario: Scenario) -> str:
+        return self.target.clinic_token or FIXTURE_CLINIC_TOKENS.get(scenario.clinic, "")
+
     def _client(self, scenario: Scenario) -> OnshiClient:
-        token = self.target.clinic_token or FIXTURE_CLINIC_TOKENS.get(scenario.clinic, "")
+        token = self._clinic_token(scenario)
         day = scenario.arrive_at.date()
         settings = ClientSettings(self.target.url, clinic_code=scenario.clinic, clinic_token=token,
                                   admin_token=self.target.admin_token, timeout=self.target.timeout,
@@ -210,13 +346,15 @@ class ScenarioRunner:
 
     def run(self, scenario: Scenario) -> RunResult:
         result = RunResult(scenario)
-        with self._client(scenario) as client:
+        with self._client(scenario) as client, tempfile.TemporaryDirectory(prefix="onshi-reader-") as tray:
             try:
                 self._prepare(client, scenario)
                 patient = self._patient(client, scenario)
                 reader = client.register_reader(scenario.clinic)
+                setup = ReaderSetup(self.target.url, self.target.admin_token, scenario.clinic,
+                                    self._clinic_token(scenario), Path(tray))
                 for step in scenario.steps:
-                    outcome = self._step(client, scenario, step, patient, reader, result)
+                    outcome = self._step(client, scenario, step, patient, reader, setup, result)
                     result.steps.append(outcome)
                     self._echo_step(outcome)
             except OnshiError as exc:
@@ -267,11 +405,11 @@ class ScenarioRunner:
     # steps
 
     def _step(self, client: OnshiClient, scenario: Scenario, step: Step, patient: Identity | None,
-              reader: Mapping[str, Any], result: RunResult) -> StepResult:
+              reader: Mapping[str, Any], setup: ReaderSetup, result: RunResult) -> StepResult:
         if step.action == "clock":
             return self._clock(client, scenario, step)
         if step.action == "reader":
-            return self._reader(scenario, step, reader)
+            return self._reader(scenario, step, setup)
         try:
             if step.action == "card_check":
                 outcome = self._card_check(client, scenario, step, reader)
@@ -358,37 +496,73 @@ class ScenarioRunner:
                                f"{kind}: {count} records shown {', '.join(d for d in drugs if d)}"),
                           compare(facts, step.expect), step.say, facts)
 
-    def _reader(self, scenario: Scenario, step: Step, reader: Mapping[str, Any]) -> StepResult:
-        script = list(step.args.get("script") or []) if isinstance(step.args, Mapping) else list(step.args)
+    def _reader(self, scenario: Scenario, step: Step, setup: ReaderSetup) -> StepResult:
+        script = reader_script(step.args)
         shows = Text.parse(step.args.get("shows"), f"{scenario.id}: reader.shows", False) \
             if isinstance(step.args, Mapping) else Text("", "")
-        faults = [dict(f.spec) for f in scenario.faults if f.side == "reader"]
-        command = reader_script_command() if self.reader_mode == "auto" else None
-        if command is None:
+        faults = scenario.reader_faults
+        if self.reader_mode == "off":
             why = Text(
-                "読み取り機側の手順（カード読取り機エミュレーターのスクリプト実行が使えないため、"
-                f"サーバーは動かしていません）。読み取り機の表示: {shows.ja}",
-                "reader-side step (the reader emulator's scripted mode is not available, so it was not "
-                f"played). The reader shows: {shows.en}",
+                "読み取り機側の手順（--reader off のため、カードリーダーエミュレーターでは"
+                "実行していません）。"
+                f"読み取り機の表示: {shows.ja}",
+                "reader-side step (not played on the reader emulator: --reader off). "
+                f"The reader shows: {shows.en}",
             )
             return StepResult("reader", "reader", True, shows, [], why,
                               {"played": False, "script": script, "faults": faults})
-        steps = [{"fault": f} for f in faults] + script
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False, encoding="utf-8") as handle:
-            yaml.safe_dump({"steps": steps}, handle, allow_unicode=True)
+        missing = scripted_mode_missing()
+        if missing is not None:
+            why = Text(f"読み取り機の手順を実行できません: {missing}（説明だけなら --reader off）",
+                       f"cannot play the reader step: {missing} (use --reader off to only describe it)")
+            return StepResult("reader", "reader", False, shows, [why.en], why,
+                              {"played": False, "script": script, "faults": faults})
+        steps = ([{"fault": faults}] if faults else []) + script
+        data: dict[str, Any] = {"played": True, "script": steps, "faults": faults}
+        script_path = setup.state_dir / f"step-{len(list(setup.state_dir.glob('step-*.yaml'))) + 1}.yaml"
+        script_path.write_text(yaml.safe_dump({"steps": steps}, allow_unicode=True, sort_keys=False),
+                               encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if k not in ("ONSHI_CONSOLE_URL", "ONSHI_SERVER_URL")}
         try:
-            done = subprocess.run([*command, handle.name, "--server", self.target.url], cwd=ROOT,
-                                  capture_output=True, text=True, timeout=120,
-                                  env={**os.environ, "ONSHI_ADMIN_TOKEN": self.target.admin_token})
-        finally:
-            Path(handle.name).unlink(missing_ok=True)
-        ok = done.returncode == 0
-        problems = [] if ok else [done.stderr[-500:] or done.stdout[-500:]]
-        return StepResult("reader", "reader", ok, shows, problems,
-                          step.say, {"played": True, "output": done.stdout[-2000:]})
+            done = subprocess.run(setup.command(script_path), cwd=ROOT, capture_output=True, text=True,
+                                  timeout=READER_TIMEOUT, env=env, check=False)
+        except subprocess.TimeoutExpired:
+            problem = f"the reader emulator did not finish within {READER_TIMEOUT:.0f} s"
+            return StepResult("reader", "reader", False, Text("読み取り機が応答しません", problem), [problem],
+                              step.say, data)
+        report: dict[str, Any] = {}
+        if done.returncode == 0:
+            try:
+                report = dict(json.loads(done.stdout))
+            except ValueError:
+                report = {}
+        if not report:
+            # the script stopped (an expectation not met, an action not possible) or the reader could
+            # not start; its own words say which
+            said = (done.stderr.strip() or done.stdout.strip() or f"exit {done.returncode}")[-800:]
+            data["reader_output"] = said
+            return StepResult("reader", "reader", False,
+                              Text(f"読み取り機の手順が期待どおりに進みません: {said}",
+                                   f"the reader did not go as the scenario expects: {said}"),
+                              [f"reader: {said}"], step.say, data)
+        screens, facts = reader_report(report)
+        lines, sees = describe_reader(screens, facts)
+        problems = compare(facts, step.expect)
+        data.update(facts=facts, screens=screens, lines=[{"ja": t.ja, "en": t.en} for t in lines])
+        return StepResult("reader", "reader", not problems, sees, problems, step.say, data)
 
     def _echo_step(self, step: StepResult) -> None:
         mark = ("◇" if not step.data.get("played", True) else "✔") if step.ok else "✘"
+        lines = step.data.get("lines")
+        if lines:  # a reader step that was played: one line per screen the reader showed
+            self.echo(f"  {mark} {step.action:<13} {lines[0]['ja']}")
+            for line in lines[1:]:
+                self.echo(f"    {'':<13} {line['ja']}")
+            for line in lines:
+                self.echo(f"    {'':<13} {line['en']}")
+            for problem in step.checks:
+                self.echo(f"    {'':<13} ✘ {problem}")
+            return
         self.echo(f"  {mark} {step.action:<13} {step.sees.ja}")
         self.echo(f"    {'':<13} {step.sees.en}")
         if step.note.ja and step.side == "reader":

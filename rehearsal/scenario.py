@@ -14,6 +14,10 @@ File layout (see any shipped scenario)::
     events: [{at, event}]      registry events (admin API bodies) applied at simulated moments
     faults: [{at?, until?, server: {...}} | {reader: {...}}]   faults and when
     steps: [{card_check|number_check|medical_info|clock|reader: ..., expect: {...}}]
+                               a ``reader`` step is ``{script: [...], shows: {ja, en}}``: the script is in
+                               the reader emulator's own format (``cardreader_emulator.script``: place,
+                               method, face, pin, visual, consent, expect …), played by `onshi reader run`;
+                               ``shows`` is what the reader displays, for runs that only describe it
     expected: {ask_documents, accept_document, copay_ratio, use_declaration, ...}   the right response
     why: {item: {ja, en}}      why each expected item is right (feedback)
     debrief {ja, en}           scenario-specific background (the catalogue adds figures)
@@ -161,6 +165,17 @@ class Step:
 
 
 STEP_ACTIONS = ("card_check", "number_check", "medical_info", "clock", "reader")
+
+# The reader emulator's faults (``cardreader_emulator.reader.Faults``) with their "off" values: what a
+# scenario's ``faults: [{reader: {...}}]`` may name, and what clearing them posts to the reader.
+READER_FAULTS_OFF: dict[str, Any] = {
+    "card_unreadable": False, "not_my_number_card": False, "camera_unavailable": False, "slow_read_ms": 0,
+    "unplugged": False, "unplug_at": None, "network_down": False,
+}
+# The actions of the reader emulator's scripted mode (``cardreader_emulator.script``): a scenario's
+# ``reader: {script: [...]}`` is a script in that format, handed to `onshi reader run` as it is.
+READER_SCRIPT_ACTIONS = ("start", "fault", "place", "method", "face", "pin", "visual", "consent", "expect",
+                         "wait", "cancel", "remove")
 DOCUMENT_KINDS = ("my_number_card", "eligibility_notice", "eligibility_certificate", "elderly_certificate",
                   "memo")
 
@@ -198,6 +213,15 @@ class Scenario:
     def reader_side(self) -> bool:
         return any(s.action == "reader" for s in self.steps) or any(f.side == "reader" for f in self.faults)
 
+    @property
+    def reader_faults(self) -> dict[str, Any]:
+        """The reader faults in force for this scenario (one mapping, as the reader's fault API takes it)."""
+        faults: dict[str, Any] = {}
+        for fault in self.faults:
+            if fault.side == "reader":
+                faults.update(fault.spec)
+        return faults
+
 
 def _moment(value: Any, where: str) -> datetime:
     if isinstance(value, datetime):
@@ -217,6 +241,26 @@ def _acceptable(item: ResponseItem, value: Any, where: str) -> None:
     for one in values:
         if one not in item.choices:
             raise ScenarioError(f"{where}: {item.key} = {one!r}; choose from {list(item.choices)}")
+
+
+def reader_script(args: Any) -> list[dict[str, Any]]:
+    """The reader emulator's script of a ``reader`` step (``{script: [...], shows: ...}`` or a list)."""
+    steps = args.get("script") if isinstance(args, Mapping) else args
+    return [dict(step) for step in steps or []]
+
+
+def _check_reader_script(args: Any, where: str) -> None:
+    if isinstance(args, Mapping) and not isinstance(args.get("script"), list):
+        raise ScenarioError(f"{where}: needs script: [...] (the reader emulator's script steps)")
+    if not isinstance(args, Mapping | list):
+        raise ScenarioError(f"{where}: give {{script: [...], shows: {{ja, en}}}}")
+    raw: list[Any] = list(args.get("script") or []) if isinstance(args, Mapping) else list(args)
+    for number, step in enumerate(raw, 1):
+        if not isinstance(step, Mapping) or len(step) != 1 or next(iter(step)) not in READER_SCRIPT_ACTIONS:
+            raise ScenarioError(f"{where}.script[{number}]: one action per step, one of "
+                                f"{', '.join(READER_SCRIPT_ACTIONS)}; got {step!r}")
+    if isinstance(args, Mapping):
+        Text.parse(args.get("shows"), f"{where}.shows", False)
 
 
 def parse_scenario(data: Any, path: Path | None = None) -> Scenario:
@@ -255,12 +299,19 @@ def parse_scenario(data: Any, path: Path | None = None) -> Scenario:
         at = _moment(item["at"], f"{sid}: faults[{i}].at") if item.get("at") else None
         until = _moment(item["until"], f"{sid}: faults[{i}].until") if item.get("until") else None
         faults.append(FaultSpec(sides[0], dict(item[sides[0]]), at, until))
+        if sides[0] == "reader":
+            unknown = set(item["reader"]) - set(READER_FAULTS_OFF)
+            if unknown:
+                raise ScenarioError(f"{sid}: faults[{i}].reader: unknown reader faults {sorted(unknown)}; "
+                                    f"known: {', '.join(READER_FAULTS_OFF)}")
 
     steps = []
     for i, item in enumerate(data["steps"]):
         actions = [a for a in STEP_ACTIONS if a in (item or {})]
         if len(actions) != 1:
             raise ScenarioError(f"{sid}: steps[{i}] needs exactly one of {STEP_ACTIONS}")
+        if actions[0] == "reader":
+            _check_reader_script(item["reader"], f"{sid}: steps[{i}].reader")
         steps.append(Step(actions[0], item[actions[0]], dict(item.get("expect") or {}),
                           Text.parse(item.get("say"), f"{sid}: steps[{i}].say", False)))
 

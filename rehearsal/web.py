@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +32,15 @@ from onshi.catalogue import FailureMode
 from onshi.procs import ROOT
 from onshi.timeutil import JST
 from rehearsal.runner import ScenarioRunner, Target
-from rehearsal.scenario import COPAYS, DOCUMENTS, METHODS, RESPONSE_ITEMS, Scenario, load_all
+from rehearsal.scenario import (
+    COPAYS,
+    DOCUMENTS,
+    METHODS,
+    READER_FAULTS_OFF,
+    RESPONSE_ITEMS,
+    Scenario,
+    load_all,
+)
 from rehearsal.scoring import DEBRIEF_FIGURES, debrief, model_response, score
 
 HERE = Path(__file__).resolve().parent
@@ -154,16 +163,65 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
 
     @app.post("/api/prepare/{scenario_id}")
     def prepare(scenario_id: str) -> dict[str, Any]:
-        """Sets the server up for a trainee to play the scenario at the console and the reader."""
+        """Sets the server up for a trainee to play the scenario at the console and the reader, and puts
+        the scenario's reader faults on the reader (every other reader fault off)."""
         scenario = scenario_or_404(scenario_id)
         try:
             runner.prepare(scenario)
         except Exception as exc:  # the server's own error, shown to the trainer
             raise HTTPException(502, f"could not prepare {scenario_id}: {exc}") from exc
+        reader = set_reader_faults(scenario.reader_faults)
         return {"prepared": scenario_id, "persona": scenario.persona,
-                "arrive_at": scenario.arrive_at.isoformat()}
+                "arrive_at": scenario.arrive_at.isoformat(), "reader": reader}
+
+    @app.delete("/api/prepare/{scenario_id}")
+    def prepared_done(scenario_id: str) -> dict[str, Any]:
+        """The scenario is over: the server's faults and the reader's are cleared."""
+        scenario_or_404(scenario_id)
+        cleared = admin("DELETE", "faults")
+        return {"cleared": scenario_id, "server": cleared, "reader": set_reader_faults({})}
 
     # --- faults ----------------------------------------------------------------------------
+
+    def set_reader_faults(faults: Mapping[str, Any]) -> dict[str, Any]:
+        """Puts exactly these faults on the reader (the others off; ``{}`` clears them all).
+
+        Answers ``{"ok", "needed", "faults", "message_ja", "message_en", "reader_url"}``: ``faults`` is
+        what the reader now has (None when it could not be reached), the messages what that means.
+        """
+        url = settings.reader_url
+        wanted = ", ".join(f"{k}={v}" for k, v in faults.items())
+        answer: dict[str, Any] = {"ok": True, "needed": bool(faults), "faults": None, "message_ja": "",
+                                  "message_en": "", "reader_url": url}
+        try:
+            response = httpx.post(f"{url}/api/reader/faults", json={**READER_FAULTS_OFF, **faults}, timeout=5)
+        except httpx.HTTPError as exc:
+            if not faults:
+                answer.update(
+                    message_ja=f"カードリーダー（{url}）に接続できません"
+                               "（このシナリオに読み取り機の障害はありません）。",
+                    message_en=f"The reader at {url} is not reachable (no reader fault in this scenario).")
+                return answer
+            answer.update(
+                ok=False,
+                message_ja=f"カードリーダー（{url}）に接続できないため、読み取り機の障害（{wanted}）を"
+                           "設定できませんでした。カードリーダーを起動して（onshi reader）"
+                           "もう一度準備してください。",
+                message_en=f"The reader at {url} is not reachable ({type(exc).__name__}), so the reader "
+                           f"fault ({wanted}) is NOT set. Start the reader (`onshi reader`) and prepare "
+                           "again.")
+            return answer
+        if response.status_code != 200:
+            answer.update(ok=False,
+                          message_ja=f"カードリーダーが障害の設定を拒否しました: {response.text[:300]}",
+                          message_en=f"The reader refused the faults ({response.status_code}): "
+                                     f"{response.text[:300]}")
+            return answer
+        answer["faults"] = response.json()
+        if faults:
+            answer.update(message_ja=f"カードリーダーに障害を設定しました: {wanted}",
+                          message_en=f"Reader fault set: {wanted}")
+        return answer
 
     def reader_faults() -> dict[str, Any] | None:
         try:
@@ -201,12 +259,9 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
     @app.delete("/api/faults")
     def faults_clear() -> Any:
         cleared = admin("DELETE", "faults")
-        reader = reader_faults()
-        if reader is not None:
-            off = {k: (None if k == "unplug_at" else 0 if isinstance(v, int) and not isinstance(v, bool)
-                       else False) for k, v in reader.items()}
-            with_reader_cleared = httpx.post(f"{settings.reader_url}/api/reader/faults", json=off, timeout=3)
-            cleared["reader"] = with_reader_cleared.json() if with_reader_cleared.status_code == 200 else None
+        reader = set_reader_faults({})
+        if reader["faults"] is not None:
+            cleared["reader"] = reader["faults"]
         return cleared
 
     @app.post("/api/reader-faults")
@@ -236,6 +291,8 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
         form = await request.form()
         response = {key: form.get(key) for key in RESPONSE_ITEMS if form.get(key) not in (None, "")}
         result = score(scenario, response)
+        if scenario.reader_faults:  # the scenario is done: its reader faults come off the reader
+            set_reader_faults({})
         session_id = str(form.get("session") or "")
         session = store.get(session_id) if session_id else None
         if session is not None:

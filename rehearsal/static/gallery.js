@@ -60,7 +60,8 @@
         for (const step of result.steps) {
           const div = document.createElement("div");
           div.className = "step" + (step.ok ? "" : " bad") + (step.side === "reader" ? " reader" : "");
-          const mark = step.ok ? (step.side === "reader" ? "◇" : "✔") : "✘";
+          const described = step.side === "reader" && !(step.data && step.data.played);  // --reader off
+          const mark = step.ok ? (described ? "◇" : "✔") : "✘";
           const note = ja ? step.note_ja : step.note_en;
           div.textContent = mark + " " + (note ? note.split("。")[0] + " — " : "") + (ja ? step.sees_ja : step.sees_en);
           live.appendChild(div);
