@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from server.clock import SimulatedClock, aware_jst
 from server.storage.tables import Setting
 
 CACHE_SECONDS = 0.25
+SETTING: Table = Setting.__table__  # type: ignore[attr-defined]
 
 
 FAULT_KINDS = ("outage", "latency", "error", "timeout", "link_cut")
@@ -135,17 +138,39 @@ class Faults:
 
 
 class SharedState:
+    """Reads and writes go through one connection of this process's own, under a lock: a request
+    that already holds a pooled connection never waits for a second one (with every pool thread doing
+    that, the pool ran dry and the process deadlocked under load)."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._cache: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+        self._connection: Connection | None = None
+
+    def _run(self, work: Callable[[Connection], Any]) -> Any:
+        """``work`` in a transaction of the state connection (reconnecting once if it was lost)."""
+        with self._lock:
+            for attempt in (1, 2):
+                if self._connection is None or self._connection.closed:
+                    self._connection = self.engine.connect()
+                try:
+                    with self._connection.begin():
+                        return work(self._connection)
+                except DBAPIError as exc:
+                    if attempt == 2 or not exc.connection_invalidated:
+                        raise
+                    self._connection.close()
+                    self._connection = None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _read(self, key: str) -> Any:
         hit = self._cache.get(key)
         if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
             return hit[1]
-        with Session(self.engine) as session:
-            row = session.get(Setting, key)
-            value = json.loads(row.value) if row else None
+        row = self._run(lambda connection: connection.execute(
+            select(SETTING.c.value).where(SETTING.c.key == key)).first())
+        value = json.loads(row.value) if row else None
         self._cache[key] = (time.monotonic(), value)
         return value
 
@@ -156,8 +181,7 @@ class SharedState:
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
         statement = insert(Setting).values(key=key, value=text)
         statement = statement.on_conflict_do_update(index_elements=["key"], set_={"value": text})
-        with self.engine.begin() as connection:
-            connection.execute(statement)
+        self._run(lambda connection: connection.execute(statement))
         self._cache[key] = (time.monotonic(), value)
 
     @property

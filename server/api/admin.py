@@ -81,7 +81,7 @@ async def load_fixtures(request: Request, ctx: Context) -> dict[str, Any]:
     except (FixtureError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiProblem(400, "fixture_invalid", "フィクスチャを読み込めません", "cannot load the fixture",
                          str(exc)) from exc
-    ctx.forget_cached()
+    ctx.registry_changed()
     return {"personas": report.personas, "cards": report.cards, "events": report.events,
             "clock": report.clock.isoformat() if report.clock else None}
 
@@ -121,7 +121,7 @@ class ReaderRegistration(BaseModel):
 
 
 @router.post("/readers")
-def register_reader(body: ReaderRegistration, session: DbSession) -> dict[str, str]:
+def register_reader(body: ReaderRegistration, ctx: Context, session: DbSession) -> dict[str, str]:
     """Registers a face-auth card reader; answers its device key (ECDSA P-256), once."""
     if session.get(tables.Clinic, body.clinic_code) is None:
         raise not_found("医療機関", body.clinic_code)
@@ -130,6 +130,7 @@ def register_reader(body: ReaderRegistration, session: DbSession) -> dict[str, s
     session.merge(tables.Reader(id=reader_id, clinic_code=body.clinic_code,
                                 public_key_pem=public_key_to_pem(key.public_key())))
     session.commit()
+    ctx.registry_changed()  # a re-registered reader id has a new key
     return {"reader_id": reader_id, "clinic_code": body.clinic_code, "device_key_pem": private_key_to_pem(key)}
 
 

@@ -6,12 +6,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from sqlalchemy.engine import Engine
 from sqlmodel import select
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from onshi.xmlcodec import MessageError
 from server.api import admin, checks
@@ -62,6 +64,28 @@ LINK_CUT_BODY = {
 }
 
 
+Check = Callable[[Headers, str], Awaitable[Response | None]]
+
+
+class LimitsAndFaults:
+    """Answers early (413, injected faults) or passes the request on, untouched."""
+
+    def __init__(self, app: ASGIApp, check: Check) -> None:
+        self.app = app
+        self.check = check
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # Starlette's request.url.path is scope["path"] with ?, # and \ escaped: the same prefixes match.
+        answer = await self.check(Headers(scope=scope), scope["path"])
+        if answer is not None:
+            await answer(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = engine or make_engine(settings.database_url, schema=settings.database_schema)
@@ -81,22 +105,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
 
-    @app.middleware("http")
-    async def limits_and_faults(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return problem_response(413, {
-                "status": 413, "code": "body_too_large", "title": "request body too large",
-                "title_ja": "送信データが大きすぎます",
-                "detail": f"{length} bytes; at most {settings.max_body_bytes}",
-            })
-        path = request.url.path
-        if path.startswith("/api/v1/") and not path.startswith(("/api/v1/admin", "/api/v1/health")):
-            answer = await apply_faults(request, path)
-            if answer is not None:
-                return answer
-        return await call_next(request)
-
     # Requests seen under each fault rule: the n-th one's fate is fixed by the rule's seed.
     sequences: dict[str, int] = {}
 
@@ -105,13 +113,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         sequences[key] = sequences.get(key, 0) + 1
         return sequences[key]
 
-    async def apply_faults(request: Request, path: str) -> Response | None:
+    async def apply_faults(headers: Headers, path: str) -> Response | None:
         shared = app.state.context.state
         faults = shared.faults
         if not faults.outage and not faults.latency_ms and not faults.rules:
             return None
         channel = "reader" if path.startswith("/api/v1/card-checks") else "clinic"
-        clinic = request.headers.get("x-medical-institution-code")
+        clinic = headers.get("x-medical-institution-code")
         effect = faults.effect(shared.clock.now(), clinic, channel, next_sequence)
         if effect.latency_ms:
             await asyncio.sleep(effect.latency_ms / 1000)
@@ -125,6 +133,23 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if effect.error_status is not None:
             return problem_response(effect.error_status, {**ERROR_BODY, "status": effect.error_status})
         return None
+
+    async def limits_and_faults(headers: Headers, path: str) -> Response | None:
+        """Body-size limit, then the central-system faults (not on admin and health)."""
+        length = headers.get("content-length")
+        if length and length.isdigit() and int(length) > settings.max_body_bytes:
+            return problem_response(413, {
+                "status": 413, "code": "body_too_large", "title": "request body too large",
+                "title_ja": "送信データが大きすぎます",
+                "detail": f"{length} bytes; at most {settings.max_body_bytes}",
+            })
+        if path.startswith("/api/v1/") and not path.startswith(("/api/v1/admin", "/api/v1/health")):
+            return await apply_faults(headers, path)
+        return None
+
+    # A pure ASGI middleware (Starlette's BaseHTTPMiddleware, i.e. @app.middleware("http"), costs a
+    # task and memory streams per request); same place in the stack, same answers.
+    app.add_middleware(LimitsAndFaults, check=limits_and_faults)
 
     @app.get("/api/v1/health", tags=["meta"])
     def health(ctx: Context) -> dict[str, Any]:

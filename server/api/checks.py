@@ -7,12 +7,14 @@ import binascii
 import json
 import secrets
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from enum import Enum
 from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from onshi import xmlcodec
@@ -33,12 +35,13 @@ from onshi.messages import (
 )
 from onshi.timeutil import parse_ymd, today_jst
 from server import presenting
-from server.api.context import Clinic, Context, DbSession, encoding_from_query
+from server.api.context import AppContext, Clinic, Context, DbSession, ReaderEntry, encoding_from_query
 from server.api.problems import ApiProblem, not_found
 from server.clock import aware_jst
 from server.core import model as core
 from server.core.rules import check_card, check_number, normalize_insurer_number
 from server.jlis import (
+    CertificateAuthority,
     attestation_payload,
     certificate_dates,
     certificate_to_der,
@@ -99,6 +102,23 @@ def access(session: Session, now: datetime, clinic: str, person_id: str | None, 
                                     action=action, basis=basis, outcome=outcome))
 
 
+ACCESS = registry._table(tables.AccessRecord)
+CHECK_RECORD = registry._table(tables.CheckRecord)
+NONCE = registry.NONCE
+
+
+def record_access(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Access records as one Core insert (no ORM unit of work); ``rows`` as made by ``access_row``."""
+    if rows:
+        session.connection().execute(insert(ACCESS), rows)
+
+
+def access_row(now: datetime, clinic: str, person_id: str | None, action: str, basis: str,
+               outcome: str) -> dict[str, Any]:
+    return {"at": aware_jst(now), "clinic_code": clinic, "person_id": person_id, "action": action,
+            "basis": basis, "outcome": outcome}
+
+
 def outcome_of(result: core.EligibilityResult) -> str:
     if result.validity is not None:
         return f"validity:{result.validity.value}"
@@ -143,12 +163,13 @@ def _number_request(info: QualificationConfirmSearchInfo) -> core.NumberCheckReq
     )
 
 
-def _number_check(session: Session, info: QualificationConfirmSearchInfo, now: datetime, day: date
-                  ) -> core.EligibilityResult:
+def _number_check(ctx: AppContext, session: Session, info: QualificationConfirmSearchInfo, now: datetime,
+                  day: date) -> core.EligibilityResult:
     """Judged for ``day`` (e.g. tomorrow for a bulk check) on the registry as the system knows it ``now``."""
     request = _number_request(info)
     candidates = registry.candidates_for_numbers(
-        session, normalize_insurer_number(request.insurer_number), request.number.strip(), aware_jst(now)
+        session, normalize_insurer_number(request.insurer_number), request.number.strip(), aware_jst(now),
+        ctx.insurers(session),
     )
     return check_number(request, candidates, day)
 
@@ -185,8 +206,9 @@ async def number_check(request: Request, ctx: Context, session: DbSession, clini
     now = ctx.now()
     info = message.MessageBody.QualificationConfirmSearchInfo
     day = message_date(header.QualificationConfirmationDate, CONFIRMATION_DATE)
-    result = _number_check(session, info, now, day)
-    access(session, now, clinic.code, result.person_id, "number_check", "number", outcome_of(result))
+    result = _number_check(ctx, session, info, now, day)
+    record_access(session, [access_row(now, clinic.code, result.person_id, "number_check", "number",
+                                       outcome_of(result))])
     session.commit()
     out = presenting.to_result_message(
         result, executed_at=now, confirmation_date=day, institution_code=clinic.code,
@@ -226,10 +248,12 @@ async def bulk_check(request: Request, ctx: Context, session: DbSession, clinic:
     now = ctx.now()
     target_day = message_date(header.QualificationConfirmationDate, CONFIRMATION_DATE)
     units = []
+    accessed = []
     for index, info in enumerate(queries, start=1):
-        result = _number_check(session, info, now, target_day)
-        access(session, now, clinic.code, result.person_id, "bulk_check", "number", outcome_of(result))
+        result = _number_check(ctx, session, info, now, target_day)
+        accessed.append(access_row(now, clinic.code, result.person_id, "bulk_check", "number", outcome_of(result)))
         units.append(presenting.to_bulk_unit(result, search_info=info, reference_number=f"{index:06d}"))
+    record_access(session, accessed)  # written together at the end: the write lock is held briefly
     session.commit()
     out = presenting.to_bulk_message(
         units, executed_at=now, confirmation_date=target_day, institution_code=clinic.code,
@@ -272,8 +296,8 @@ class CardCheckSubmission(BaseModel):
     encoding: Literal["utf-8", "shift_jis"] = "utf-8"
 
 
-def _reader(session: Session, clinic: str, reader_id: str) -> tables.Reader:
-    reader = session.get(tables.Reader, reader_id)
+def _reader(ctx: AppContext, session: Session, clinic: str, reader_id: str) -> ReaderEntry:
+    reader = ctx.reader(session, reader_id)
     if reader is None or reader.clinic_code != clinic:
         raise ApiProblem(403, "reader_unknown", "登録されていないカードリーダーです", "unknown card reader",
                          f"reader {reader_id!r} is not registered for medical institution {clinic}")
@@ -283,12 +307,13 @@ def _reader(session: Session, clinic: str, reader_id: str) -> tables.Reader:
 @router.post("/card-checks/challenge", response_model=Challenge, tags=["card check"])
 def card_check_challenge(body: ChallengeRequest, ctx: Context, session: DbSession, clinic: Clinic) -> Challenge:
     """Step 1: a one-time nonce for the reader to have signed (single use, 60 s on the simulated clock)."""
-    _reader(session, clinic.code, body.reader_id)
+    _reader(ctx, session, clinic.code, body.reader_id)
     now = ctx.now()
     nonce = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
     expires = now + timedelta(seconds=ctx.settings.nonce_seconds)
-    session.add(tables.Nonce(value=nonce, clinic_code=clinic.code, reader_id=body.reader_id,
-                             expires_at=aware_jst(expires)))
+    session.connection().execute(insert(NONCE).values(value=nonce, clinic_code=clinic.code,
+                                                      reader_id=body.reader_id, expires_at=aware_jst(expires),
+                                                      used=False))
     session.commit()
     return Challenge(nonce=nonce, expires_at=expires)
 
@@ -312,35 +337,30 @@ def nonce_bytes(nonce: str) -> bytes:
         raise ApiProblem(400, "nonce_invalid", "チャレンジ値が正しくありません", "invalid nonce", str(exc)) from exc
 
 
-def _consume_nonce(session: Session, body: CardCheckSubmission, clinic: str, now: datetime) -> None:
-    row = session.get(tables.Nonce, body.nonce)
-    if row is None or row.clinic_code != clinic or row.reader_id != body.reader_id:
+def _check_nonce(session: Session, body: CardCheckSubmission, clinic: str, now: datetime) -> None:
+    row = registry.nonce(session, body.nonce)
+    if row is None or row[0] != clinic or row[1] != body.reader_id:
         raise ApiProblem(400, "nonce_unknown", "チャレンジ値が発行されていません", "unknown nonce",
                          "ask /card-checks/challenge for a nonce with this reader first")
-    if row.expires_at < aware_jst(now):
+    expires_at = row[2]
+    if expires_at < aware_jst(now):
         raise ApiProblem(400, "nonce_expired", "チャレンジ値の有効期限が切れています", "nonce expired",
-                         f"expired at {aware_jst(row.expires_at).isoformat()} (JST); ask for a new one")
-    # Single use, atomically: only one request can flip used from false to true.
-    flipped = session.execute(
-        update(tables.Nonce).where(col(tables.Nonce.value) == body.nonce, col(tables.Nonce.used).is_(False))
-        .values(used=True)
+                         f"expired at {aware_jst(expires_at).isoformat()} (JST); ask for a new one")
+
+
+def _use_nonce(session: Session, nonce: str) -> None:
+    """Single use, atomically: only one request can flip used from false to true."""
+    flipped = session.connection().execute(
+        update(NONCE).where(NONCE.c.value == nonce, NONCE.c.used.is_(False)).values(used=True)
     )
-    if flipped.rowcount != 1:  # type: ignore[attr-defined]
+    if flipped.rowcount != 1:
         raise ApiProblem(400, "nonce_replayed", "このチャレンジ値は使用済みです（再送・リプレイ）",
                          "nonce already used (replay)", "every card check needs a fresh nonce")
 
 
-@router.post("/card-checks", tags=["card check"], summary="Step 2: card check at the reader")
-def card_check(body: CardCheckSubmission, request: Request, ctx: Context, session: DbSession, clinic: Clinic,
-               format: str | None = Query(default=None)) -> Response:
-    """The reader sends the card's certificate and proof: the card's signature over the nonce (PIN)
-    or the reader's signed attestation (face, visual check), plus the consent answers."""
-    # Read before the commit below: afterwards the row is expired and would be loaded again.
-    reader_key = _reader(session, clinic.code, body.reader_id).public_key_pem
-    now = ctx.now()
-    ca = ctx.ca(session)
-    _consume_nonce(session, body, clinic.code, now)
-    session.commit()  # a used nonce stays used even if the proof below fails
+def _judge_card(ctx: AppContext, session: Session, body: CardCheckSubmission, reader: ReaderEntry,
+                ca: CertificateAuthority, now: datetime) -> core.EligibilityResult:
+    """The proof (card signature or reader attestation), then the registry as of now, then the rules."""
     nonce = nonce_bytes(body.nonce)
     cert = load_certificate(body.certificate_pem)
     ca.verify(cert)
@@ -348,30 +368,61 @@ def card_check(body: CardCheckSubmission, request: Request, ctx: Context, sessio
         verify_card_signature(cert, nonce, _b64(body.card_signature, "card_signature"))
     else:
         payload = attestation_payload(nonce, certificate_to_der(cert), body.method, body.reader_id)
-        verify_attestation(reader_key, payload, _b64(body.reader_attestation, "reader_attestation"))
+        verify_attestation(reader.public_key_pem, payload, _b64(body.reader_attestation, "reader_attestation"))
 
     serial = str(cert.serial_number)
     not_before, not_after = certificate_dates(cert)
     moment = aware_jst(now)
-    status = core.CertificateStatus(serial=serial, not_before=not_before, not_after=not_after,
-                                    revoked=registry.revoked(session, serial, moment))
-    link = registry.resolve_serial(session, serial, moment)
-    view = registry.view_for_person(session, link.person_id, moment) if isinstance(link, core.LinkedPerson) else None
+    revoked, link = registry.card_status(session, serial, moment)
+    status = core.CertificateStatus(serial=serial, not_before=not_before, not_after=not_after, revoked=revoked)
+    view = (registry.view_for_person(session, link.person_id, moment, ctx.insurers(session))
+            if isinstance(link, core.LinkedPerson) else None)
     consents = core.Consents(
         medication=body.consents.medication, clinical=body.consents.clinical,
         operation=body.consents.operation, checkup=body.consents.checkup,
         limit_bracket=body.consents.limit_bracket,
         prescription=PrescriptionIssueSelect(body.consents.prescription),
     )
-    result = check_card(core.CardCheckRequest(certificate=status, link=link, consents=consents), view,
-                        today_jst(now))
+    return check_card(core.CardCheckRequest(certificate=status, link=link, consents=consents), view,
+                      today_jst(now))
+
+
+def _joined(values: Iterable[Enum]) -> list[str]:
+    return [str(v.value) for v in values]
+
+
+@router.post("/card-checks", tags=["card check"], summary="Step 2: card check at the reader")
+def card_check(body: CardCheckSubmission, request: Request, ctx: Context, session: DbSession, clinic: Clinic,
+               format: str | None = Query(default=None)) -> Response:
+    """The reader sends the card's certificate and proof: the card's signature over the nonce (PIN)
+    or the reader's signed attestation (face, visual check), plus the consent answers.
+
+    One transaction: the nonce is checked (unknown, expired), the proof verified and the registry read,
+    then the nonce is used up together with the check and access records. On any failure after the
+    nonce check, the nonce is still used up (committed alone), so a replay stays impossible; a nonce
+    already used answers ``nonce_replayed`` first, as before."""
+    reader = _reader(ctx, session, clinic.code, body.reader_id)
+    now = ctx.now()
+    ca = ctx.ca(session)
+    _check_nonce(session, body, clinic.code, now)
+    try:
+        result = _judge_card(ctx, session, body, reader, ca, now)
+    except Exception:
+        session.rollback()
+        _use_nonce(session, body.nonce)  # raises nonce_replayed if it was already used
+        session.commit()  # a used nonce stays used even though the proof failed
+        raise
+    _use_nonce(session, body.nonce)
+    moment = aware_jst(now)
     check_id = uuid.uuid4().hex
-    session.add(tables.CheckRecord(
+    connection = session.connection()
+    connection.execute(insert(CHECK_RECORD).values(
         check_id=check_id, clinic_code=clinic.code, person_id=result.person_id, at=moment,
-        method=body.method, medical_info=",".join(sorted(k.value for k in result.medical_info)),
-        withheld=",".join(w.value for w in result.withheld),
+        method=body.method, medical_info=",".join(sorted(_joined(result.medical_info))),
+        withheld=",".join(_joined(result.withheld)),
     ))
-    access(session, now, clinic.code, result.person_id, "card_check", f"card:{body.method}", outcome_of(result))
+    record_access(session, [access_row(now, clinic.code, result.person_id, "card_check", f"card:{body.method}",
+                                       outcome_of(result))])
     session.commit()
     out_encoding = encoding_from_query(body.encoding) or CharacterCodeIdentifier.UTF8
     out = presenting.to_result_message(

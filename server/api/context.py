@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -15,20 +16,39 @@ from sqlmodel import Session
 
 from onshi.codes import CharacterCodeIdentifier
 from server.api.problems import ApiProblem, forbidden_admin, unauthorized
+from server.core import model as core
 from server.fixtures import ca_from_settings, token_hash
 from server.jlis import CertificateAuthority
 from server.settings import Settings
 from server.state import SharedState
-from server.storage import tables
+from server.storage import registry, tables
+
+
+@dataclass(frozen=True)
+class ReaderEntry:
+    id: str
+    clinic_code: str
+    public_key_pem: str
+
+
+CACHE_GENERATION = "cache_generation"
 
 
 class AppContext:
+    """Per-process state: the CA and caches of the small, rarely changed tables (clinics, insurers,
+    readers). ``forget_cached`` clears them in this process; the admin endpoints that change those
+    tables also write a new cache generation (shared state), so other server processes drop theirs
+    within the shared state's cache time (the same delay as for the clock and the faults)."""
+
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
         self.state = SharedState(engine)
         self._ca: CertificateAuthority | None = None
         self._clinics: dict[str, str] = {}
+        self._insurers: dict[str, core.Insurer] | None = None
+        self._readers: dict[str, ReaderEntry] = {}
+        self._generation: object = None
 
     def now(self) -> datetime:
         return self.state.clock.now()
@@ -40,7 +60,14 @@ class AppContext:
             session.commit()
         return self._ca
 
+    def _check_generation(self) -> None:
+        generation = self.state.get(CACHE_GENERATION)
+        if generation != self._generation:
+            self._clear()
+            self._generation = generation
+
     def clinic_token_hash(self, session: Session, code: str) -> str | None:
+        self._check_generation()
         if code not in self._clinics:
             row = session.get(tables.Clinic, code)
             if row is None:
@@ -48,13 +75,42 @@ class AppContext:
             self._clinics[code] = row.token_sha256
         return self._clinics[code]
 
-    def forget_cached(self) -> None:
-        """After a fixture load: clinics may have changed (the CA is kept)."""
+    def insurers(self, session: Session) -> dict[str, core.Insurer]:
+        """Every insurer (read once per process, until the next fixture load)."""
+        self._check_generation()
+        if self._insurers is None:
+            self._insurers = registry.insurers(session)
+        return self._insurers
+
+    def reader(self, session: Session, reader_id: str) -> ReaderEntry | None:
+        """A registered reader; unknown ids are looked up every time (a reader may be registered later)."""
+        self._check_generation()
+        entry = self._readers.get(reader_id)
+        if entry is None:
+            row = registry.reader(session, reader_id)
+            if row is None:
+                return None
+            entry = self._readers[reader_id] = ReaderEntry(*row)
+        return entry
+
+    def _clear(self) -> None:
         self._clinics.clear()
+        self._insurers = None
+        self._readers.clear()
+
+    def forget_cached(self) -> None:
+        """After a fixture load: clinics and insurers may have changed (the CA is kept)."""
+        self._clear()
         self.state._cache.clear()
 
+    def registry_changed(self) -> None:
+        """Clinics, insurers or readers changed: drop the caches here and, soon, in other processes."""
+        self.forget_cached()
+        self.state.put(CACHE_GENERATION, uuid.uuid4().hex)
+        self._generation = self.state.get(CACHE_GENERATION)
 
-def get_context(request: Request) -> AppContext:
+
+async def get_context(request: Request) -> AppContext:
     ctx = request.app.state.context
     assert isinstance(ctx, AppContext)
     return ctx
@@ -63,7 +119,9 @@ def get_context(request: Request) -> AppContext:
 Context = Annotated[AppContext, Depends(get_context)]
 
 
-def get_session(ctx: Context) -> Iterator[Session]:
+async def get_session(ctx: Context) -> AsyncIterator[Session]:
+    # async: no thread pool hop (Session() does not connect; close() only returns the connection),
+    # and no deadlock when every pool thread waits for a connection that a closing session holds.
     with Session(ctx.engine) as session:
         yield session
 
@@ -82,7 +140,7 @@ def bearer(authorization: str | None) -> str:
     return authorization[7:].strip()
 
 
-def clinic_identity(
+async def clinic_identity(
     ctx: Context,
     session: DbSession,
     x_medical_institution_code: Annotated[str | None, Header()] = None,
@@ -105,7 +163,7 @@ def clinic_identity(
 Clinic = Annotated[ClinicIdentity, Depends(clinic_identity)]
 
 
-def require_admin(ctx: Context, authorization: Annotated[str | None, Header()] = None) -> None:
+async def require_admin(ctx: Context, authorization: Annotated[str | None, Header()] = None) -> None:
     if not hmac.compare_digest(bearer(authorization), ctx.settings.admin_token):
         raise forbidden_admin()
 

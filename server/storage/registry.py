@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlmodel import Session, col, select
+from sqlalchemy import Table, and_, exists, select
+from sqlalchemy.sql.selectable import ScalarSelect
+from sqlmodel import Session, SQLModel, col
+from sqlmodel import select as sqlmodel_select
 
 from onshi.codes import InsurerKind, Sex
 from server.core import model as core
@@ -17,7 +22,7 @@ from server.storage.serialize import qualification_from_dict
 def insurers(session: Session) -> dict[str, core.Insurer]:
     return {
         row.number: core.Insurer(number=row.number, name=row.name, kind=InsurerKind(row.kind))
-        for row in session.exec(select(tables.Insurer))
+        for row in session.exec(sqlmodel_select(tables.Insurer))
     }
 
 
@@ -43,10 +48,24 @@ def latest_versions(rows: Iterable[tables.QualificationVersion]) -> list[tables.
     return [row for row in latest.values() if not row.withdrawn]
 
 
+def _table(model: type[SQLModel]) -> Table:
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
+
+
+PERSON = _table(tables.Person)
+VERSION = _table(tables.QualificationVersion)
+NO_PROVIDE = _table(tables.NoProvideFlag)
+SERIAL_LINK = _table(tables.SerialLink)
+RENEWAL_LINK = _table(tables.RenewalLink)
+REVOCATION = _table(tables.Revocation)
+CERTIFICATE = _table(tables.Certificate)
+READER = _table(tables.Reader)
+NONCE = _table(tables.Nonce)
+
+
 def _qualifications(
-    session: Session, rows: Iterable[tables.QualificationVersion]
+    rows: Iterable[Any], known: dict[str, core.Insurer]
 ) -> list[core.Qualification]:
-    known = insurers(session)
     out = []
     for row in latest_versions(rows):
         insurer = known.get(row.insurer_number) or core.Insurer(row.insurer_number, "", InsurerKind.EMPLOYEE)
@@ -54,38 +73,79 @@ def _qualifications(
     return out
 
 
+def _no_provide_subquery(person_id: Any, moment: datetime) -> ScalarSelect[Any]:
+    """The latest no-provide flag visible at the moment (NULL: never set)."""
+    return (
+        select(NO_PROVIDE.c.active)
+        .where(NO_PROVIDE.c.person_id == person_id, NO_PROVIDE.c.visible_from <= moment)
+        .order_by(NO_PROVIDE.c.visible_from.desc(), NO_PROVIDE.c.row_id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 def no_provide(session: Session, person_id: str, moment: datetime) -> bool:
-    row = session.exec(
-        select(tables.NoProvideFlag)
-        .where(tables.NoProvideFlag.person_id == person_id, tables.NoProvideFlag.visible_from <= moment)
-        .order_by(col(tables.NoProvideFlag.visible_from).desc(), col(tables.NoProvideFlag.row_id).desc())
-    ).first()
-    return bool(row and row.active)
+    return bool(session.connection().execute(select(_no_provide_subquery(person_id, moment))).scalar())
 
 
-def view_for_person(session: Session, person_id: str, moment: datetime) -> core.RegistryView | None:
-    person = session.get(tables.Person, person_id)
-    if person is None:
-        return None
-    rows = session.exec(
-        select(tables.QualificationVersion).where(
-            tables.QualificationVersion.person_id == person_id,
-            tables.QualificationVersion.visible_from <= moment,
+def view_for_person(session: Session, person_id: str, moment: datetime,
+                    known_insurers: dict[str, core.Insurer] | None = None) -> core.RegistryView | None:
+    """The person, their qualification versions visible at the moment and the no-provide flag, in one
+    statement (one row per version; one row with empty version columns when there is none)."""
+    statement = (
+        select(
+            PERSON,
+            _no_provide_subquery(PERSON.c.id, moment).label("np_active"),
+            VERSION.c.qualification_id.label("qv_qualification_id"),
+            VERSION.c.insurer_number.label("qv_insurer_number"),
+            VERSION.c.data.label("qv_data"),
+            VERSION.c.visible_from.label("qv_visible_from"),
+            VERSION.c.row_id.label("qv_row_id"),
+            VERSION.c.withdrawn.label("qv_withdrawn"),
         )
+        .select_from(PERSON.outerjoin(
+            VERSION, and_(VERSION.c.person_id == PERSON.c.id, VERSION.c.visible_from <= moment)))
+        .where(PERSON.c.id == person_id)
     )
+    rows = session.connection().execute(statement).all()
+    if not rows:
+        return None
+    first = rows[0]
+    person = core.Person(
+        id=first.id, name=first.name, name_kana=first.name_kana, birthdate=first.birthdate,
+        sex=Sex(first.sex), address=first.address, post_number=first.post_number,
+        name_of_other=first.name_of_other, name_of_other_kana=first.name_of_other_kana,
+    )
+    versions = [
+        _Version(r.qv_qualification_id, r.qv_insurer_number, r.qv_data, r.qv_visible_from, r.qv_row_id,
+                 bool(r.qv_withdrawn))
+        for r in rows if r.qv_qualification_id is not None
+    ]
+    known = known_insurers if known_insurers is not None else insurers(session)
     return core.RegistryView(
-        person=to_core_person(person),
-        qualifications=tuple(_qualifications(session, rows)),
-        no_provide=no_provide(session, person_id, moment),
+        person=person,
+        qualifications=tuple(_qualifications(versions, known)),
+        no_provide=bool(first.np_active),
     )
+
+
+@dataclass(frozen=True)
+class _Version:
+    qualification_id: str
+    insurer_number: str
+    data: str
+    visible_from: datetime
+    row_id: int | None
+    withdrawn: bool
 
 
 def candidates_for_numbers(
-    session: Session, insurer_number: str, number: str, moment: datetime
+    session: Session, insurer_number: str, number: str, moment: datetime,
+    known_insurers: dict[str, core.Insurer] | None = None,
 ) -> list[core.RegistryView]:
     """Everyone who held, as of the moment, a qualification under these insurer/number."""
     person_ids = session.exec(
-        select(tables.QualificationVersion.person_id)
+        sqlmodel_select(tables.QualificationVersion.person_id)
         .where(
             tables.QualificationVersion.insurer_number == insurer_number,
             tables.QualificationVersion.number == number,
@@ -93,14 +153,67 @@ def candidates_for_numbers(
         )
         .distinct()
     ).all()
-    views = (view_for_person(session, pid, moment) for pid in person_ids)
+    known = known_insurers if known_insurers is not None else insurers(session)
+    views = (view_for_person(session, pid, moment, known) for pid in person_ids)
     return [v for v in views if v is not None]
+
+
+def _latest_link(serial: str, moment: datetime, column: Any) -> ScalarSelect[Any]:
+    return (
+        select(column)
+        .where(SERIAL_LINK.c.serial == serial, SERIAL_LINK.c.visible_from <= moment)
+        .order_by(SERIAL_LINK.c.visible_from.desc(), SERIAL_LINK.c.row_id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def card_status(session: Session, serial: str, moment: datetime) -> tuple[bool, core.SerialLink]:
+    """``revoked(serial)`` and ``resolve_serial(serial)`` in one statement (a renewal chain is followed
+    by ``resolve_serial``)."""
+    statement = select(
+        exists().where(REVOCATION.c.serial == serial, REVOCATION.c.revoked_at <= moment).label("revoked"),
+        _latest_link(serial, moment, SERIAL_LINK.c.row_id).label("link_row"),
+        _latest_link(serial, moment, SERIAL_LINK.c.person_id).label("link_person"),
+        select(RENEWAL_LINK.c.old_serial)
+        .where(RENEWAL_LINK.c.new_serial == serial, RENEWAL_LINK.c.visible_from <= moment)
+        .limit(1).scalar_subquery().label("renewed_from"),
+        select(CERTIFICATE.c.predecessor_serial).where(CERTIFICATE.c.serial == serial)
+        .scalar_subquery().label("predecessor"),
+    )
+    row = session.connection().execute(statement).one()
+    revoked_now = bool(row.revoked)
+    if row.link_row is not None:
+        if row.link_person is None:
+            return revoked_now, core.RegistrationCancelled()
+        return revoked_now, core.LinkedPerson(person_id=row.link_person)
+    if row.renewed_from is not None:
+        return revoked_now, resolve_serial(session, row.renewed_from, moment, 1)
+    if row.predecessor is not None:
+        return revoked_now, core.RenewalLinkPending()
+    return revoked_now, core.NeverRegistered()
+
+
+def reader(session: Session, reader_id: str) -> tuple[str, str, str] | None:
+    """(id, clinic code, public key PEM) of a registered reader."""
+    row = session.connection().execute(
+        select(READER.c.id, READER.c.clinic_code, READER.c.public_key_pem).where(READER.c.id == reader_id)
+    ).first()
+    return None if row is None else (row.id, row.clinic_code, row.public_key_pem)
+
+
+def nonce(session: Session, value: str) -> tuple[str, str, datetime] | None:
+    """(clinic code, reader id, expiry) of an issued nonce."""
+    row = session.connection().execute(
+        select(NONCE.c.clinic_code, NONCE.c.reader_id, NONCE.c.expires_at).where(NONCE.c.value == value)
+    ).first()
+    return None if row is None else (row.clinic_code, row.reader_id, row.expires_at)
 
 
 def resolve_serial(session: Session, serial: str, moment: datetime, _depth: int = 0) -> core.SerialLink:
     """Follows the registration index and J-LIS's renewal links as they stood at the moment."""
     link = session.exec(
-        select(tables.SerialLink)
+        sqlmodel_select(tables.SerialLink)
         .where(tables.SerialLink.serial == serial, tables.SerialLink.visible_from <= moment)
         .order_by(col(tables.SerialLink.visible_from).desc(), col(tables.SerialLink.row_id).desc())
     ).first()
@@ -109,7 +222,7 @@ def resolve_serial(session: Session, serial: str, moment: datetime, _depth: int 
             return core.RegistrationCancelled()
         return core.LinkedPerson(person_id=link.person_id)
     renewal = session.exec(
-        select(tables.RenewalLink).where(
+        sqlmodel_select(tables.RenewalLink).where(
             tables.RenewalLink.new_serial == serial, tables.RenewalLink.visible_from <= moment
         )
     ).first()
