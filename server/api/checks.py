@@ -305,7 +305,7 @@ def _reader(ctx: AppContext, session: Session, clinic: str, reader_id: str) -> R
 
 
 @router.post("/card-checks/challenge", response_model=Challenge, tags=["card check"])
-def card_check_challenge(body: ChallengeRequest, ctx: Context, session: DbSession, clinic: Clinic) -> Challenge:
+async def card_check_challenge(body: ChallengeRequest, ctx: Context, session: DbSession, clinic: Clinic) -> Challenge:
     """Step 1: a one-time nonce for the reader to have signed (single use, 60 s on the simulated clock)."""
     _reader(ctx, session, clinic.code, body.reader_id)
     now = ctx.now()
@@ -392,7 +392,7 @@ def _joined(values: Iterable[Enum]) -> list[str]:
 
 
 @router.post("/card-checks", tags=["card check"], summary="Step 2: card check at the reader")
-def card_check(body: CardCheckSubmission, request: Request, ctx: Context, session: DbSession, clinic: Clinic,
+async def card_check(body: CardCheckSubmission, request: Request, ctx: Context, session: DbSession, clinic: Clinic,
                format: str | None = Query(default=None)) -> Response:
     """The reader sends the card's certificate and proof: the card's signature over the nonce (PIN)
     or the reader's signed attestation (face, visual check), plus the consent answers.
