@@ -142,20 +142,25 @@ class _Version:
     withdrawn: bool
 
 
+HOLDERS_STATEMENT = (
+    select(VERSION.c.person_id)
+    .where(
+        VERSION.c.insurer_number == bindparam("insurer_number"),
+        VERSION.c.number == bindparam("number"),
+        VERSION.c.visible_from <= bindparam("moment"),
+    )
+    .distinct()
+)
+
+
 def candidates_for_numbers(
     session: Session, insurer_number: str, number: str, moment: datetime,
     known_insurers: dict[str, core.Insurer] | None = None,
 ) -> list[core.RegistryView]:
     """Everyone who held, as of the moment, a qualification under these insurer/number."""
-    person_ids = session.exec(
-        sqlmodel_select(tables.QualificationVersion.person_id)
-        .where(
-            tables.QualificationVersion.insurer_number == insurer_number,
-            tables.QualificationVersion.number == number,
-            tables.QualificationVersion.visible_from <= moment,
-        )
-        .distinct()
-    ).all()
+    person_ids = session.connection().execute(
+        HOLDERS_STATEMENT, {"insurer_number": insurer_number, "number": number, "moment": moment}
+    ).scalars().all()
     known = known_insurers if known_insurers is not None else insurers(session)
     views = (view_for_person(session, pid, moment, known) for pid in person_ids)
     return [v for v in views if v is not None]
