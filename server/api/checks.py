@@ -257,7 +257,8 @@ async def bulk_check(request: Request, ctx: Context, session: DbSession, clinic:
     accessed = []
     for index, info in enumerate(queries, start=1):
         result = _number_check(ctx, session, info, now, target_day)
-        accessed.append(access_row(now, clinic.code, result.person_id, "bulk_check", "number", outcome_of(result)))
+        accessed.append(access_row(now, clinic.code, result.person_id, "bulk_check", "number",
+                                   outcome_of(result)))
         units.append(presenting.to_bulk_unit(result, search_info=info, reference_number=f"{index:06d}"))
     record_access(session, accessed)  # written together at the end: the write lock is held briefly
     session.commit()
@@ -311,7 +312,8 @@ def _reader(ctx: AppContext, session: Session, clinic: str, reader_id: str) -> R
 
 
 @router.post("/card-checks/challenge", response_model=Challenge, tags=["card check"])
-async def card_check_challenge(body: ChallengeRequest, ctx: Context, session: DbSession, clinic: Clinic) -> Challenge:
+async def card_check_challenge(body: ChallengeRequest, ctx: Context, session: DbSession,
+                               clinic: Clinic) -> Challenge:
     """Step 1: a one-time nonce for the reader to have signed (single use, 60 s on the simulated clock)."""
     _reader(ctx, session, clinic.code, body.reader_id)
     now = ctx.now()
@@ -372,13 +374,15 @@ def _judge_card(ctx: AppContext, session: Session, body: CardCheckSubmission, re
         verify_card_signature(cert, nonce, _b64(body.card_signature, "card_signature"))
     else:
         payload = attestation_payload(nonce, certificate_to_der(cert), body.method, body.reader_id)
-        verify_attestation(reader.public_key_pem, payload, _b64(body.reader_attestation, "reader_attestation"))
+        verify_attestation(reader.public_key_pem, payload,
+                           _b64(body.reader_attestation, "reader_attestation"))
 
     serial = str(cert.serial_number)
     not_before, not_after = certificate_dates(cert)
     moment = aware_jst(now)
     revoked, link = registry.card_status(session, serial, moment)
-    status = core.CertificateStatus(serial=serial, not_before=not_before, not_after=not_after, revoked=revoked)
+    status = core.CertificateStatus(serial=serial, not_before=not_before, not_after=not_after,
+                                    revoked=revoked)
     view = (registry.view_for_person(session, link.person_id, moment, ctx.insurers(session))
             if isinstance(link, core.LinkedPerson) else None)
     consents = core.Consents(
@@ -396,8 +400,8 @@ def _joined(values: Iterable[Enum]) -> list[str]:
 
 
 @router.post("/card-checks", tags=["card check"], summary="Step 2: card check at the reader")
-async def card_check(body: CardCheckSubmission, request: Request, ctx: Context, session: DbSession, clinic: Clinic,
-               format: str | None = Query(default=None)) -> Response:
+async def card_check(body: CardCheckSubmission, request: Request, ctx: Context, session: DbSession,
+                     clinic: Clinic, format: str | None = Query(default=None)) -> Response:
     """The reader sends the card's certificate and proof: the card's signature over the nonce (PIN)
     or the reader's signed attestation (face, visual check), plus the consent answers.
 
@@ -425,8 +429,8 @@ async def card_check(body: CardCheckSubmission, request: Request, ctx: Context, 
         "method": body.method, "medical_info": ",".join(sorted(_joined(result.medical_info))),
         "withheld": ",".join(_joined(result.withheld)),
     })
-    record_access(session, [access_row(now, clinic.code, result.person_id, "card_check", f"card:{body.method}",
-                                       outcome_of(result))])
+    record_access(session, [access_row(now, clinic.code, result.person_id, "card_check",
+                                       f"card:{body.method}", outcome_of(result))])
     session.commit()
     out_encoding = encoding_from_query(body.encoding) or CharacterCodeIdentifier.UTF8
     out = presenting.to_result_message(
