@@ -22,13 +22,14 @@ from typing import Any
 import click
 import httpx
 
+from onshi import defaults
 from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PG_SCHEMA = "onshi_bench"
 ADMIN_TOKEN = "bench-admin-token"
-CLINIC_CODE = "1312345678"
-CLINIC_TOKEN = "demo-clinic-token"
+CLINIC_CODE = defaults.CLINIC_CODE
+CLINIC_TOKEN = defaults.CLINIC_TOKEN
 BENCH_DIR = ROOT / "var" / "bench"
 SAMPLE_CARDS = 200
 CONTENTION = ("The load generator runs in its own process but on the same 2 cores as the server: "

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from onshi import defaults
 from onshi.procs import ROOT
 
 DEFAULT_STATE = ROOT / "var" / "reader"
@@ -20,9 +21,9 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option(
             "--server",
-            default="http://127.0.0.1:8000",
+            default=defaults.SERVER_URL,
             show_default=True,
-            envvar="ONSHI_SERVER_URL",
+            envvar=defaults.ENV_SERVER_URL,
             help="中央システムのURL / the central system",
         ),
         click.option(
@@ -49,20 +50,22 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--console-url",
             default=None,
-            envvar="ONSHI_CONSOLE_URL",
+            envvar=defaults.ENV_CONSOLE_URL,
             help="受付コンソールのURL / clinic console to tell (e.g. http://127.0.0.1:8002)",
         ),
-        click.option("--clinic-code", default="1312345678", show_default=True, envvar="ONSHI_CLINIC_CODE"),
+        click.option(
+            "--clinic-code", default=defaults.CLINIC_CODE, show_default=True, envvar=defaults.ENV_CLINIC_CODE
+        ),
         click.option(
             "--clinic-token",
-            default="demo-clinic-token",
-            envvar="ONSHI_CLINIC_TOKEN",
+            default=defaults.CLINIC_TOKEN,
+            envvar=defaults.ENV_CLINIC_TOKEN,
             help="医療機関のトークン / clinic token",
         ),
         click.option(
             "--admin-token",
-            default="onshi-admin",
-            envvar="ONSHI_ADMIN_TOKEN",
+            default=defaults.ADMIN_TOKEN,
+            envvar=defaults.ENV_ADMIN_TOKEN,
             help="登録・カード取得用 / for reader registration and card material",
         ),
         click.option(
@@ -216,11 +219,11 @@ def run(settings: Settings, script: Path, as_json: bool) -> None:
 
 
 @click.group(help="仮想マイナンバーカード / virtual My Number cards")
-@click.option("--server", default="http://127.0.0.1:8000", show_default=True, envvar="ONSHI_SERVER_URL")
+@click.option("--server", default=defaults.SERVER_URL, show_default=True, envvar=defaults.ENV_SERVER_URL)
 @click.option(
     "--cards-dir", type=click.Path(path_type=Path), default=DEFAULT_STATE / "cards", show_default=True
 )
-@click.option("--admin-token", default="onshi-admin", envvar="ONSHI_ADMIN_TOKEN")
+@click.option("--admin-token", default=defaults.ADMIN_TOKEN, envvar=defaults.ENV_ADMIN_TOKEN)
 @click.pass_context
 def card(ctx: click.Context, server: str, cards_dir: Path, admin_token: str) -> None:
     ctx.obj = {"server": server, "cards_dir": cards_dir, "admin_token": admin_token}

@@ -23,22 +23,24 @@ from clinic_client.client import ClientSettings, OnshiClient, search_info
 from clinic_client.errors import OnshiError
 from clinic_client.explain import explain
 from clinic_client.outcome import CheckOutcome, copay_label
-from onshi import xmlcodec
+from onshi import defaults, xmlcodec
 from onshi.codes import CharacterCodeIdentifier
 from onshi.messages import BulkCheckRequestMessage, QualificationConfirmSearchInfo
 
-SERVER = click.option("--server", envvar="ONSHI_SERVER", default="http://localhost:8000", show_default=True)
+SERVER = click.option(
+    "--server", envvar=defaults.ENV_SERVER_URL, default=defaults.SERVER_URL, show_default=True
+)
 CLINIC = click.option(
     "--clinic-code",
-    envvar="ONSHI_CLINIC_CODE",
-    default="1312345678",
+    envvar=defaults.ENV_CLINIC_CODE,
+    default=defaults.CLINIC_CODE,
     show_default=True,
     help="医療機関コード (10 digits)",
 )
 TOKEN = click.option(
     "--clinic-token",
-    envvar="ONSHI_CLINIC_TOKEN",
-    default="demo-clinic-token",
+    envvar=defaults.ENV_CLINIC_TOKEN,
+    default=defaults.CLINIC_TOKEN,
     help="clinic bearer token (env ONSHI_CLINIC_TOKEN)",
 )
 FORMAT = click.option(
@@ -179,7 +181,7 @@ def check_number(
 
 @check.command("card", help="カードリーダーでカード確認を開始し結果を待つ / card check through the reader")
 @click.argument("patient_ref")
-@click.option("--reader-url", envvar="ONSHI_READER", default="http://localhost:8001", show_default=True)
+@click.option("--reader-url", envvar=defaults.ENV_READER_URL, default=defaults.READER_URL, show_default=True)
 @click.option(
     "--wait", "wait_seconds", default=120.0, show_default=True, help="seconds to wait for the patient"
 )
@@ -341,7 +343,7 @@ def bridge(
 @click.option("--port", default=8002, show_default=True, type=int)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @SERVER
-@click.option("--reader-url", envvar="ONSHI_READER", default="http://localhost:8001", show_default=True)
+@click.option("--reader-url", envvar=defaults.ENV_READER_URL, default=defaults.READER_URL, show_default=True)
 @CLINIC
 @TOKEN
 @click.option("--clinic-name", default="さくら内科クリニック", show_default=True)

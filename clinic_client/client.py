@@ -40,6 +40,7 @@ from clinic_client.errors import (
     Unauthorized,
 )
 from clinic_client.outcome import CheckOutcome
+from onshi import defaults
 from onshi.codes import CharacterCodeIdentifier, ConsentFlag, MedicalInfoKind, ReferenceClassification
 from onshi.messages import (
     BulkCheckRequestBody,
@@ -66,7 +67,7 @@ class ClientSettings:
     ``backoff`` seconds doubling between them.
     """
 
-    base_url: str = "http://localhost:8000"
+    base_url: str = defaults.SERVER_URL
     clinic_code: str | None = None  # 医療機関コード, 10 digits
     clinic_token: str | None = None
     admin_token: str | None = None

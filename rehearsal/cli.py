@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from onshi import defaults
 from rehearsal.scenario import ScenarioError, find, load_all
 
 
@@ -25,10 +26,11 @@ def list_scenarios(lang: str) -> None:
 
 @scenario.command("run", help="シナリオを実行 / run a scenario against a server (exit 0: as expected)")
 @click.argument("name")
-@click.option("--server", "server_url", envvar="ONSHI_SERVER_URL", default="http://127.0.0.1:8000",
+@click.option("--server", "server_url", envvar=defaults.ENV_SERVER_URL, default=defaults.SERVER_URL,
               show_default=True, help="the onshi-sim server")
-@click.option("--admin-token", envvar="ONSHI_ADMIN_TOKEN", default="dev-admin-token", show_default=True)
-@click.option("--clinic-token", envvar="ONSHI_CLINIC_TOKEN", default=None,
+@click.option("--admin-token", envvar=defaults.ENV_ADMIN_TOKEN, default=defaults.ADMIN_TOKEN,
+              show_default=True)
+@click.option("--clinic-token", envvar=defaults.ENV_CLINIC_TOKEN, default=None,
               help="default: the fixture clinic's token")
 @click.option("--reader", type=click.Choice(["auto", "off"]), default="auto", show_default=True,
               help="auto: play reader-side steps on the reader emulator (`onshi reader … run SCRIPT`, "
@@ -66,12 +68,13 @@ def run(name: str, server_url: str, admin_token: str, clinic_token: str | None, 
 @click.command("gallery", help="失敗ギャラリー・障害・研修 / failure gallery, faults, rehearsal")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8003, show_default=True)
-@click.option("--server", "server_url", envvar="ONSHI_SERVER_URL", default="http://127.0.0.1:8000",
+@click.option("--server", "server_url", envvar=defaults.ENV_SERVER_URL, default=defaults.SERVER_URL,
               show_default=True)
-@click.option("--admin-token", envvar="ONSHI_ADMIN_TOKEN", default="dev-admin-token", show_default=True)
-@click.option("--console", "console_url", envvar="ONSHI_CONSOLE_URL", default="http://127.0.0.1:8002",
+@click.option("--admin-token", envvar=defaults.ENV_ADMIN_TOKEN, default=defaults.ADMIN_TOKEN,
               show_default=True)
-@click.option("--reader", "reader_url", envvar="ONSHI_READER_URL", default="http://127.0.0.1:8001",
+@click.option("--console", "console_url", envvar=defaults.ENV_CONSOLE_URL, default=defaults.CONSOLE_URL,
+              show_default=True)
+@click.option("--reader", "reader_url", envvar=defaults.ENV_READER_URL, default=defaults.READER_URL,
               show_default=True)
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="where rehearsal sessions are kept (default var/rehearsal)")

@@ -45,6 +45,7 @@ from clinic_client.client import ClientSettings, OnshiClient, card_check_payload
 from clinic_client.errors import NotFound, OnshiError
 from clinic_client.outcome import CheckOutcome, copay_percent
 from clinic_client.wronglink import Identity, check_identity
+from onshi import defaults
 from onshi.codes import QualificationValidity
 from onshi.procs import ROOT
 from rehearsal.scenario import Scenario, Step, Text, reader_script
@@ -60,21 +61,20 @@ NO_CONSENTS = {"medication": False, "clinical": False, "operation": False, "chec
 class Target:
     """Which server to drive, as whom."""
 
-    url: str = "http://127.0.0.1:8000"
-    admin_token: str = "dev-admin-token"
+    url: str = defaults.SERVER_URL
+    admin_token: str = defaults.ADMIN_TOKEN
     clinic_token: str | None = None  # default: the fixture clinic's token
     timeout: float = 10.0
 
     @classmethod
     def from_env(cls) -> Target:
-        return cls(os.environ.get("ONSHI_SERVER_URL", "http://127.0.0.1:8000"),
-                   os.environ.get("ONSHI_ADMIN_TOKEN", "dev-admin-token"),
-                   os.environ.get("ONSHI_CLINIC_TOKEN"))
+        return cls(os.environ.get(defaults.ENV_SERVER_URL, defaults.SERVER_URL),
+                   os.environ.get(defaults.ENV_ADMIN_TOKEN, defaults.ADMIN_TOKEN),
+                   os.environ.get(defaults.ENV_CLINIC_TOKEN))
 
 
 KIND_JA = {"medication": "薬剤情報", "clinical": "診療情報", "operation": "手術情報",
            "checkup": "特定健診情報"}
-FIXTURE_CLINIC_TOKENS = {"1312345678": "demo-clinic-token", "1342000017": "demo-pharmacy-token"}
 
 
 @dataclass
@@ -334,7 +334,7 @@ class ScenarioRunner:
         self.echo = echo
 
     def _clinic_token(self, scenario: Scenario) -> str:
-        return self.target.clinic_token or FIXTURE_CLINIC_TOKENS.get(scenario.clinic, "")
+        return self.target.clinic_token or defaults.FIXTURE_CLINIC_TOKENS.get(scenario.clinic, "")
 
     def _client(self, scenario: Scenario) -> OnshiClient:
         token = self._clinic_token(scenario)

@@ -28,6 +28,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from onshi import defaults
 from onshi.catalogue import FailureMode
 from onshi.procs import ROOT
 from onshi.timeutil import JST
@@ -48,10 +49,10 @@ HERE = Path(__file__).resolve().parent
 
 @dataclass(frozen=True)
 class GallerySettings:
-    server_url: str = "http://127.0.0.1:8000"
-    admin_token: str = "dev-admin-token"
-    console_url: str = "http://127.0.0.1:8002"
-    reader_url: str = "http://127.0.0.1:8001"
+    server_url: str = defaults.SERVER_URL
+    admin_token: str = defaults.ADMIN_TOKEN
+    console_url: str = defaults.CONSOLE_URL
+    reader_url: str = defaults.READER_URL
     data_dir: Path = field(default_factory=lambda: ROOT / "var" / "rehearsal")
 
     @property

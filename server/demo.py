@@ -11,10 +11,10 @@ from types import FrameType
 
 import click
 
+from onshi import defaults
 from onshi.procs import ROOT, start_onshi, stop, wait_http
 
 DEMO_DIR = ROOT / "var" / "demo"
-DEMO_ADMIN_TOKEN = "onshi-admin"
 
 
 def run_demo(*, port: int = 8000, database_url: str | None = None, quiet: bool = False) -> None:
@@ -24,10 +24,10 @@ def run_demo(*, port: int = 8000, database_url: str | None = None, quiet: bool =
     console_url = f"http://127.0.0.1:{port + 2}"
     env = {
         "ONSHI_DATABASE_URL": database_url or f"sqlite:///{DEMO_DIR / 'onshi.db'}",
-        "ONSHI_ADMIN_TOKEN": os.environ.get("ONSHI_ADMIN_TOKEN", DEMO_ADMIN_TOKEN),
-        "ONSHI_SERVER": server_url,
-        "ONSHI_CLINIC_CODE": "1312345678",
-        "ONSHI_CLINIC_TOKEN": "demo-clinic-token",
+        "ONSHI_ADMIN_TOKEN": os.environ.get("ONSHI_ADMIN_TOKEN", defaults.ADMIN_TOKEN),
+        "ONSHI_SERVER_URL": server_url,
+        "ONSHI_CLINIC_CODE": defaults.CLINIC_CODE,
+        "ONSHI_CLINIC_TOKEN": defaults.CLINIC_TOKEN,
     }
     logs = DEMO_DIR / "logs"
     logs.mkdir(exist_ok=True)

@@ -31,7 +31,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from onshi import xmlcodec
+from onshi import defaults, xmlcodec
 from onshi.catalogue import FailureMode
 from onshi.codes import CharacterCodeIdentifier, QualificationValidity
 from onshi.messages import (
@@ -55,8 +55,8 @@ from server.jlis import (
 )
 
 # The clinic of the fixture set (fixtures/personas.yaml) the examples are made for.
-CLINIC_CODE = "1312345678"
-CLINIC_TOKEN = "demo-clinic-token"
+CLINIC_CODE = defaults.CLINIC_CODE
+CLINIC_TOKEN = defaults.CLINIC_TOKEN
 # What the patient answers at the reader in the examples: consent to everything, electronic prescription.
 CONSENTS = {"medication": True, "clinical": True, "operation": True, "checkup": True, "limit_bracket": True,
             "prescription": "1"}

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from onshi import defaults
+
 DEFAULT_DB = Path(__file__).resolve().parent.parent / "var" / "onshi.db"
 
 
@@ -17,7 +19,9 @@ class Settings:
     database_schema: str | None = field(
         default_factory=lambda: os.environ.get("ONSHI_DATABASE_SCHEMA") or None
     )
-    admin_token: str = field(default_factory=lambda: os.environ.get("ONSHI_ADMIN_TOKEN", "onshi-admin"))
+    admin_token: str = field(
+        default_factory=lambda: os.environ.get(defaults.ENV_ADMIN_TOKEN, defaults.ADMIN_TOKEN)
+    )
     nonce_seconds: int = 60
     max_body_bytes: int = 1_048_576
     max_bulk_queries: int = 5_000

@@ -36,6 +36,7 @@ from clinic_client.explain import explain
 from clinic_client.outcome import CheckOutcome, copay_label
 from clinic_client.records import InsuranceDocument, PatientRecord, PatientStore
 from clinic_client.wronglink import check_identity
+from onshi import defaults
 from onshi.codes import MedicalInfoKind
 from onshi.timeutil import JST
 
@@ -45,11 +46,11 @@ HERE = Path(__file__).parent
 
 @dataclass
 class ConsoleSettings:
-    server_url: str = "http://localhost:8000"
+    server_url: str = defaults.SERVER_URL
     reader_url: str | None = "http://localhost:8001"
-    clinic_code: str = "1312345678"
+    clinic_code: str = defaults.CLINIC_CODE
     clinic_token: str = field(
-        default_factory=lambda: os.environ.get("ONSHI_CLINIC_TOKEN", "demo-clinic-token")
+        default_factory=lambda: os.environ.get(defaults.ENV_CLINIC_TOKEN, defaults.CLINIC_TOKEN)
     )
     clinic_name: str = "さくら内科クリニック"
     patients_file: Path = Path("var/console/patients.json")
