@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
+from cryptography import x509
 
 from clinic_client.client import AsyncOnshiClient, ClientSettings, OnshiClient, search_info
 from clinic_client.console.demo import demo_patients
-from clinic_client.errors import BadRequest, ConnectionFailed, Forbidden, ServerUnavailable, Unauthorized
+from clinic_client.errors import (
+    BadRequest,
+    ConnectionFailed,
+    Forbidden,
+    NotFound,
+    ServerUnavailable,
+    Unauthorized,
+)
 from clinic_client.explain import explain
 from clinic_client.outcome import CheckOutcome, copay_percent
 from clinic_client.records import PatientRecord
@@ -23,6 +33,7 @@ from onshi.codes import (
     ReasonOfLoss,
     WithheldReason,
 )
+from tests.server_helpers import FIXTURE_MOMENT
 
 PATIENTS = {p.id: p for p in demo_patients()}
 
@@ -179,16 +190,25 @@ def test_f14_multiple_matches(client: OnshiClient) -> None:
     assert explain(outcome).ids == ("F14",)
 
 
+def _with_header(message: Any, **changes: Any) -> Any:
+    return message.model_copy(update={"MessageHeader": message.MessageHeader.model_copy(update=changes)})
+
+
+def test_another_clinics_code_in_the_message_is_forbidden(client: OnshiClient) -> None:
+    message = client.api.number_check_message(search_info("06139012", "1024", "19850512", symbol="5201"))
+    with pytest.raises(Forbidden) as refused:
+        client.send_number_check(_with_header(message, MedicalInstitutionCode="9999999999"))
+    assert refused.value.status == 403 and refused.value.code == "institution_mismatch"
+    assert "9999999999" in refused.value.detail and refused.value.title_ja
+
+
 def test_bad_request_carries_the_servers_problem(client: OnshiClient) -> None:
     message = client.api.number_check_message(search_info("06139012", "1024", "19850512", symbol="5201"))
-    bad = message.model_copy(
-        update={
-            "MessageHeader": message.MessageHeader.model_copy(update={"MedicalInstitutionCode": "9999999999"})
-        }
-    )
-    with pytest.raises((BadRequest, Forbidden, Unauthorized)) as refused:
-        client.send_number_check(bad)
-    assert refused.value.detail and refused.value.title_ja and refused.value.code
+    with pytest.raises(BadRequest) as refused:
+        client.send_number_check(_with_header(message, QualificationConfirmationDate="20261399"))
+    assert refused.value.status == 400 and refused.value.code == "schema_invalid"
+    assert "20261399" in refused.value.detail and refused.value.title_ja
+    assert refused.value.problem["code"] == "schema_invalid"
 
 
 def test_wrong_token_is_unauthorized(live_server: Any) -> None:
@@ -207,16 +227,51 @@ def test_malformed_xml_is_a_bad_request_with_detail(client: OnshiClient) -> None
     assert refused.value.detail
 
 
+class CountingTransport(httpx.BaseTransport):
+    """The real HTTP transport, counting the requests that actually go out."""
+
+    def __init__(self) -> None:
+        self.real = httpx.HTTPTransport()
+        self.sent: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(f"{request.method} {request.url.path}")
+        return self.real.handle_request(request)
+
+    def close(self) -> None:
+        self.real.close()
+
+
 def test_f13_outage_is_server_unavailable_and_retried(fresh_server: Any) -> None:
     fresh_server.admin("POST", "/faults", json={"outage": True})
-    with OnshiClient(settings_for(fresh_server, retries=2, backoff=0.01)) as c:
+    transport = CountingTransport()
+    with OnshiClient(settings_for(fresh_server, retries=2, backoff=0.01), transport=transport) as c:
         with pytest.raises(ServerUnavailable) as down:
             by_number(c, "healthy-employee")
+        assert down.value.status == 503 and down.value.title_ja
         expl = explain(None, error=down.value)
         assert expl.ids == ("F13",) and expl.declaration
-        assert down.value.title_ja
-    log = fresh_server.admin("GET", "/access-log")
-    assert isinstance(log, list)
+    assert transport.sent == ["POST /api/v1/number-checks"] * 3  # the first attempt and 2 retries
+
+
+def test_card_check_submission_is_never_repeated(fresh_server: Any) -> None:
+    transport = CountingTransport()
+    with OnshiClient(settings_for(fresh_server, retries=3, backoff=0.01), transport=transport) as c:
+        reader_id = c.register_reader()["reader_id"]
+        card = c.card("healthy-employee")
+        nonce = c.challenge(reader_id).nonce
+        c.set_faults(outage=True)
+        payload = {
+            "reader_id": reader_id,
+            "nonce": nonce,
+            "certificate_pem": card["certificate_pem"],
+            "method": "pin",
+            "card_signature": "AA==",
+            "consents": {},
+        }
+        with pytest.raises(ServerUnavailable):
+            c.card_check(payload)
+    assert transport.sent.count("POST /api/v1/card-checks") == 1  # the nonce is spent: no retry
 
 
 def test_timeout_is_server_unavailable(fresh_server: Any) -> None:
@@ -267,13 +322,102 @@ def test_bulk_check_summary(client: OnshiClient) -> None:
     assert result.MessageHeader.NumberOfProcessingResult == 4
 
 
-async def test_async_client(live_server: Any) -> None:
-    async with AsyncOnshiClient(settings_for(live_server)) as c:
+async def test_async_client(fresh_server: Any) -> None:
+    async with AsyncOnshiClient(settings_for(fresh_server)) as c:
         p = PATIENTS["healthy-national"]
         d = p.documents[0]
         outcome = await c.number_check(
             d.insurer_number, d.number, p.birthdate, symbol=d.symbol, branch=d.branch
         )
-        assert outcome.valid
+        assert outcome.valid and outcome.primary is not None and outcome.primary.Name == p.name
         clock = await c.get_clock()
-        assert clock
+        assert clock == {"now": FIXTURE_MOMENT, "frozen": True}
+        added = await c.add_fault_rule(
+            {"id": "slow-reader", "kind": "latency", "channel": "reader", "latency_ms": 50}
+        )
+        assert added["rule"]["id"] == "slow-reader" and added["active"] == ["slow-reader"]
+        assert (await c.health())["faults"]["rules"][0]["kind"] == "latency"
+        assert (await c.clear_faults())["rules"] == []
+
+
+# --- the APIs beside the checks ----------------------------------------------------------------
+
+
+def test_health_shows_the_simulated_clock_and_faults(client: OnshiClient) -> None:
+    health = client.health()
+    assert health["status"] == "ok"
+    assert health["now"] == client.get_clock()["now"] == FIXTURE_MOMENT and health["frozen"] is True
+    assert health["faults"] == {"outage": False, "latency_ms": 0, "rules": []}
+
+
+def test_jlis_ca_signs_the_cards_and_the_crl_lists_the_revoked_one(client: OnshiClient) -> None:
+    ca = x509.load_pem_x509_certificate(client.jlis_ca_pem().encode())
+    card = x509.load_pem_x509_certificate(client.card("healthy-employee")["certificate_pem"].encode())
+    card.verify_directly_issued_by(ca)
+    crl = x509.load_pem_x509_crl(client.jlis_crl_pem().encode())
+    assert crl.is_signature_valid(ca.public_key())
+    revoked = x509.load_pem_x509_certificate(client.card("f15-revoked")["certificate_pem"].encode())
+    assert crl.get_revoked_certificate_by_serial_number(revoked.serial_number) is not None
+    assert crl.get_revoked_certificate_by_serial_number(card.serial_number) is None
+
+
+def test_card_list_holds_every_personas_card(client: OnshiClient) -> None:
+    cards = {c["person"]["id"]: c for c in client.cards()}
+    one = client.card("healthy-employee")
+    assert cards[one["person"]["id"]] == one
+    assert one["person"]["name"] == "佐藤 花子" and one["certificate_pem"].startswith(
+        "-----BEGIN CERTIFICATE"
+    )
+    assert {c["variant"] for c in cards.values()} >= {"standard", "face_only", "infant"}
+
+
+def test_fault_rules_added_listed_removed_and_cleared(fresh_server: Any) -> None:
+    with OnshiClient(settings_for(fresh_server)) as c:
+        added = c.add_fault_rule(
+            {
+                "id": "clinic-down",
+                "kind": "outage",
+                "channel": "clinic",
+                "clinic": fresh_server.clinic_code,
+                "note": "test",
+            }
+        )
+        rule = added["rule"]
+        assert rule == {
+            "id": "clinic-down",
+            "kind": "outage",
+            "clinic": fresh_server.clinic_code,
+            "channel": "clinic",
+            "start": None,
+            "end": None,
+            "latency_ms": 0,
+            "rate": 1.0,
+            "status": 503,
+            "hold_ms": 10_000,
+            "seed": 0,
+            "note": "test",
+        }
+        assert c.get_faults()["rules"] == [rule] and c.get_faults()["active"] == ["clinic-down"]
+        with pytest.raises(ServerUnavailable):
+            by_number(c, "healthy-employee")
+        later = datetime.fromisoformat(FIXTURE_MOMENT) + timedelta(hours=1)
+        scheduled = c.add_fault_rule({"id": "later", "kind": "outage", "start": later})
+        assert scheduled["rule"]["start"] == later.isoformat() and scheduled["active"] == ["clinic-down"]
+        after = c.remove_fault_rule("clinic-down")
+        assert [r["id"] for r in after["rules"]] == ["later"] and after["active"] == []
+        assert by_number(c, "healthy-employee").valid
+        with pytest.raises(NotFound):
+            c.remove_fault_rule("clinic-down")
+        assert c.clear_faults()["rules"] == []
+
+
+def test_set_faults_takes_global_faults_rules_and_clear(fresh_server: Any) -> None:
+    with OnshiClient(settings_for(fresh_server)) as c:
+        view = c.set_faults(latency_ms=20, rules=[{"id": "e", "kind": "error", "rate": 0.5, "seed": 7}])
+        assert view["latency_ms"] == 20 and view["outage"] is False
+        assert [(r["id"], r["kind"], r["rate"], r["seed"]) for r in view["rules"]] == [("e", "error", 0.5, 7)]
+        assert c.set_faults(outage=True)["rules"] == view["rules"]  # unset arguments stay as they are
+        cleared = c.set_faults(clear=True, rules=[{"id": "t", "kind": "timeout", "hold_ms": 100}])
+        assert cleared["outage"] is False and cleared["latency_ms"] == 0
+        assert [r["id"] for r in cleared["rules"]] == ["t"]
+        assert c.set_faults(clear=True) == {**cleared, "rules": [], "active": []}
