@@ -25,12 +25,27 @@ from pydantic import BaseModel, Field
 
 from clinic_client.wronglink import Identity
 
-DocumentKind = Literal["kakuninsho", "oshirase", "hokensho"]
+DocumentKind = Literal["kakuninsho", "oshirase", "koreisha", "hokensho"]
 DOCUMENT_LABELS: dict[str, tuple[str, str]] = {
     "kakuninsho": ("資格確認書", "eligibility certificate"),
     "oshirase": ("資格情報のお知らせ", "eligibility notice"),
-    "hokensho": ("健康保険証（旧）", "old insurance card"),
+    "koreisha": ("高齢受給者証", "elderly recipient certificate"),
+    "hokensho": ("健康保険証（旧）など", "old insurance card or other"),
 }
+# The same papers by the names the console's action log uses (number_check's "document").
+DOCUMENT_ACTION_NAMES: dict[str, str] = {
+    "kakuninsho": "eligibility_certificate",
+    "oshirase": "eligibility_notice",
+    "koreisha": "elderly_certificate",
+    "hokensho": "other",
+}
+DOCUMENT_OF_ACTION_NAME: dict[str, str] = {v: k for k, v in DOCUMENT_ACTION_NAMES.items()}
+
+
+def document_label(action_name: str, lang: str = "ja") -> str:
+    """The paper's name for a number_check ``document`` value (eligibility_notice → 資格情報のお知らせ)."""
+    ja, en = DOCUMENT_LABELS[DOCUMENT_OF_ACTION_NAME[action_name]]
+    return ja if lang == "ja" else en
 
 
 class InsuranceDocument(BaseModel):
@@ -45,6 +60,10 @@ class InsuranceDocument(BaseModel):
     def label(self, lang: str = "ja") -> str:
         ja, en = DOCUMENT_LABELS[self.kind]
         return ja if lang == "ja" else en
+
+    @property
+    def action_name(self) -> str:
+        return DOCUMENT_ACTION_NAMES[self.kind]
 
 
 class Confirmed(BaseModel):

@@ -26,8 +26,20 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def console(live_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("console")
+def console_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The console's folder: its patient file (patients.json) and log."""
+    return tmp_path_factory.mktemp("console")
+
+
+def patient_entry(home: Path, patient_id: str) -> dict[str, Any]:
+    """The patient as the console's record file holds it, read from disk."""
+    data = json.loads((home / "patients.json").read_text(encoding="utf-8"))
+    return next(p for p in data["patients"] if p["id"] == patient_id)
+
+
+@pytest.fixture(scope="module")
+def console(live_server: Any, console_home: Path) -> Iterator[str]:
+    folder = console_home
     patients = folder / "patients.json"
     patients.write_text(
         json.dumps(PatientFile(patients=demo_patients()).model_dump(mode="json"), ensure_ascii=False),
@@ -135,7 +147,10 @@ def test_f1_number_check_and_declaration(console: str) -> None:
         screenshot(page, "console-f1-declaration")
 
 
-def test_f2_wrong_link_flagged_and_held(console: str, client: OnshiClient) -> None:
+def test_f2_wrong_link_is_held_until_staff_decide(
+    console: str, console_home: Path, client: OnshiClient
+) -> None:
+    before = patient_entry(console_home, "f2-wrong-link")
     url = reader_posts(console, client, "f2-wrong-link")
     with chromium() as page:
         page.goto(console + url)
@@ -146,14 +161,35 @@ def test_f2_wrong_link_flagged_and_held(console: str, client: OnshiClient) -> No
         assert "エスシタロプラム" not in text  # the stranger's medication is never shown
         assert "なにわ商事" not in text  # nor their insurance, until staff decide
         assert page.locator("[data-test=held]").is_visible()
+        assert "カルテへの反映：保留中" in page.locator("[data-test=record-state]").inner_text()
+        assert patient_entry(console_home, "f2-wrong-link") == before  # nothing written yet
         screenshot(page, "console-f2")
+
         page.click("[data-test=reject]")
         text = page.locator("main").inner_text()
-        assert "別人のデータとして扱いました" in text and "エスシタロプラム" not in text
-        assert "カルテへの反映：保留中" in text or "カルテへの反映：なし" in text
+        assert (
+            "別人のデータとして扱いました" in text
+            and "エスシタロプラム" not in text
+            and "なにわ商事" not in text
+        )
+        assert "カルテへの反映：なし" in page.locator("[data-test=record-state]").inner_text()
+        assert patient_entry(console_home, "f2-wrong-link") == before  # discarded: the record is unchanged
         screenshot(page, "console-f2-rejected")
-    patients = httpx.get(f"{console}/").text
-    assert "別人の可能性" in patients
+        assert "別人の可能性" in httpx.get(f"{console}/").text
+
+        # The same card again; this time staff (wrongly or after checking) take the data in.
+        second = reader_posts(console, client, "f2-wrong-link")
+        page.goto(console + second)
+        assert patient_entry(console_home, "f2-wrong-link") == before
+        page.click("[data-test=accept]")
+        assert "カルテへの反映：済" in page.locator("[data-test=record-state]").inner_text()
+        after = patient_entry(console_home, "f2-wrong-link")
+        assert after["confirmed"]["check_id"] == second.rsplit("/", 1)[-1]
+        assert after["confirmed"]["insurer_number"] == "06271234"  # the stranger's insurer, now on file
+        assert {k: v for k, v in after.items() if k != "confirmed"} == {
+            k: v for k, v in before.items() if k != "confirmed"
+        }
+        screenshot(page, "console-f2-accepted")
 
 
 def test_f4_no_provide_shown_honestly(console: str, client: OnshiClient) -> None:

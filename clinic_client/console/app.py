@@ -3,7 +3,8 @@
 Pages: today's patients, card check on the reader, number check from a 資格確認書 / 資格情報のお知らせ,
 the result as staff need it, the printable 被保険者資格申立書, and the bulk check (一括照会) for
 tomorrow's bookings. The reader posts its results to ``POST /api/console/reader-results``
-(docs/architecture.md, reader ↔ console contract).
+(docs/architecture.md, reader ↔ console contract). Every staff action goes into the action log,
+``GET /api/console/actions?since=…`` (for rehearsals), ``DELETE /api/console/actions`` clears it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from fastapi.templating import Jinja2Templates
 from clinic_client.client import ClientSettings, OnshiClient, search_info
 from clinic_client.console import present
 from clinic_client.console.state import (
+    COPAY_PERCENTS,
+    DECISION_ACTIONS,
+    NUMBER_DOCUMENTS,
     BulkRun,
     ConsoleCheck,
     ConsoleState,
@@ -34,7 +38,13 @@ from clinic_client.console.state import (
 from clinic_client.errors import OnshiError
 from clinic_client.explain import explain
 from clinic_client.outcome import CheckOutcome, copay_label
-from clinic_client.records import InsuranceDocument, PatientRecord, PatientStore
+from clinic_client.records import (
+    DOCUMENT_OF_ACTION_NAME,
+    InsuranceDocument,
+    PatientRecord,
+    PatientStore,
+    document_label,
+)
 from clinic_client.wronglink import check_identity
 from onshi import defaults
 from onshi.codes import MedicalInfoKind
@@ -58,6 +68,21 @@ class ConsoleSettings:
     retries: int = 1
 
 
+def problem(status: int, code: str, title: str, title_ja: str, detail: str) -> JSONResponse:
+    """The console's errors in the server's problem+json shape."""
+    return JSONResponse(
+        {"status": status, "code": code, "title": title, "title_ja": title_ja, "detail": detail[:500]},
+        status_code=status,
+        media_type="application/problem+json",
+    )
+
+
+def reader_result_invalid(detail: str) -> JSONResponse:
+    return problem(
+        400, "reader_result_invalid", "Invalid reader result", "カードリーダーの結果が読み取れません", detail
+    )
+
+
 def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     settings = settings or ConsoleSettings()
     app = FastAPI(title="onshi-sim 受付画面 / reception console", docs_url="/api/console/docs")
@@ -65,15 +90,16 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     store = PatientStore(settings.patients_file)
     state = ConsoleState()
-    client = OnshiClient(
-        ClientSettings(
-            settings.server_url,
-            clinic_code=settings.clinic_code,
-            clinic_token=settings.clinic_token,
-            timeout=settings.timeout,
-            retries=settings.retries,
-        )
+    client_settings = ClientSettings(
+        settings.server_url,
+        clinic_code=settings.clinic_code,
+        clinic_token=settings.clinic_token,
+        timeout=settings.timeout,
+        retries=settings.retries,
     )
+    client = OnshiClient(client_settings)
+    # Only asks the server's time: answers fast or not at all (the page falls back to our clock).
+    clock_client = OnshiClient(client_settings.with_(timeout=2.0, connect_timeout=1.0, retries=0))
     app.state.store = store
     app.state.console = state
     app.state.client = client
@@ -82,6 +108,19 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     @app.on_event("shutdown")
     def close_client() -> None:
         client.close()
+        clock_client.close()
+
+    def server_now() -> datetime:
+        """The server's (simulated) now: public in /health, untouched by the check faults."""
+        try:
+            return datetime.fromisoformat(clock_client.health()["now"]).astimezone(JST)
+        except (OnshiError, KeyError, ValueError) as exc:
+            log.warning("server clock unavailable, using the console's: %s", exc)
+            return datetime.now(JST)
+
+    def moment_of(check: ConsoleCheck | None) -> datetime:
+        """When a check happened as the server saw it (its answer's time), else the server's now."""
+        return (check.server_moment if check else None) or server_now()
 
     def lang_of(request: Request) -> str:
         return "en" if request.cookies.get("lang") == "en" else "ja"
@@ -104,6 +143,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
                 "now": now,
                 "today": now.date(),
                 "copay_label": copay_label,
+                "document_label": document_label,
                 "MedicalInfoKind": MedicalInfoKind,
                 **context,
             },
@@ -145,6 +185,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     def start_card_check(request: Request, patient_id: str) -> Response:
         patient = patient_or_404(patient_id)
         after = state.current_seq()
+        state.record("card_check_started", patient.id)
         if not settings.reader_url:
             return render(
                 request,
@@ -178,7 +219,15 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     def number_form(request: Request, patient_id: str, doc: int = 0) -> HTMLResponse:
         patient = patient_or_404(patient_id)
         document = patient.documents[doc] if 0 <= doc < len(patient.documents) else None
-        return render(request, "number_form.html", patient=patient, document=document, doc_index=doc)
+        return render(
+            request,
+            "number_form.html",
+            patient=patient,
+            document=document,
+            doc_index=doc,
+            documents=NUMBER_DOCUMENTS,
+            chosen=document.action_name if document else "eligibility_certificate",
+        )
 
     @app.post("/patients/{patient_id}/number-check")
     def run_number_check(
@@ -189,25 +238,27 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         birthdate: Annotated[str, Form()],
         symbol: Annotated[str, Form()] = "",
         branch: Annotated[str, Form()] = "",
-        kind: Annotated[str, Form()] = "kakuninsho",
+        document: Annotated[str, Form()] = "eligibility_certificate",
         limit_consent: Annotated[str, Form()] = "",
     ) -> Response:
         patient = patient_or_404(patient_id)
-        document = InsuranceDocument(
-            kind=kind if kind in ("kakuninsho", "oshirase", "hokensho") else "kakuninsho",  # type: ignore[arg-type]
+        if document not in NUMBER_DOCUMENTS:
+            document = "other"
+        paper = InsuranceDocument(
+            kind=DOCUMENT_OF_ACTION_NAME[document],  # type: ignore[arg-type]
             insurer_number=insurer_number.strip(),
             symbol=symbol.strip() or None,
             number=number.strip(),
             branch=branch.strip() or None,
         )
-        check = ConsoleCheck(id=new_id(), patient_id=patient.id, kind="number", document=document)
+        check = ConsoleCheck(id=new_id(), patient_id=patient.id, kind="number", document=paper)
         try:
             info = search_info(
-                document.insurer_number,
-                document.number,
+                paper.insurer_number,
+                paper.number,
                 birthdate.replace("-", "").strip(),
-                symbol=document.symbol,
-                branch=document.branch,
+                symbol=paper.symbol,
+                branch=paper.branch,
                 limit_consent=bool(limit_consent),
             )
             check.outcome = client.send_number_check(client.api.number_check_message(info))
@@ -222,6 +273,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
                 title_ja="入力内容が正しくありません",
             )
         state.add(assess(check, patient))
+        state.record("number_check", patient.id, check.id, {"document": document}, at=check.at)
         import_if_clear(check)
         return RedirectResponse(f"/checks/{check.id}", status_code=303)
 
@@ -230,7 +282,20 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         check = check_or_404(check_id)
         patient = store.get(check.patient_id) if check.patient_id else None
         fetch_medical(check)
-        return render(request, "result.html", check=check, patient=patient, explanation=check.explanation)
+        state.record_once("result_shown", check.patient_id, check.id, check.shown_detail())
+        for kind, got in check.medical.items():
+            if "data" in got:  # the page shows these records
+                state.record_once("medical_info_viewed", check.patient_id, check.id, {"kind": kind})
+        return render(
+            request,
+            "result.html",
+            check=check,
+            patient=patient,
+            explanation=check.explanation,
+            server_moment=check.server_moment,
+            copay_percents=COPAY_PERCENTS,
+            charged=state.charged(patient.id, check.id) if patient else None,
+        )
 
     def fetch_medical(check: ConsoleCheck) -> None:
         outcome = check.outcome
@@ -247,8 +312,11 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     @app.post("/checks/{check_id}/decision")
     def decide(check_id: str, decision: Annotated[str, Form()]) -> Response:
         check = check_or_404(check_id)
-        if check.wrong_link is not None and decision in ("accepted", "rejected"):
+        if check.wrong_link is not None and check.decision == "pending" and decision in DECISION_ACTIONS:
             check.decision = decision  # type: ignore[assignment]
+            state.record(
+                "wrong_link_decision", check.patient_id, check.id, {"decision": DECISION_ACTIONS[decision]}
+            )
             import_if_clear(check)
         return RedirectResponse(f"/checks/{check.id}", status_code=303)
 
@@ -256,7 +324,9 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     def declaration(request: Request, patient_id: str, check: str | None = None) -> HTMLResponse:
         patient = patient_or_404(patient_id)
         found = state.get(check) if check else None
-        today = datetime.now(JST).date()
+        state.record("declaration_printed", patient.id, found.id if found else None)
+        # Dated as the server saw the failed check (its simulated clock), not by this PC's clock.
+        today = moment_of(found).date()
         copay = normal_copay_estimate(patient.birthdate, today)
         return render(
             request,
@@ -264,8 +334,28 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             patient=patient,
             check=found,
             copay=copay,
+            today=today,
             document=patient.documents[0] if patient.documents else None,
+            copay_percents=COPAY_PERCENTS,
+            charged=state.charged(patient.id, found.id if found else None),
         )
+
+    @app.post("/patients/{patient_id}/copay")
+    def charge_copay(
+        patient_id: str,
+        percent: Annotated[int, Form()],
+        check: Annotated[str, Form()] = "",
+        back: Annotated[str, Form()] = "/",
+    ) -> Response:
+        """What staff will charge at the counter (recorded for the rehearsal; nothing is billed)."""
+        patient = patient_or_404(patient_id)
+        if percent not in COPAY_PERCENTS:
+            raise HTTPException(
+                400, f"負担割合は 10/20/30/100 のいずれか / percent must be one of {COPAY_PERCENTS}"
+            )
+        found = state.get(check) if check else None
+        state.record("copay_charged", patient.id, found.id if found else None, {"percent": percent})
+        return RedirectResponse(back if back.startswith("/") else "/", status_code=303)
 
     # --- bulk check -----------------------------------------------------------------------
 
@@ -371,17 +461,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             try:
                 outcome = CheckOutcome.from_card_check(payload["result"])
             except (KeyError, ValueError) as exc:
-                return JSONResponse(
-                    {
-                        "status": 400,
-                        "code": "reader_result_invalid",
-                        "title": "Invalid reader result",
-                        "title_ja": "カードリーダーの結果が読み取れません",
-                        "detail": str(exc)[:500],
-                    },
-                    status_code=400,
-                    media_type="application/problem+json",
-                )
+                return reader_result_invalid(str(exc))
             check_id = payload.get("check_id") or outcome.check_id or new_id()
             check = assess(
                 ConsoleCheck(
@@ -394,17 +474,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
                 patient,
             )
         else:
-            return JSONResponse(
-                {
-                    "status": 400,
-                    "code": "reader_result_invalid",
-                    "title": "Invalid reader result",
-                    "title_ja": "カードリーダーの結果が読み取れません",
-                    "detail": "either 'result' (card-check JSON) or 'reader_error' is required",
-                },
-                status_code=400,
-                media_type="application/problem+json",
-            )
+            return reader_result_invalid("either 'result' (card-check JSON) or 'reader_error' is required")
         state.add(check)
         import_if_clear(check)
         return JSONResponse(
@@ -427,6 +497,29 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             return JSONResponse({"available": True, "state": answer.json()})
         except (httpx.HTTPError, ValueError) as exc:
             return JSONResponse({"available": False, "error": str(exc)})
+
+    @app.get("/api/console/actions")
+    def actions(since: str | None = None) -> JSONResponse:
+        """The staff actions, oldest first; ``since`` (ISO-8601, JST if no offset) keeps those at or after."""
+        moment: datetime | None = None
+        if since:
+            try:
+                moment = datetime.fromisoformat(since.replace(" ", "+").replace("Z", "+00:00"))
+            except ValueError:
+                return problem(
+                    400,
+                    "since_invalid",
+                    "Invalid since",
+                    "since の日時が読み取れません",
+                    f"not ISO-8601: {since!r}",
+                )
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=JST)
+        return JSONResponse({"actions": [a.to_json() for a in state.actions(moment)]})
+
+    @app.delete("/api/console/actions")
+    def clear_actions() -> JSONResponse:
+        state.clear_actions()
+        return JSONResponse({"actions": []})
 
     @app.get("/api/console/checks/{check_id}")
     def check_json(check_id: str) -> JSONResponse:

@@ -1,6 +1,8 @@
-"""What the console remembers about the checks it ran (in memory: results are not records).
+"""What the console remembers about the checks it ran and what staff did (in memory: results are
+not records).
 
-Only staff-accepted data goes into the patient record (``clinic_client.records``).
+Only staff-accepted data goes into the patient record (``clinic_client.records``). The action log
+(:class:`ConsoleAction`) is what a rehearsal reads back: every staff action with the console's time.
 """
 
 from __future__ import annotations
@@ -8,9 +10,10 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from clinic_client.errors import OnshiError
 from clinic_client.explain import Explanation, explain
@@ -23,6 +26,42 @@ from onshi.timeutil import JST
 
 Decision = Literal["pending", "accepted", "rejected", "auto"]
 _sequence = itertools.count(1)
+
+ActionKind = Literal[
+    "card_check_started",
+    "number_check",
+    "result_shown",
+    "wrong_link_decision",
+    "declaration_printed",
+    "copay_charged",
+    "medical_info_viewed",
+]
+# Which paper the numbers of a number check were typed from (the action log's names).
+NumberDocument = Literal["eligibility_notice", "eligibility_certificate", "elderly_certificate", "other"]
+NUMBER_DOCUMENTS: tuple[NumberDocument, ...] = get_args(NumberDocument)
+COPAY_PERCENTS = (10, 20, 30, 100)
+# The staff's buttons on a possible wrong link -> the action log's words.
+DECISION_ACTIONS: dict[str, str] = {"rejected": "discard", "accepted": "accept"}
+
+
+@dataclass(frozen=True)
+class ConsoleAction:
+    """One thing staff did at the console, stamped with the console's own clock."""
+
+    at: datetime
+    kind: ActionKind
+    patient_id: str | None
+    check_id: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "kind": self.kind,
+            "patient_id": self.patient_id,
+            "check_id": self.check_id,
+            "detail": dict(self.detail),
+        }
 
 
 @dataclass
@@ -51,6 +90,28 @@ class ConsoleCheck:
             reader_error=self.reader_error,
             copay_differs=self.copay_differs,
         )
+
+    @property
+    def server_moment(self) -> datetime | None:
+        """When the server ran the check, on its (simulated) clock: the answer's ProcessExecutionTime."""
+        message = self.outcome.message if self.outcome else None
+        if message is None:
+            return None
+        try:
+            return datetime.strptime(message.MessageHeader.ProcessExecutionTime, "%Y%m%d%H%M%S").replace(
+                tzinfo=JST
+            )
+        except ValueError:
+            return None
+
+    def shown_detail(self) -> dict[str, Any]:
+        """The ``result_shown`` action's detail: what the page put in front of staff."""
+        outcome = self.outcome
+        return {
+            "validity": outcome.validity.value if outcome and outcome.validity else None,
+            "code": outcome.notes[0].code if outcome and outcome.notes else None,
+            "reader_error": str(self.reader_error.get("code")) if self.reader_error else None,
+        }
 
     @property
     def held(self) -> bool:
@@ -106,6 +167,49 @@ class ConsoleState:
         self._lock = threading.Lock()
         self.checks: dict[str, ConsoleCheck] = {}
         self.bulk_runs: dict[str, BulkRun] = {}
+        self._actions: list[ConsoleAction] = []
+
+    # --- the action log ---------------------------------------------------------------------
+
+    def record(
+        self,
+        kind: ActionKind,
+        patient_id: str | None,
+        check_id: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> ConsoleAction:
+        action = ConsoleAction(at or datetime.now(JST), kind, patient_id, check_id, dict(detail or {}))
+        with self._lock:
+            self._actions.append(action)
+        return action
+
+    def record_once(
+        self, kind: ActionKind, patient_id: str | None, check_id: str | None, detail: Mapping[str, Any]
+    ) -> ConsoleAction | None:
+        """Records unless the same action on the same check is already logged (a page reloaded)."""
+        with self._lock:
+            if any(a.kind == kind and a.check_id == check_id and a.detail == detail for a in self._actions):
+                return None
+        return self.record(kind, patient_id, check_id, detail)
+
+    def actions(self, since: datetime | None = None) -> list[ConsoleAction]:
+        """Oldest first; ``since`` keeps the actions at or after that moment."""
+        with self._lock:
+            return [a for a in self._actions if since is None or a.at >= since]
+
+    def clear_actions(self) -> None:
+        with self._lock:
+            self._actions.clear()
+
+    def charged(self, patient_id: str, check_id: str | None) -> int | None:
+        """The co-pay staff last said they would charge for this patient (and check, if given)."""
+        found = [
+            a
+            for a in self.actions()
+            if a.kind == "copay_charged" and a.patient_id == patient_id and a.check_id == check_id
+        ]
+        return int(found[-1].detail["percent"]) if found else None
 
     def add(self, check: ConsoleCheck) -> ConsoleCheck:
         with self._lock:
