@@ -324,7 +324,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     def declaration(request: Request, patient_id: str, check: str | None = None) -> HTMLResponse:
         patient = patient_or_404(patient_id)
         found = state.get(check) if check else None
-        state.record("declaration_printed", patient.id, found.id if found else None)
+        # Once per patient and check: charging the co-pay on the sheet reloads it.
+        state.record_once("declaration_printed", patient.id, found.id if found else None, {})
         # Dated as the server saw the failed check (its simulated clock), not by this PC's clock.
         today = moment_of(found).date()
         copay = normal_copay_estimate(patient.birthdate, today)

@@ -187,9 +187,10 @@ class ConsoleState:
     def record_once(
         self, kind: ActionKind, patient_id: str | None, check_id: str | None, detail: Mapping[str, Any]
     ) -> ConsoleAction | None:
-        """Records unless the same action on the same check is already logged (a page reloaded)."""
+        """Records unless the same action on the same patient and check is logged (a page reloaded)."""
         with self._lock:
-            if any(a.kind == kind and a.check_id == check_id and a.detail == detail for a in self._actions):
+            key = (kind, patient_id, check_id, dict(detail))
+            if any((a.kind, a.patient_id, a.check_id, a.detail) == key for a in self._actions):
                 return None
         return self.record(kind, patient_id, check_id, detail)
 
