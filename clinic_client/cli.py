@@ -25,7 +25,12 @@ from clinic_client.explain import explain
 from clinic_client.outcome import CheckOutcome, copay_label
 from onshi import defaults, xmlcodec
 from onshi.codes import CharacterCodeIdentifier
-from onshi.messages import BulkCheckRequestMessage, QualificationConfirmSearchInfo
+from onshi.messages import (
+    BulkCheckRequestMessage,
+    BulkResultMessage,
+    QualificationConfirmSearchInfo,
+    ResultMessage,
+)
 
 SERVER = click.option(
     "--server", envvar=defaults.ENV_SERVER_URL, default=defaults.SERVER_URL, show_default=True
@@ -119,13 +124,19 @@ def outcome_text(outcome: CheckOutcome) -> str:
     return "\n".join(lines)
 
 
+def write_xml(message: ResultMessage | BulkResultMessage, sjis: bool) -> None:
+    """The answer as the real XML; the header's CharacterCodeIdentifier names the encoding used."""
+    encoding = CharacterCodeIdentifier.SHIFT_JIS if sjis else CharacterCodeIdentifier.UTF8
+    header = message.MessageHeader.model_copy(update={"CharacterCodeIdentifier": encoding})
+    sys.stdout.buffer.write(xmlcodec.encode(message.model_copy(update={"MessageHeader": header}), encoding))
+    sys.stdout.flush()
+
+
 def _emit(outcome: CheckOutcome, fmt: str, sjis: bool) -> None:
     if fmt == "json":
         click.echo(json.dumps(outcome_json(outcome), ensure_ascii=False, indent=2))
     elif fmt == "xml" and outcome.message is not None:
-        encoding = CharacterCodeIdentifier.SHIFT_JIS if sjis else CharacterCodeIdentifier.UTF8
-        sys.stdout.buffer.write(xmlcodec.encode(outcome.message, encoding))
-        sys.stdout.flush()
+        write_xml(outcome.message, sjis)
     else:
         click.echo(outcome_text(outcome))
     sys.exit(0 if outcome.valid else 1)
@@ -179,14 +190,64 @@ def check_number(
     _emit(outcome, fmt, sjis)
 
 
+READER_RESULTS = Path(__file__).resolve().parents[1] / "var" / "reader" / "results"  # the reader's default
+
+
+def wait_for_reader(reader_url: str, patient_ref: str, wait_seconds: float) -> dict[str, Any] | None:
+    """Polls the reader until this patient's check ends (result or error); None on time-out."""
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        try:
+            state: dict[str, Any] = httpx.get(f"{reader_url}/api/reader/state", timeout=5).json()
+        except (httpx.HTTPError, ValueError):
+            state = {}
+        if state.get("patient_ref") in (None, patient_ref) and state.get("state") in ("result", "error"):
+            return state
+        time.sleep(0.5)
+    return None
+
+
+def card_outcome(summary: dict[str, Any], results_dir: Path) -> CheckOutcome:
+    """The card check's outcome from the reader's result file (OQSsiquc01res_face_*.xml), as clinic
+    software reads it, with the notes the reader passed on beside it (the XML has only the first)."""
+    name = summary.get("file")
+    if not name:
+        raise FileNotFoundError("the reader wrote no result file")
+    message = xmlcodec.decode((results_dir / str(name)).read_bytes(), ResultMessage)
+    return CheckOutcome.from_card_check(
+        {
+            "result": message.model_dump(mode="json", exclude_none=True),
+            **{k: summary.get(k) for k in ("check_id", "notes", "withheld", "medical_info")},
+        }
+    )
+
+
+def reader_error_text(error: dict[str, Any]) -> str:
+    lines = [f"✘ リーダーエラー / reader error {error.get('code')}: {error.get('ja')} / {error.get('en')}"]
+    for failure in explain(None, reader_error=error).failures:
+        lines.append(f"  → {failure.id} {failure.value.name_ja}: {failure.value.response_ja}")
+        lines.append(f"        {failure.value.name_en}: {failure.value.response_en}")
+    return "\n".join(lines)
+
+
 @check.command("card", help="カードリーダーでカード確認を開始し結果を待つ / card check through the reader")
 @click.argument("patient_ref")
 @click.option("--reader-url", envvar=defaults.ENV_READER_URL, default=defaults.READER_URL, show_default=True)
 @click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=READER_RESULTS,
+    show_default=True,
+    help="the folder the reader writes OQSsiquc01res_face_*.xml to (its --results-dir)",
+)
+@click.option(
     "--wait", "wait_seconds", default=120.0, show_default=True, help="seconds to wait for the patient"
 )
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def check_card(patient_ref: str, reader_url: str, wait_seconds: float, fmt: str) -> None:
+@FORMAT
+@SJIS
+def check_card(
+    patient_ref: str, reader_url: str, results_dir: Path, wait_seconds: float, fmt: str, sjis: bool
+) -> None:
     try:
         httpx.post(
             f"{reader_url}/api/reader/checks", json={"patient_ref": patient_ref}, timeout=5
@@ -195,32 +256,30 @@ def check_card(patient_ref: str, reader_url: str, wait_seconds: float, fmt: str)
         click.echo(f"カードリーダーに接続できません / cannot reach the reader: {exc}", err=True)
         sys.exit(2)
     click.echo("カードリーダーで本人確認をしてください… / waiting for the patient at the reader…", err=True)
-    deadline = time.monotonic() + wait_seconds
-    state: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        try:
-            state = httpx.get(f"{reader_url}/api/reader/state", timeout=5).json()
-        except (httpx.HTTPError, ValueError):
-            state = {}
-        if state.get("patient_ref") in (None, patient_ref) and state.get("state") in ("result", "error"):
-            break
-        time.sleep(0.5)
-    else:
+    state = wait_for_reader(reader_url, patient_ref, wait_seconds)
+    if state is None:
         click.echo("時間内に結果がありません / no result in time", err=True)
         sys.exit(2)
-    if fmt == "json":
-        click.echo(json.dumps(state, ensure_ascii=False, indent=2))
-    elif state.get("state") == "error":
+    if state.get("state") == "error":
+        # Nothing was checked (F6–F8, R5xx): no result message, so no XML either.
         error = state.get("error") or {}
+        if fmt == "json":
+            failures = [f.id for f in explain(None, reader_error=error).failures]
+            click.echo(
+                json.dumps({"reader_error": error, "failures": failures}, ensure_ascii=False, indent=2)
+            )
+        else:
+            click.echo(reader_error_text(error), err=fmt == "xml")
+        sys.exit(2)
+    try:
+        outcome = card_outcome(state.get("summary") or {}, results_dir)
+    except (OSError, xmlcodec.MessageError) as exc:
         click.echo(
-            f"✘ リーダーエラー / reader error {error.get('code')}: {error.get('ja')} / {error.get('en')}"
+            f"結果ファイルを読めません / cannot read the reader's result file in {results_dir}: {exc}",
+            err=True,
         )
-        failure = explain(None, reader_error=error).failures[0]
-        click.echo(f"  → {failure.id} {failure.value.response_ja} / {failure.value.response_en}")
-    else:
-        summary = state.get("summary") or {}
-        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
-    sys.exit(0 if (state.get("summary") or {}).get("validity") == "1" else 1)
+        sys.exit(2)
+    _emit(outcome, fmt, sjis)
 
 
 def read_queries(path: Path) -> list[QualificationConfirmSearchInfo] | BulkCheckRequestMessage:
@@ -266,9 +325,7 @@ def check_bulk(file: Path, server: str, clinic_code: str, clinic_token: str, fmt
             return
     outcomes = [CheckOutcome.from_bulk_unit(u) for u in result.MessageBody.BulkConfirmUnit]
     if fmt == "xml":
-        encoding = CharacterCodeIdentifier.SHIFT_JIS if sjis else CharacterCodeIdentifier.UTF8
-        sys.stdout.buffer.write(xmlcodec.encode(result, encoding))
-        sys.stdout.flush()
+        write_xml(result, sjis)
     elif fmt == "json":
         click.echo(
             json.dumps(
