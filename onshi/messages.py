@@ -8,7 +8,11 @@ timestamps ``YYYYMMDDHHmmss`` strings, as in the real files.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from onshi import codes
 from onshi.codes import (
@@ -18,8 +22,36 @@ from onshi.codes import (
     SpecificDiseaseCategory,
 )
 
-DATE_PATTERN = r"^\d{8}$"
-TIMESTAMP_PATTERN = r"^\d{14}$"
+# [0-9], not \d: \d is Unicode and would let full-width digits (１９８５) through.
+DATE_PATTERN = r"^[0-9]{8}$"
+TIMESTAMP_PATTERN = r"^[0-9]{14}$"
+INSTITUTION_CODE_PATTERN = r"^[0-9]{10}$"
+
+# C0/C1 controls, DEL, lone surrogates and the XML non-characters: none can be stored (PostgreSQL
+# refuses NUL), written as XML (lxml refuses them) or sent back as UTF-8 JSON (surrogates).
+FORBIDDEN_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+CHARACTER_INVALID = "character_invalid"
+
+
+def character_name(char: str) -> str:
+    return f"U+{ord(char):04X}"
+
+
+def check_text(value: str) -> str:
+    """A text field without control characters (see ``FORBIDDEN_CHARACTER``); cheap: one regex search."""
+    found = FORBIDDEN_CHARACTER.search(value)
+    if found is not None:
+        raise PydanticCustomError(
+            CHARACTER_INVALID,
+            "使用できない文字 {char}（制御文字など）が {position} 文字目にあります / "
+            "character {char} (a control character or similar) at position {position} is not allowed",
+            {"char": character_name(found.group(0)), "position": found.start() + 1},
+        )
+    return value
+
+
+# Every free text field that comes from outside and reaches the database or the answer.
+Text = Annotated[str, AfterValidator(check_text)]
 
 
 # Field names are the real element names and often equal their type's name. Inside a class body
@@ -35,13 +67,13 @@ class Element(BaseModel):
 
 
 class QualificationConfirmSearchInfo(Element):
-    InsurerNumber: str = Field(pattern=r"^\d{6}$|^\d{8}$")
-    InsuredCardSymbol: str | None = Field(default=None, max_length=38)
-    InsuredIdentificationNumber: str = Field(min_length=1, max_length=38)
-    InsuredBranchNumber: str | None = Field(default=None, pattern=r"^\d{2}$")
+    InsurerNumber: str = Field(pattern=r"^[0-9]{6}$|^[0-9]{8}$")
+    InsuredCardSymbol: Text | None = Field(default=None, max_length=38)
+    InsuredIdentificationNumber: Text = Field(min_length=1, max_length=38)
+    InsuredBranchNumber: str | None = Field(default=None, pattern=r"^[0-9]{2}$")
     Birthdate: str = Field(pattern=DATE_PATTERN)
     LimitApplicationCertificateRelatedConsFlg: ConsentFlag | None = None
-    ArbitraryIdentifier: str | None = Field(default=None, max_length=64)  # bulk only
+    ArbitraryIdentifier: Text | None = Field(default=None, max_length=64)  # bulk only
 
 
 _QualificationConfirmSearchInfo = QualificationConfirmSearchInfo
@@ -49,8 +81,8 @@ _QualificationConfirmSearchInfo = QualificationConfirmSearchInfo
 
 class RequestHeader(Element):
     QualificationConfirmationDate: str = Field(pattern=DATE_PATTERN)
-    MedicalInstitutionCode: str = Field(pattern=r"^\d{10}$")
-    ArbitraryFileIdentifier: str | None = Field(default=None, max_length=64)
+    MedicalInstitutionCode: str = Field(pattern=INSTITUTION_CODE_PATTERN)
+    ArbitraryFileIdentifier: Text | None = Field(default=None, max_length=64)
     ReferenceClassification: codes.ReferenceClassification | None = None
     CharacterCodeIdentifier: codes.CharacterCodeIdentifier = codes.CharacterCodeIdentifier.UTF8
 
@@ -182,7 +214,7 @@ _ResultList = ResultList
 class ResultHeader(Element):
     ProcessExecutionTime: str = Field(pattern=TIMESTAMP_PATTERN)
     QualificationConfirmationDate: str = Field(pattern=DATE_PATTERN)
-    MedicalInstitutionCode: str = Field(pattern=r"^\d{10}$")
+    MedicalInstitutionCode: str = Field(pattern=INSTITUTION_CODE_PATTERN)
     ArbitraryFileIdentifier: str | None = None
     ReferenceClassification: codes.ReferenceClassification | None = None
     SegmentOfResult: codes.SegmentOfResult = codes.SegmentOfResult.NORMAL_END

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 import types
 from enum import Enum
 from functools import cache
@@ -36,7 +37,7 @@ from lxml import etree
 from pydantic import BaseModel, ValidationError
 
 from onshi.codes import CharacterCodeIdentifier, Code
-from onshi.messages import ROOT_ELEMENT
+from onshi.messages import CHARACTER_INVALID, FORBIDDEN_CHARACTER, ROOT_ELEMENT, character_name
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -62,12 +63,13 @@ class MessageError(Exception):
         "schema_invalid": ("電文の内容が仕様に合っていません", "message does not match the schema"),
         "json_too_large": ("JSONが大きすぎます", "JSON message too large"),
         "json_malformed": ("JSONの形式が正しくありません", "JSON is not well-formed"),
+        CHARACTER_INVALID: ("使用できない文字が含まれています", "a character that is not allowed"),
     }
 
     def __init__(self, code: str, detail: str, *, path: str | None = None) -> None:
         self.code = code
         self.message_ja, self.message_en = self.TITLES.get(code, ("電文エラー", "message error"))
-        self.detail = detail
+        self.detail = encodable(detail)
         self.path = path
         super().__init__(f"{code}: {self.message_ja} / {self.message_en}: {detail}")
 
@@ -80,6 +82,21 @@ class MessageError(Exception):
             "title_ja": self.message_ja,
             "detail": self.detail,
         }
+
+
+def encodable(text: str) -> str:
+    """``text`` that UTF-8 can always encode: a lone surrogate (valid as a JSON escape) becomes \\udXXX."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value quoted in an error detail: controls and surrogates escaped, long or deep values cut."""
+    if not isinstance(value, str):
+        return reprlib.repr(value)
+    text = FORBIDDEN_CHARACTER.sub(lambda m: f"\\u{ord(m.group(0)):04x}", value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 # --- encode ----------------------------------------------------------------------------------
@@ -145,6 +162,18 @@ _ENCODINGS: dict[str, tuple[str, ...]] = {
     "windows-31j": ("cp932",),
 }
 ACCEPTED_ENCODINGS = "UTF-8, Shift_JIS (shift-jis, sjis, cp932, windows-31j)"
+
+
+def character_code(name: str) -> CharacterCodeIdentifier | None:
+    """The CharacterCodeIdentifier an encoding name stands for ("utf-8", "UTF8", "shift_jis", "sjis",
+    "cp932", "Windows-31J", … or the code value "0"/"1"); None for any other name."""
+    normalized = name.strip().lower().replace("_", "-")
+    if normalized in ("0", "1"):
+        return CharacterCodeIdentifier(normalized)
+    codecs = _ENCODINGS.get(normalized)
+    if codecs is None:
+        return None
+    return CharacterCodeIdentifier.UTF8 if codecs == ("utf-8",) else CharacterCodeIdentifier.SHIFT_JIS
 
 
 def _line_of(data: bytes, offset: int) -> int:
@@ -314,8 +343,9 @@ def allowed_codes(code_type: type[Code]) -> str:
 def _code_error(path: str, value: Any, code_type: type[Code]) -> MessageError:
     return MessageError(
         "schema_invalid",
-        f"{path} の値「{value}」は {code_type.__name__} のコードではありません（有効な値: "
-        f"{allowed_codes(code_type)}）。 / {path}: {value!r} is not a {code_type.__name__} code; allowed: "
+        f"{path} の値「{shown(value)}」は {code_type.__name__} のコードではありません（有効な値: "
+        f"{allowed_codes(code_type)}）。 / {path}: '{shown(value)}' is not a {code_type.__name__} code;"
+        " allowed: "
         + ", ".join(f"{m.value}={m.en}" for m in code_type)
         + ".",
         path=path,
@@ -343,8 +373,8 @@ def _tree_to_data(element: EtElement, model: type[BaseModel], path: str) -> dict
     if _leaf_text(element):
         raise MessageError(
             "schema_invalid",
-            f"{path} は子要素だけを含む要素です（文字列「{_leaf_text(element)[:40]}」は不可）。"
-            f" / {path} holds child elements only, not text {_leaf_text(element)[:40]!r}.",
+            f"{path} は子要素だけを含む要素です（文字列「{shown(_leaf_text(element), 40)}」は不可）。"
+            f" / {path} holds child elements only, not text '{shown(_leaf_text(element), 40)}'.",
             path=path,
         )
     data: dict[str, Any] = {}
@@ -438,21 +468,42 @@ def _translate(exc: ValidationError, model: type[BaseModel], root: str) -> Messa
         if kind == "missing":
             problems_ja.append(f"必須要素 {path} がありません")
             problems_en.append(f"required element {path} is missing")
+        elif kind in (CHARACTER_INVALID, "string_unicode"):
+            char = ctx.get("char") or next(
+                (character_name(c) for c in str(value) if FORBIDDEN_CHARACTER.match(c)), "?")
+            return MessageError(
+                CHARACTER_INVALID,
+                f"{path} に使用できない文字 {char}（制御文字・不正なサロゲートなど）があります。"
+                "削除してください。"
+                f" / {path} contains {char} (a control character or lone surrogate), which is not allowed;"
+                " remove it.",
+                path=path,
+            )
+        elif kind == "string_pattern_mismatch" and _has_wide_digits(value):
+            problems_ja.append(f"{path} の値「{shown(value)}」に全角数字があります。"
+                               "半角数字（0-9）で入力してください")
+            problems_en.append(f"{path}: '{shown(value)}' has full-width digits;"
+                               " half-width digits 0-9 are required")
         elif kind == "string_pattern_mismatch":
             pattern = ctx.get("pattern", "")
-            problems_ja.append(f"{path} の値「{value}」の形式が正しくありません（形式: {pattern}）")
-            problems_en.append(f"{path}: {value!r} does not match {pattern}")
+            problems_ja.append(f"{path} の値「{shown(value)}」の形式が正しくありません（形式: {pattern}）")
+            problems_en.append(f"{path}: '{shown(value)}' does not match {pattern}")
         elif kind == "enum" and shape is not None and shape.code is not None:
             return _code_error(path, value, shape.code)
         elif kind == "extra_forbidden":
             problems_ja.append(f"未知の要素 {path} があります")
             problems_en.append(f"unknown element {path}")
         else:
-            problems_ja.append(f"{path} の値「{value}」が正しくありません（{error['msg']}）")
-            problems_en.append(f"{path}: {value!r}: {error['msg']}")
+            problems_ja.append(f"{path} の値「{shown(value)}」が正しくありません（{error['msg']}）")
+            problems_en.append(f"{path}: '{shown(value)}': {error['msg']}")
     return MessageError(
         "schema_invalid", "、".join(problems_ja) + "。 / " + "; ".join(problems_en) + ".", path=first_path
     )
+
+
+def _has_wide_digits(value: Any) -> bool:
+    """Digits other than 0-9 (全角数字 １２３, or any other script's): the patterns want half-width ones."""
+    return isinstance(value, str) and any(c.isdigit() and not c.isascii() for c in value)
 
 
 def _build(model: type[M], data: Any, root: str) -> M:
@@ -509,6 +560,13 @@ def decode_json(data: bytes | str, model: type[M], *, max_bytes: int = DEFAULT_M
             "json_malformed",
             f"JSONとして解析できません（{exc.lineno}行 {exc.colno}桁）: {exc.msg}。"
             f" / Not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.",
+        ) from None
+    except RecursionError:
+        # The messages are a few levels deep; the parser gives up near 1,000 levels of [ or {.
+        raise MessageError(
+            "json_malformed",
+            "JSONの入れ子（[ や {）が深すぎます。"
+            " / The JSON is nested too deeply ([ or { inside each other).",
         ) from None
     if not isinstance(parsed, dict):
         raise MessageError(

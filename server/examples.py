@@ -49,6 +49,7 @@ from server.jlis import (
     attestation_payload,
     certificate_to_der,
     load_certificate,
+    nonce_bytes,
     private_key_from_pem,
     sign_attestation,
     sign_nonce,
@@ -105,7 +106,7 @@ class _Session:
         """What the reader sends after the patient authenticated (face/visual: the reader attests)."""
         card = self.admin("GET", f"/cards/{persona}")
         nonce = self.clinic("/card-checks/challenge", json={"reader_id": self.reader_id}).json()["nonce"]
-        nonce_bytes = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
+        signed = nonce_bytes(nonce)
         body: dict[str, Any] = {
             "reader_id": self.reader_id, "nonce": nonce, "certificate_pem": card["certificate_pem"],
             "method": method, "consents": CONSENTS, "encoding": encoding,
@@ -114,11 +115,11 @@ class _Session:
         if method == "pin":
             key = serialization.load_pem_private_key(card["private_key_pem"].encode(), password=None)
             assert isinstance(key, rsa.RSAPrivateKey)
-            body["card_signature"] = base64.b64encode(sign_nonce(key, nonce_bytes)).decode()
+            body["card_signature"] = base64.b64encode(sign_nonce(key, signed)).decode()
         else:
             assert self.device_key is not None
             der = certificate_to_der(load_certificate(card["certificate_pem"]))
-            payload = attestation_payload(nonce_bytes, der, method, self.reader_id)
+            payload = attestation_payload(signed, der, method, self.reader_id)
             body["reader_attestation"] = base64.b64encode(sign_attestation(self.device_key, payload)).decode()
         return body
 

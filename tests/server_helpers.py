@@ -32,6 +32,7 @@ from server.jlis import (
     attestation_payload,
     certificate_to_der,
     load_certificate,
+    nonce_bytes,
     private_key_from_pem,
     sign_attestation,
     sign_nonce,
@@ -127,10 +128,6 @@ def default_method(card: Card) -> str:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def nonce_bytes(nonce: str) -> bytes:
-    return base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
 
 
 # --- raw requests -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 from collections.abc import Iterator
 from datetime import date, datetime
 from functools import cache
@@ -100,14 +101,51 @@ def test_oversized_body(live_server: LiveServer) -> None:
     problem(post_xml(live_server, padded), 413, "body_too_large")
 
 
-def test_oversized_body_without_a_content_length(live_server: LiveServer) -> None:
-    def chunks() -> Iterator[bytes]:
-        yield b'<?xml version="1.0" encoding="UTF-8"?>\n<XmlMsg>'
-        for _ in range(1_100):
-            yield b" " * 1_000
-        yield b"</XmlMsg>"
+def chunked_request(server: LiveServer, path: str, chunks: list[bytes]) -> tuple[int, dict[str, Any]]:
+    """Sends ``chunks`` with Transfer-Encoding: chunked and *never ends the body*; reads the answer.
 
-    problem(post_xml(live_server, chunks()), 413, "xml_too_large")  # type: ignore[arg-type]
+    A server that reads the whole body before checking its size never answers (the socket times out);
+    one that counts while it reads answers as soon as the limit is passed.
+    """
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        head = [f"POST /api/v1{path} HTTP/1.1", f"Host: {host}", "Content-Type: application/json",
+                "Transfer-Encoding: chunked", *(f"{k}: {v}" for k, v in server.clinic_headers.items())]
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        for chunk in chunks:
+            sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < length_of(answer):
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+    head_bytes, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head_bytes.split(b" ", 2)[1])
+    return status, json.loads(body[:length_of(answer)])
+
+
+def length_of(answer: bytes) -> int:
+    for line in answer.partition(b"\r\n\r\n")[0].split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 1 << 30
+
+
+@pytest.mark.parametrize("path", ["/number-checks", "/card-checks"])
+def test_oversized_body_without_a_content_length_is_cut_off_while_streaming(live_server: LiveServer,
+                                                                           path: str) -> None:
+    status, body = chunked_request(live_server, path, [b'{"MessageHeader": "'] + [b" " * 64_000] * 20)
+    assert (status, body["code"]) == (413, "body_too_large"), body
+    assert body["title_ja"] and "1048576" in body["detail"]
+
+
+def test_a_chunked_body_under_the_limit_is_read_whole(live_server: LiveServer) -> None:
+    content = json.dumps(json_request(live_server)).encode()
+    response = post(live_server, "/number-checks", content=iter([content[:50], content[50:]]),
+                    headers={**live_server.clinic_headers, "Content-Type": "application/json"})
+    assert outcome(body_of(response)) == "1"
 
 
 BILLION_LAUGHS = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -455,3 +493,169 @@ def test_a_broken_yaml_fixture_leaves_the_registry_as_it_was(live_server: LiveSe
 def test_bad_clock_change(live_server: LiveServer) -> None:
     response = admin_request(live_server, "POST", "/clock", json={"set": "next tuesday"})
     problem(response, 400, "request_invalid")
+
+
+# --- hostile input: nesting, unencodable and control characters, digits, NUL ---------------------------
+
+
+def json_post(server: LiveServer, path: str, content: bytes | str, **kwargs: Any) -> httpx.Response:
+    data = content.encode("utf-8", errors="surrogatepass") if isinstance(content, str) else content
+    headers = {**server.clinic_headers, "Content-Type": "application/json"}
+    return post(server, path, content=data, headers=headers, **kwargs)
+
+
+@pytest.mark.parametrize("path", ["/number-checks", "/bulk-checks"])
+@pytest.mark.parametrize("document", [b"[" * 100_000, b'{"MessageHeader": ' + b"[" * 100_000,
+                                      b'{"MessageHeader": ' + b"[" * 900 + b"]" * 900 + b"}"],
+                         ids=["top-level", "in-a-field", "deep-but-closed"])
+def test_deeply_nested_json(live_server: LiveServer, path: str, document: bytes) -> None:
+    response = json_post(live_server, path, document)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] in ("json_malformed", "schema_invalid")
+    if document.startswith(b"[" * 1_000):
+        assert "nested too deeply" in problem(response, 400, "json_malformed")["detail"]
+
+
+SEARCH_INFO = "MessageBody/QualificationConfirmSearchInfo"
+
+
+def with_field(server: LiveServer, path: str, value: str, *, bulk: bool = False) -> str:
+    """A number (or bulk) check request as JSON text with one field (``Parent/Field``) set to ``value``."""
+    message = json_request(server)
+    if bulk:
+        message["MessageBody"]["QualificationConfirmSearchInfo"] = [
+            {**message["MessageBody"]["QualificationConfirmSearchInfo"], "ArbitraryIdentifier": "B-1"}]
+    parent, name = path.rsplit("/", 1)
+    target: Any = message
+    for part in parent.split("/"):
+        target = target[part]
+    (target[0] if isinstance(target, list) else target)[name] = value
+    return json.dumps(message, ensure_ascii=True)  # escapes as \uXXXX, a lone surrogate included
+
+
+def access_count(server: LiveServer, person: str = "healthy-employee") -> int:
+    return len(admin(server, "GET", "/access-log", params={"person_id": person, "limit": 5000}))
+
+
+@pytest.mark.parametrize("field", [f"{SEARCH_INFO}/InsuredIdentificationNumber",
+                                   f"{SEARCH_INFO}/InsurerNumber", f"{SEARCH_INFO}/Birthdate",
+                                   "MessageHeader/ArbitraryFileIdentifier"])
+def test_a_lone_surrogate_is_refused_naming_the_field(live_server: LiveServer, field: str) -> None:
+    before = access_count(live_server)
+    response = json_post(live_server, "/number-checks", with_field(live_server, field, "12\ud800"))
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert field in body["detail"] and "U+D800" in body["detail"], body
+    assert access_count(live_server) == before
+
+
+CONTROL_FIELDS = [f"{SEARCH_INFO}/InsuredCardSymbol", f"{SEARCH_INFO}/InsuredIdentificationNumber",
+                  "MessageHeader/ArbitraryFileIdentifier"]
+
+
+@pytest.mark.parametrize("char", ["\u0000", "\u0001", "\u001f", "\u007f"], ids=["nul", "soh", "us", "del"])
+@pytest.mark.parametrize("field", CONTROL_FIELDS)
+def test_control_characters_are_refused_before_anything_is_written(live_server: LiveServer, field: str,
+                                                                    char: str) -> None:
+    before = access_count(live_server)
+    value = {"InsuredCardSymbol": "5201", "InsuredIdentificationNumber": "1"}.get(field.split("/")[-1], "a")
+    content = with_field(live_server, field, value + char + "1")
+    for params in ({"format": "xml"}, None):  # XML answers used to fail after the access record was written
+        response = json_post(live_server, "/number-checks", content, params=params)
+        body = problem(response, 400, "character_invalid")
+        assert field in body["detail"] and f"U+{ord(char):04X}" in body["detail"], body
+    assert access_count(live_server) == before
+
+
+def test_a_control_character_in_an_xml_request_is_refused(live_server: LiveServer) -> None:
+    before = access_count(live_server)
+    broken = xml_request(live_server).replace(b"<InsuredCardSymbol>5201", b"<InsuredCardSymbol>5201&#127;")
+    detail = problem(post_xml(live_server, broken), 400, "character_invalid")["detail"]
+    assert "InsuredCardSymbol" in detail and "U+007F" in detail
+    assert access_count(live_server) == before
+
+
+def test_a_control_character_in_a_bulk_identifier_is_refused(live_server: LiveServer) -> None:
+    before = access_count(live_server)
+    content = with_field(live_server, f"{SEARCH_INFO}/ArbitraryIdentifier", "B-\u0001", bulk=True)
+    detail = problem(json_post(live_server, "/bulk-checks", content, params={"format": "xml"}), 400,
+                     "character_invalid")["detail"]
+    assert f"{SEARCH_INFO}[1]/ArbitraryIdentifier" in detail
+    assert access_count(live_server) == before
+
+
+def test_a_control_character_in_a_card_check_keeps_the_nonce_and_writes_nothing(
+        live_server: LiveServer) -> None:
+    before = access_count(live_server)
+    body = fresh_submission(live_server)
+    response = post(live_server, "/card-checks", json={**body, "arbitrary_file_identifier": "f\u0001"},
+                    params={"format": "xml"})
+    detail = problem(response, 400, "request_invalid")["detail"]
+    assert "arbitrary_file_identifier" in detail and "U+0001" in detail
+    assert access_count(live_server) == before
+    assert outcome(body_of(submit(live_server, body))) == "1"  # the nonce was not used up
+
+
+@pytest.mark.parametrize("value", ["R-\u0000", "R-\u0007", "R-\ud800"], ids=["nul", "bel", "surrogate"])
+def test_a_reader_id_or_nonce_with_control_characters_is_refused(live_server: LiveServer, value: str) -> None:
+    content = json.dumps({"reader_id": value})
+    response = json_post(live_server, "/card-checks/challenge", content)
+    assert "reader_id" in problem(response, 400, "request_invalid")["detail"]
+    body = fresh_submission(live_server)
+    for field in ("reader_id", "nonce"):
+        content = json.dumps({**body, field: body[field] + value})
+        detail = problem(json_post(live_server, "/card-checks", content), 400, "request_invalid")["detail"]
+        assert field in detail
+    assert outcome(body_of(submit(live_server, body))) == "1"
+
+
+def test_nul_in_paths_and_queries_is_refused(live_server: LiveServer) -> None:
+    check_id = card_check(live_server, "healthy-employee", consents=ALL_CONSENTS).json()["check_id"]
+    problem(get(live_server, f"/medical-info/{check_id}%00/medication"), 400, "request_invalid")
+    problem(admin_request(live_server, "GET", "/access-log", params={"person_id": "a\u0000"}), 400,
+            "request_invalid")
+    problem(admin_request(live_server, "GET", "/cards/healthy-employee%00"), 400, "request_invalid")
+    problem(admin_request(live_server, "POST", "/readers",
+                          json={"clinic_code": live_server.clinic_code, "reader_id": "R-\u0000"}),
+            400, "request_invalid")
+    problem(admin_request(live_server, "POST", "/cards", json={"name": "a\u0000", "birthdate": "1990-01-01"}),
+            400, "request_invalid")
+
+
+@pytest.mark.parametrize("field", [f"{SEARCH_INFO}/Birthdate", f"{SEARCH_INFO}/InsurerNumber",
+                                   "MessageHeader/QualificationConfirmationDate"])
+def test_full_width_digits_are_refused_asking_for_half_width(live_server: LiveServer, field: str) -> None:
+    message = json_request(live_server)
+    parent, name = field.rsplit("/", 1)
+    target: Any = message
+    for part in parent.split("/"):
+        target = target[part]
+    full_width = target[name].translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    target[name] = full_width
+    detail = problem(post(live_server, "/number-checks", json=message), 400, "schema_invalid")["detail"]
+    assert field in detail and "半角数字" in detail and "half-width digits" in detail
+    assert "存在しない日付" not in detail
+
+
+def test_full_width_digits_in_an_xml_request_are_refused(live_server: LiveServer) -> None:
+    request = xml_request(live_server).replace(b"<Birthdate>19850512", "<Birthdate>１９８５０５１２".encode())
+    detail = problem(post_xml(live_server, request), 400, "schema_invalid")["detail"]
+    assert "Birthdate" in detail and "半角数字" in detail
+
+
+@pytest.mark.parametrize("token", ["Bearer t\u00e9st", "Bearer \u00ff\u00fe"], ids=["accent", "latin1"])
+def test_a_non_ascii_admin_or_clinic_token_is_refused(live_server: LiveServer, token: str) -> None:
+    raw = token.encode("latin-1")  # sent as is; the server reads header bytes as Latin-1
+    headers: Any = {"Authorization": raw}
+    problem(client(live_server).get("/admin/personas", headers=headers), 401, "admin_unauthorized")
+    headers = {"X-Medical-Institution-Code": live_server.clinic_code, "Authorization": raw}
+    response = client(live_server).post("/card-checks/challenge", json={"reader_id": "R-x"}, headers=headers)
+    problem(response, 401, "unauthorized")
+
+
+def test_a_clinic_code_of_other_digits_is_refused(live_server: LiveServer) -> None:
+    superscripts = ("\u00b9\u00b2\u00b3" + "1" * 7).encode("latin-1")  # str.isdigit() says yes
+    headers: Any = {"X-Medical-Institution-Code": superscripts,
+                    "Authorization": f"Bearer {live_server.clinic_token}"}
+    response = client(live_server).post("/card-checks/challenge", json={"reader_id": "R-x"}, headers=headers)
+    assert "10 digits" in problem(response, 401, "unauthorized")["detail"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import asdict, replace
 from datetime import date, datetime
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
 from onshi.codes import Sex
+from onshi.messages import INSTITUTION_CODE_PATTERN, Text, character_name
 from server.api.context import AppContext, Context, DbSession, require_admin
 from server.api.problems import ApiProblem, not_found
 from server.clock import EPOCH, aware_jst
@@ -74,9 +76,11 @@ async def load_fixtures(request: Request, ctx: Context) -> dict[str, Any]:
             if not isinstance(request_json, dict):
                 raise FixtureError('send {"name": "<fixture>"} or a YAML body (application/yaml)')
             name = request_json.get("name", "personas")
-            if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
+            if (not isinstance(name, str) or "/" in name or "\\" in name or name.startswith(".")
+                    or not name.isprintable()):
                 raise FixtureError(f"bad fixture name: {name!r}")
             data = read_fixture(name)
+        reject_forbidden_characters(data, "fixture_invalid")
         report = load_fixture(ctx.engine, data)
     except (FixtureError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiProblem(400, "fixture_invalid", "フィクスチャを読み込めません", "cannot load the fixture",
@@ -94,15 +98,48 @@ def persona_view(row: tables.Persona) -> dict[str, Any]:
 
 @router.get("/personas")
 def personas(session: DbSession) -> list[dict[str, Any]]:
-    return [persona_view(row) for row in session.exec(select(tables.Persona).order_by(col(tables.Persona.id)))]
+    rows = session.exec(select(tables.Persona).order_by(col(tables.Persona.id)))
+    return [persona_view(row) for row in rows]
 
 
 # --- events ---------------------------------------------------------------------------------
 
 
+# What no database column can hold (PostgreSQL refuses NUL; a lone surrogate is not UTF-8). Fixture
+# and event text may hold line breaks, so this is narrower than the message fields' check.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def forbidden_character(value: Any, where: str = "") -> str | None:
+    """Where in ``value`` (dicts, lists, strings) a character the database cannot take is, or None."""
+    if isinstance(value, str):
+        found = UNSTORABLE.search(value)
+        return f"{where or 'value'}: {character_name(found.group(0))}" if found else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found_in = forbidden_character(key, where) or forbidden_character(item, f"{where}/{key}".lstrip("/"))
+        if found_in:
+            return found_in
+    return None
+
+
+def reject_forbidden_characters(value: Any, code: str) -> None:
+    where = forbidden_character(value)
+    if where is not None:
+        raise ApiProblem(400, code, "保存できない文字（NUL・不正なサロゲート）が含まれています",
+                         "contains a character that cannot be stored (NUL or a lone surrogate)",
+                         f"{where}; remove it")
+
+
 @router.post("/events")
 def post_event(event: AnyEvent, ctx: Context, session: DbSession) -> dict[str, Any]:
     """Applies a registry event now (on the simulated clock), visible after its lag."""
+    reject_forbidden_characters(event.model_dump(mode="json"), "event_invalid")  # PostgreSQL refuses NUL
     try:
         changed = apply_event(session, ctx.ca(session), event, ctx.now())
     except EventError as exc:
@@ -116,8 +153,8 @@ def post_event(event: AnyEvent, ctx: Context, session: DbSession) -> dict[str, A
 
 
 class ReaderRegistration(BaseModel):
-    clinic_code: str = Field(pattern=r"^\d{10}$")
-    reader_id: str | None = Field(default=None, max_length=64)
+    clinic_code: str = Field(pattern=INSTITUTION_CODE_PATTERN)
+    reader_id: Text | None = Field(default=None, min_length=1, max_length=64)
 
 
 @router.post("/readers")
@@ -131,7 +168,8 @@ def register_reader(body: ReaderRegistration, ctx: Context, session: DbSession) 
                                 public_key_pem=public_key_to_pem(key.public_key())))
     session.commit()
     ctx.registry_changed()  # a re-registered reader id has a new key
-    return {"reader_id": reader_id, "clinic_code": body.clinic_code, "device_key_pem": private_key_to_pem(key)}
+    return {"reader_id": reader_id, "clinic_code": body.clinic_code,
+            "device_key_pem": private_key_to_pem(key)}
 
 
 def card_material(session: Session, person_id: str) -> dict[str, Any]:
@@ -161,20 +199,21 @@ def list_cards(session: DbSession) -> list[dict[str, Any]]:
 
 
 @router.get("/cards/{person_id}")
-def get_card(person_id: str, session: DbSession) -> dict[str, Any]:
+def get_card(person_id: Text, session: DbSession) -> dict[str, Any]:
     """Card material for the reader emulator's virtual card (persona ids are person ids)."""
     return card_material(session, person_id)
 
 
 class NewCard(BaseModel):
-    name: str = Field(min_length=1, max_length=60)
-    name_kana: str = Field(default="", max_length=60)
+    name: Text = Field(min_length=1, max_length=60)
+    name_kana: Text = Field(default="", max_length=60)
     birthdate: date
     sex: Sex = Sex.UNSET
-    variant: str = "standard"
-    pin: str | None = Field(default="1234", pattern=r"^\d{4}$")
-    photo: str | None = Field(default=None, description="portrait name or a path the reader knows")
-    insurer: str = "01130012"
+    variant: Text = Field(default="standard", max_length=32)
+    pin: str | None = Field(default="1234", pattern=r"^[0-9]{4}$")
+    photo: Text | None = Field(default=None, max_length=500,
+                               description="portrait name or a path the reader knows")
+    insurer: str = Field(default="01130012", pattern=r"^[0-9]{6}$|^[0-9]{8}$")
     copay_ratio: int = 30
     issued_on: date | None = None
 
@@ -198,7 +237,8 @@ def new_card(body: NewCard, ctx: Context, session: DbSession) -> dict[str, Any]:
         issue_card(session, ctx.ca(session), person, issued_on=issued_on, variant=body.variant, pin=body.pin,
                    photo=body.photo, registered_at=now, now=now)
     except EventError as exc:
-        raise ApiProblem(400, "card_invalid", "カードを発行できません", "cannot issue the card", str(exc)) from exc
+        raise ApiProblem(400, "card_invalid", "カードを発行できません", "cannot issue the card",
+                         str(exc)) from exc
     session.commit()
     return card_material(session, person_id)
 
@@ -223,7 +263,8 @@ class FaultRuleBody(BaseModel):
 
     id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     kind: Literal["outage", "latency", "error", "timeout", "link_cut"]
-    clinic: str | None = Field(default=None, pattern=r"^\d{10}$", description="one clinic; none: all")
+    clinic: str | None = Field(default=None, pattern=INSTITUTION_CODE_PATTERN,
+                               description="one clinic; none: all")
     channel: Literal["any", "clinic", "reader"] = Field(
         default="any", description="clinic: number/bulk/medical info; reader: card checks")
     start: datetime | None = Field(default=None, description="from this simulated moment (JST if no zone)")
@@ -233,7 +274,7 @@ class FaultRuleBody(BaseModel):
     status: int = Field(default=503, ge=500, le=599, description="error: the HTTP status answered")
     hold_ms: int = Field(default=10_000, ge=0, le=120_000, description="timeout: hold, then 504")
     seed: int = 0
-    note: str = Field(default="", max_length=200)
+    note: Text = Field(default="", max_length=200)
 
     def to_rule(self) -> FaultRule:
         return FaultRule(
@@ -287,9 +328,10 @@ def clear_faults(ctx: Context) -> dict[str, Any]:
 
 
 @router.get("/access-log")
-def access_log(session: DbSession, person_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+def access_log(session: DbSession, person_id: Text | None = None, limit: int = 200) -> list[dict[str, Any]]:
     """Who looked at whom, when, on what basis — what the person could inspect on the portal."""
-    query = select(tables.AccessRecord).order_by(col(tables.AccessRecord.row_id).desc()).limit(min(limit, 5000))
+    query = (select(tables.AccessRecord).order_by(col(tables.AccessRecord.row_id).desc())
+             .limit(max(0, min(limit, 5000))))
     if person_id:
         query = query.where(tables.AccessRecord.person_id == person_id)
     return [

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onshi.xmlcodec import MessageError
 from server.api import admin, checks
@@ -21,6 +21,7 @@ from server.api.context import AppContext, Context, DbSession
 from server.api.problems import (
     ApiProblem,
     api_problem_handler,
+    body_too_large,
     http_error_handler,
     message_error_handler,
     problem_response,
@@ -67,22 +68,75 @@ LINK_CUT_BODY = {
 Check = Callable[[Headers, str], Awaitable[Response | None]]
 
 
-class LimitsAndFaults:
-    """Answers early (413, injected faults) or passes the request on, untouched."""
+class BodyTooLarge(Exception):
+    pass
 
-    def __init__(self, app: ASGIApp, check: Check) -> None:
+
+async def read_at_most(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, counted while it streams in: ``BodyTooLarge`` as soon as it passes ``limit``
+    (the rest is never read); None if the client went away."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """``receive`` that hands the app the body already read, then whatever comes next (disconnect)."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+class LimitsAndFaults:
+    """Answers early (413, injected faults) or passes the request on, its body untouched.
+
+    A body with a Content-Length is checked by ``check``; a chunked one (no length) is read here,
+    at most ``max_body_bytes`` of it, and handed on whole."""
+
+    def __init__(self, app: ASGIApp, check: Check, max_body_bytes: int) -> None:
         self.app = app
         self.check = check
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         # Starlette's request.url.path is scope["path"] with ?, # and \ escaped: the same prefixes match.
-        answer = await self.check(Headers(scope=scope), scope["path"])
+        headers = Headers(scope=scope)
+        answer = await self.check(headers, scope["path"])
         if answer is not None:
             await answer(scope, receive, send)
             return
+        if "transfer-encoding" in headers and "content-length" not in headers:
+            try:
+                body = await read_at_most(receive, self.max_body_bytes)
+            except BodyTooLarge:
+                limit = self.max_body_bytes
+                answer = body_too_large(f"送信データが上限 {limit} バイトを超えました（chunked）。"
+                                        f" / more than {limit} bytes (chunked); at most {limit}")
+                await answer(scope, receive, send)
+                return
+            if body is None:
+                return
+            receive = replaying(body, receive)
         await self.app(scope, receive, send)
 
 
@@ -138,18 +192,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         """Body-size limit, then the central-system faults (not on admin and health)."""
         length = headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return problem_response(413, {
-                "status": 413, "code": "body_too_large", "title": "request body too large",
-                "title_ja": "送信データが大きすぎます",
-                "detail": f"{length} bytes; at most {settings.max_body_bytes}",
-            })
+            return body_too_large(f"{length} bytes; at most {settings.max_body_bytes}")
         if path.startswith("/api/v1/") and not path.startswith(("/api/v1/admin", "/api/v1/health")):
             return await apply_faults(headers, path)
         return None
 
     # A pure ASGI middleware (Starlette's BaseHTTPMiddleware, i.e. @app.middleware("http"), costs a
     # task and memory streams per request); same place in the stack, same answers.
-    app.add_middleware(LimitsAndFaults, check=limits_and_faults)
+    app.add_middleware(LimitsAndFaults, check=limits_and_faults, max_body_bytes=settings.max_body_bytes)
 
     @app.get("/api/v1/health", tags=["meta"])
     def health(ctx: Context) -> dict[str, Any]:

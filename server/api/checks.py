@@ -32,6 +32,7 @@ from onshi.messages import (
     NumberCheckRequestMessage,
     QualificationConfirmSearchInfo,
     ResultMessage,
+    Text,
 )
 from onshi.timeutil import parse_ymd, today_jst
 from server import presenting
@@ -46,6 +47,7 @@ from server.jlis import (
     certificate_dates,
     certificate_to_der,
     load_certificate,
+    nonce_bytes,
     verify_attestation,
     verify_card_signature,
 )
@@ -96,14 +98,8 @@ def respond(message: BaseModel, *, xml: bool, encoding: CharacterCodeIdentifier,
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/json", headers=headers)
 
 
-def access(session: Session, now: datetime, clinic: str, person_id: str | None, action: str, basis: str,
-           outcome: str) -> None:
-    session.add(tables.AccessRecord(at=aware_jst(now), clinic_code=clinic, person_id=person_id,
-                                    action=action, basis=basis, outcome=outcome))
-
-
-ACCESS = registry._table(tables.AccessRecord)
-CHECK_RECORD = registry._table(tables.CheckRecord)
+ACCESS = registry.table_of(tables.AccessRecord)
+CHECK_RECORD = registry.table_of(tables.CheckRecord)
 NONCE = registry.NONCE
 # Built once: statement construction and cache keys cost ~10 % of a card check.
 INSERT_ACCESS = insert(ACCESS)
@@ -204,7 +200,8 @@ BULK_CHECK_BODY = {
              summary="Number check (OQSsiquc01req → OQSsiquc01res)")
 async def number_check(request: Request, ctx: Context, session: DbSession, clinic: Clinic,
                        format: str | None = None, encoding: str | None = None) -> Response:
-    """Insurer number + symbol + number + branch + birth date, from a 資格確認書, an old card or the お知らせ."""
+    """Insurer number + symbol + number + branch + birth date, from a 資格確認書, an old card or the
+    お知らせ."""
     message = await read_message(request, NumberCheckRequestMessage, ctx.settings.max_body_bytes)
     header = message.MessageHeader
     check_institution(clinic.code, header.MedicalInstitutionCode)
@@ -248,7 +245,8 @@ async def bulk_check(request: Request, ctx: Context, session: DbSession, clinic:
     check_institution(clinic.code, header.MedicalInstitutionCode)
     queries = message.MessageBody.QualificationConfirmSearchInfo
     if len(queries) > ctx.settings.max_bulk_queries:
-        raise ApiProblem(413, "bulk_too_large", "一括照会の件数が多すぎます", "too many queries in one bulk check",
+        raise ApiProblem(413, "bulk_too_large", "一括照会の件数が多すぎます",
+                         "too many queries in one bulk check",
                          f"{len(queries)} queries; at most {ctx.settings.max_bulk_queries}")
     out_encoding = encoding_from_query(encoding) or header.CharacterCodeIdentifier
     now = ctx.now()
@@ -274,7 +272,7 @@ async def bulk_check(request: Request, ctx: Context, session: DbSession, clinic:
 
 
 class ChallengeRequest(BaseModel):
-    reader_id: str = Field(min_length=1, max_length=64)
+    reader_id: Text = Field(min_length=1, max_length=64)
 
 
 class Challenge(BaseModel):
@@ -292,14 +290,14 @@ class ConsentAnswers(BaseModel):
 
 
 class CardCheckSubmission(BaseModel):
-    reader_id: str = Field(min_length=1, max_length=64)
-    nonce: str = Field(min_length=8, max_length=128)
+    reader_id: Text = Field(min_length=1, max_length=64)
+    nonce: Text = Field(min_length=8, max_length=128)
     certificate_pem: str = Field(min_length=1, max_length=20_000)
     method: Literal["pin", "face", "visual"]
     card_signature: str | None = Field(default=None, max_length=2_000)
     reader_attestation: str | None = Field(default=None, max_length=2_000)
     consents: ConsentAnswers = Field(default_factory=ConsentAnswers)
-    arbitrary_file_identifier: str | None = Field(default=None, max_length=64)
+    arbitrary_file_identifier: Text | None = Field(default=None, max_length=64)
     encoding: Literal["utf-8", "shift_jis"] = "utf-8"
 
 
@@ -331,18 +329,19 @@ def _b64(value: str | None, field: str) -> bytes:
         raise ApiProblem(400, f"{field}_missing", "署名がありません", "signature missing",
                          f"{field} is required for this method")
     try:
-        return base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_" if "-" in value or "_" in value
-                                else None, validate=True)
+        altchars = b"-_" if "-" in value or "_" in value else None
+        return base64.b64decode(value + "=" * (-len(value) % 4), altchars=altchars, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ApiProblem(400, f"{field}_malformed", "署名の形式が正しくありません", "signature is not base64",
                          f"{field}: {exc}") from exc
 
 
-def nonce_bytes(nonce: str) -> bytes:
+def _nonce_bytes(nonce: str) -> bytes:
     try:
-        return base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise ApiProblem(400, "nonce_invalid", "チャレンジ値が正しくありません", "invalid nonce", str(exc)) from exc
+        return nonce_bytes(nonce)
+    except ValueError as exc:  # binascii.Error too
+        raise ApiProblem(400, "nonce_invalid", "チャレンジ値が正しくありません", "invalid nonce",
+                         str(exc)) from exc
 
 
 def _check_nonce(session: Session, body: CardCheckSubmission, clinic: str, now: datetime) -> None:
@@ -367,7 +366,7 @@ def _use_nonce(session: Session, nonce: str) -> None:
 def _judge_card(ctx: AppContext, session: Session, body: CardCheckSubmission, reader: ReaderEntry,
                 ca: CertificateAuthority, now: datetime) -> core.EligibilityResult:
     """The proof (card signature or reader attestation), then the registry as of now, then the rules."""
-    nonce = nonce_bytes(body.nonce)
+    nonce = _nonce_bytes(body.nonce)
     cert = load_certificate(body.certificate_pem)
     ca.verify(cert)
     if body.method == AuthMethod.PIN.value:
@@ -446,9 +445,41 @@ async def card_check(body: CardCheckSubmission, request: Request, ctx: Context, 
 # --- medical information --------------------------------------------------------------------
 
 
+# Not a WithheldReason (those are decided at the card check): the consent's window has passed since.
+CONSENT_EXPIRED = "consent_expired"
+
+
+def _refusal(session: Session, record: tables.CheckRecord, kind: MedicalInfoKind,
+             now: datetime) -> tuple[str, str] | None:
+    """Why ``kind`` may not be released now (reason code, bilingual text), or None.
+
+    Decided at release time, not only at the card check: what was consented then, the consent's
+    AvailableTime (consent + 24 h, as in the answer), and the no-provide flag as the registry knows it now.
+    """
+    if kind.value not in set(filter(None, record.medical_info.split(","))):
+        reasons = [WithheldReason(w) for w in filter(None, record.withheld.split(","))] or [
+            WithheldReason.NO_CONSENT
+        ]
+        return reasons[0].value, "; ".join(f"{r.ja} / {r.en}" for r in reasons)
+    available_until = aware_jst(record.at) + presenting.AVAILABLE_FOR
+    if aware_jst(now) > available_until:
+        until = available_until.strftime("%Y-%m-%d %H:%M:%S")
+        return CONSENT_EXPIRED, (
+            f"同意の有効期限（{until}、同意から24時間）を過ぎています。カードリーダーで改めて資格確認と同意を"
+            f"行ってください。 / The consent's AvailableTime ({until} JST, 24 h after consent) has passed;"
+            " check the card at the reader again for a new consent."
+        )
+    if record.person_id is not None and registry.no_provide(session, record.person_id, aware_jst(now)):
+        flag = WithheldReason.NO_PROVIDE_FLAG
+        return flag.value, f"{flag.ja}（資格確認の後に設定されました） / {flag.en} (set after the check)"
+    return None
+
+
 @router.get("/medical-info/{check_id}/{kind}", tags=["medical info"])
-def medical_info(check_id: str, kind: str, ctx: Context, session: DbSession, clinic: Clinic) -> dict[str, Any]:
-    """Medication, clinical, surgery or check-up records, only as consented at that card check."""
+def medical_info(check_id: Text, kind: str, ctx: Context, session: DbSession,
+                 clinic: Clinic) -> dict[str, Any]:
+    """Medication, clinical, surgery or check-up records: only as consented at that card check, within the
+    consent's AvailableTime, and not once the patient's no-provide flag is set. Every answer is recorded."""
     try:
         info_kind = MedicalInfoKind(kind)
     except ValueError as exc:
@@ -459,24 +490,22 @@ def medical_info(check_id: str, kind: str, ctx: Context, session: DbSession, cli
     if record is None or record.clinic_code != clinic.code:
         raise not_found("資格確認の記録", check_id)
     now = ctx.now()
-    released = set(filter(None, record.medical_info.split(",")))
-    if info_kind.value not in released:
-        reasons = [WithheldReason(w) for w in filter(None, record.withheld.split(","))] or [
-            WithheldReason.NO_CONSENT
-        ]
-        access(session, now, clinic.code, record.person_id, "medical_info",
-               f"refused:{reasons[0].value}", f"kind:{info_kind.value}")
+    refusal = _refusal(session, record, info_kind, now)
+    if refusal is not None:
+        reason, text = refusal
+        record_access(session, [access_row(now, clinic.code, record.person_id, "medical_info",
+                                           f"refused:{reason}", f"kind:{info_kind.value}")])
         session.commit()
         raise ApiProblem(403, "information_not_provided", "この情報は提供できません",
-                         "this information cannot be provided",
-                         "; ".join(f"{r.ja} / {r.en}" for r in reasons))
+                         "this information cannot be provided", text)
     rows = session.exec(
         select(tables.MedicalRecord)
-        .where(tables.MedicalRecord.person_id == record.person_id, tables.MedicalRecord.kind == info_kind.value)
+        .where(tables.MedicalRecord.person_id == record.person_id,
+               tables.MedicalRecord.kind == info_kind.value)
         .order_by(col(tables.MedicalRecord.recorded_on).desc())
     ).all()
-    access(session, now, clinic.code, record.person_id, "medical_info", f"consent:{info_kind.value}",
-           f"records:{len(rows)}")
+    record_access(session, [access_row(now, clinic.code, record.person_id, "medical_info",
+                                       f"consent:{info_kind.value}", f"records:{len(rows)}")])
     session.commit()
     return {
         "check_id": check_id,

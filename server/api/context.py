@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from onshi import xmlcodec
 from onshi.codes import CharacterCodeIdentifier
 from server.api.problems import ApiProblem, forbidden_admin, unauthorized
 from server.core import model as core
@@ -129,6 +132,9 @@ async def get_session(ctx: Context) -> AsyncIterator[Session]:
 DbSession = Annotated[Session, Depends(get_session)]
 
 
+INSTITUTION_CODE = re.compile("[0-9]{10}")  # str.isdigit() would take full-width and superscript digits
+
+
 @dataclass(frozen=True)
 class ClinicIdentity:
     code: str
@@ -149,13 +155,14 @@ async def clinic_identity(
     code = (x_medical_institution_code or "").strip()
     if not code:
         raise unauthorized("send X-Medical-Institution-Code (10 digits) and Authorization: Bearer <token>")
-    if not (len(code) == 10 and code.isdigit()):
+    if not INSTITUTION_CODE.fullmatch(code):
         raise unauthorized(f"X-Medical-Institution-Code must be 10 digits, got {code!r}")
     expected = ctx.clinic_token_hash(session, code)
     token = bearer(authorization)
     if expected is None:
         raise unauthorized(f"unknown medical institution code {code}")
-    if not hmac.compare_digest(expected, token_hash(token)):
+    # Bytes, not str: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    if not hmac.compare_digest(expected.encode(), token_hash(token).encode()):
         raise unauthorized(f"wrong credential for medical institution {code}")
     return ClinicIdentity(code=code)
 
@@ -163,19 +170,22 @@ async def clinic_identity(
 Clinic = Annotated[ClinicIdentity, Depends(clinic_identity)]
 
 
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", errors="surrogateescape")).digest()
+
+
 async def require_admin(ctx: Context, authorization: Annotated[str | None, Header()] = None) -> None:
-    if not hmac.compare_digest(bearer(authorization), ctx.settings.admin_token):
+    # Hashes of the bytes: any header text compares (compare_digest refuses non-ASCII str), in constant time.
+    if not hmac.compare_digest(_digest(bearer(authorization)), _digest(ctx.settings.admin_token)):
         raise forbidden_admin()
 
 
 def encoding_from_query(value: str | None) -> CharacterCodeIdentifier | None:
     if value is None:
         return None
-    normalized = value.strip().lower().replace("-", "_")
-    if normalized in {"utf_8", "utf8", "0"}:
-        return CharacterCodeIdentifier.UTF8
-    if normalized in {"shift_jis", "sjis", "cp932", "windows_31j", "1"}:
-        return CharacterCodeIdentifier.SHIFT_JIS
+    identifier = xmlcodec.character_code(value)
+    if identifier is not None:
+        return identifier
     raise ApiProblem(400, "encoding_unknown", "文字コードの指定が正しくありません", "unknown encoding",
                      f"encoding={value!r}: use utf-8 or shift_jis")
 

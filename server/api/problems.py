@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from onshi.xmlcodec import MessageError
+from onshi.xmlcodec import MessageError, encodable
 from server.jlis import VerificationError
 
 PROBLEM_JSON = "application/problem+json"
@@ -18,15 +18,24 @@ PROBLEM_JSON = "application/problem+json"
 class ApiProblem(Exception):
     def __init__(self, status: int, code: str, title_ja: str, title_en: str, detail: str = "") -> None:
         super().__init__(f"{code}: {title_en}: {detail}")
-        self.status, self.code, self.title_ja, self.title_en, self.detail = status, code, title_ja, title_en, detail
+        self.status, self.code, self.title_ja, self.title_en = status, code, title_ja, title_en
+        self.detail = detail
 
     def body(self) -> dict[str, Any]:
         return {"status": self.status, "code": self.code, "title": self.title_en,
                 "title_ja": self.title_ja, "detail": self.detail}
 
 
-def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+def problem_response(status: int, body: dict[str, Any],
+                     headers: dict[str, str] | None = None) -> JSONResponse:
+    # A detail may quote what the client sent, lone surrogates included: always encodable as UTF-8.
+    safe = {key: encodable(value) if isinstance(value, str) else value for key, value in body.items()}
+    return JSONResponse(safe, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def body_too_large(detail: str) -> JSONResponse:
+    return problem_response(413, {"status": 413, "code": "body_too_large", "title": "request body too large",
+                                  "title_ja": "送信データが大きすぎます", "detail": detail})
 
 
 async def api_problem_handler(_request: Request, exc: Exception) -> JSONResponse:

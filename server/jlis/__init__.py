@@ -7,8 +7,8 @@ HTTP, no wall clock — whatever needs "now" takes it as a parameter.
   certificate (利用者証明用電子証明書).
 - :mod:`server.jlis.keys`: RSA-2048 card/CA keys, ECDSA P-256 reader device keys, PEM helpers.
 - :mod:`server.jlis.authority`: :class:`CertificateAuthority` — root, card certificates, renewal, CRLs.
-- :mod:`server.jlis.verify`: certificate parsing, chain check, the card's nonce signature (PIN
-  path), the reader's attestation (face/visual path), revocation lookup.
+- :mod:`server.jlis.verify`: certificate parsing, chain check, a challenge nonce's bytes, the card's
+  nonce signature (PIN path), the reader's attestation (face/visual path), revocation lookup.
 - :mod:`server.jlis.errors`: :class:`VerificationError` with ``code`` and ``message_ja``/``message_en``.
 """
 
@@ -42,6 +42,7 @@ from server.jlis.verify import (
     is_revoked,
     load_certificate,
     load_crl,
+    nonce_bytes,
     revoked_serials,
     sign_attestation,
     sign_nonce,
@@ -74,6 +75,7 @@ __all__ = [
     "is_revoked",
     "load_certificate",
     "load_crl",
+    "nonce_bytes",
     "private_key_from_pem",
     "private_key_to_pem",
     "public_key_from_pem",

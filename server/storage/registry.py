@@ -48,19 +48,20 @@ def latest_versions(rows: Iterable[tables.QualificationVersion]) -> list[tables.
     return [row for row in latest.values() if not row.withdrawn]
 
 
-def _table(model: type[SQLModel]) -> Table:
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a SQLModel class (for statements built once, with bound parameters)."""
     return cast(Table, model.__table__)  # type: ignore[attr-defined]
 
 
-PERSON = _table(tables.Person)
-VERSION = _table(tables.QualificationVersion)
-NO_PROVIDE = _table(tables.NoProvideFlag)
-SERIAL_LINK = _table(tables.SerialLink)
-RENEWAL_LINK = _table(tables.RenewalLink)
-REVOCATION = _table(tables.Revocation)
-CERTIFICATE = _table(tables.Certificate)
-READER = _table(tables.Reader)
-NONCE = _table(tables.Nonce)
+PERSON = table_of(tables.Person)
+VERSION = table_of(tables.QualificationVersion)
+NO_PROVIDE = table_of(tables.NoProvideFlag)
+SERIAL_LINK = table_of(tables.SerialLink)
+RENEWAL_LINK = table_of(tables.RenewalLink)
+REVOCATION = table_of(tables.Revocation)
+CERTIFICATE = table_of(tables.Certificate)
+READER = table_of(tables.Reader)
+NONCE = table_of(tables.Nonce)
 
 
 def _qualifications(
