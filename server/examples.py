@@ -14,6 +14,9 @@ Layout::
     DIR/<persona>/card-check-request_<persona>.json        what the reader submits (card holders)
     DIR/<persona>/card-check-answer_<persona>.json         the answer (JSON)
     DIR/<persona>/OQSsiquc01res_face_<persona>.xml|_sjis.xml   the answer as the reader's result file
+    DIR/F13-outage/OQSsiquc01req_F13-outage.json   a number check while the central system is down (F13)
+    DIR/F13-outage/outage-answer_F13-outage.json   the 503 problem answer it gets, as is
+    DIR/F13-outage/outage-answer-headers_F13-outage.json   its status, Content-Type and Retry-After
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ CLINIC_TOKEN = defaults.CLINIC_TOKEN
 CONSENTS = {"medication": True, "clinical": True, "operation": True, "checkup": True, "limit_bracket": True,
             "prescription": "1"}
 UTF8, SJIS = CharacterCodeIdentifier.UTF8, CharacterCodeIdentifier.SHIFT_JIS
+OUTAGE = FailureMode.OUTAGE.value
 XML = {"Content-Type": "application/xml"}
 
 
@@ -220,7 +224,41 @@ def _bulk_example(session: _Session, out: _Writer, personas: list[dict[str, Any]
             out.write(f"{BULK_RESULT_STEM}_bulk.xml", response.content)]
 
 
-def _index(entries: list[PersonaFiles], bulk_files: list[str], day: str) -> str:
+OUTAGE_DIR = "F13-outage"
+
+
+@dataclass(frozen=True)
+class OutageFiles:
+    files: list[str]
+    status: int
+    retry_after: str
+
+
+def _outage_example(session: _Session, out: _Writer, persona: dict[str, Any], day: str) -> OutageFiles:
+    """F13: the central system is down (a fault set through the admin API, cleared after). The clinic's
+    number check gets the real 503 problem answer, written as is."""
+    message = NumberCheckRequestMessage.model_validate({
+        "MessageHeader": _header(day, UTF8, "example-outage", single=True),
+        "MessageBody": {"QualificationConfirmSearchInfo": _search_info(persona["numbers"])},
+    })
+    request = message.model_dump(mode="json", exclude_none=True)
+    session.admin("POST", "/faults", json={"outage": True})
+    try:
+        response = session.http.post("/number-checks", json=request, headers=session.clinic_headers)
+    finally:
+        session.admin("POST", "/faults", json={"outage": False})
+    if response.status_code != 503:
+        raise RuntimeError(f"the outage answered {response.status_code}, not 503: {response.text}")
+    headers = {name: response.headers[name] for name in ("content-type", "retry-after")
+               if name in response.headers}
+    stem = f"{OUTAGE_DIR}/{{}}_{OUTAGE_DIR}.json"
+    files = [out.write(stem.format(SINGLE_REQUEST_STEM), _json(request)),
+             out.write(stem.format("outage-answer"), response.content),
+             out.write(stem.format("outage-answer-headers"), _json({"status": 503, **headers}))]
+    return OutageFiles(files, response.status_code, headers.get("retry-after", ""))
+
+
+def _index(entries: list[PersonaFiles], bulk_files: list[str], day: str, outage: OutageFiles) -> str:
     lines = [
         "# onshi-sim 要求・応答の例 / example requests and answers",
         "",
@@ -239,6 +277,18 @@ def _index(entries: list[PersonaFiles], bulk_files: list[str], day: str) -> str:
         "## 一括照会 / bulk check",
         "",
         *[f"- [{name}]({name})" for name in bulk_files],
+        "",
+        f"## {OUTAGE.id} {OUTAGE.name_ja} / {OUTAGE.name_en}",
+        "",
+        "中央システムが停止しているとき（管理APIで障害を設定）に番号による資格確認を送ると、"
+        f"HTTP {outage.status}（Retry-After: {outage.retry_after} 秒）と problem+json の応答が返ります。"
+        f"{OUTAGE.response_ja}",
+        "",
+        "A number check sent while the central system is down (a fault set through the admin API) gets "
+        f"HTTP {outage.status} (Retry-After: {outage.retry_after} s) and a problem+json answer. "
+        f"{OUTAGE.response_en}",
+        "",
+        *[f"- [{name}]({name})" for name in outage.files],
         "",
         "## ペルソナ / personas",
         "",
@@ -287,7 +337,8 @@ def write_examples(directory: Path) -> int:
                     _number_examples(session, out, entry, day)
                     if entry.persona["has_card"]:
                         _card_examples(session, out, entry)
-                bulk_files = _bulk_example(session, out, personas, day)
+                outage = _outage_example(session, out, personas[0], day)
+                bulk_files = _bulk_example(session, out, personas, day)  # after: proves the fault was cleared
             finally:
                 session.http.close()
         except Exception as exc:
@@ -295,5 +346,5 @@ def write_examples(directory: Path) -> int:
             raise RuntimeError(f"writing the examples failed: {exc}\n--- server log ---\n{log}") from exc
         finally:
             stop(process)
-    out.write("index.md", _index(entries, bulk_files, day))
+    out.write("index.md", _index(entries, bulk_files, day, outage))
     return out.count

@@ -101,3 +101,24 @@ def test_the_bulk_check_covers_every_persona(examples: tuple[Path, int]) -> None
     units = bulk.MessageBody.BulkConfirmUnit
     identifiers = [str(unit.QualificationConfirmSearchInfo.ArbitraryIdentifier) for unit in units]
     assert sorted(identifiers) == sorted(p["id"] for p in PERSONAS)
+
+
+def test_the_f13_outage_answer_is_the_real_503_problem_and_is_indexed(examples: tuple[Path, int]) -> None:
+    directory, _ = examples
+    folder = directory / "F13-outage"
+    request = json.loads((folder / "OQSsiquc01req_F13-outage.json").read_text(encoding="utf-8"))
+    assert request["MessageHeader"]["MedicalInstitutionCode"] == "1312345678"
+    answer = json.loads((folder / "outage-answer_F13-outage.json").read_text(encoding="utf-8"))
+    assert (answer["status"], answer["code"]) == (503, "central_system_unavailable")
+    assert answer["title_ja"] and answer["title"] and "申立書" in answer["detail"]
+    head = json.loads((folder / "outage-answer-headers_F13-outage.json").read_text(encoding="utf-8"))
+    assert head["status"] == 503 and head["content-type"].startswith("application/problem+json")
+    assert head["retry-after"]
+    index = (directory / "index.md").read_text(encoding="utf-8")
+    assert "## F13 システム障害・通信障害 / system outage / network" in index
+    assert "HTTP 503" in index and "中央システムが停止" in index and "central system is down" in index
+    for name in ("OQSsiquc01req_F13-outage.json", "outage-answer_F13-outage.json",
+                 "outage-answer-headers_F13-outage.json"):
+        assert f"(F13-outage/{name})" in index
+    # The fault was cleared: the bulk check written after it is a real answer.
+    assert xmlcodec.decode((directory / "OQSmuquc02res_bulk.xml").read_bytes(), BulkResultMessage)

@@ -7,11 +7,14 @@ from tests.server_helpers import (
     PHARMACY_CODE,
     access_log,
     admin,
+    advance_clock,
     body_of,
     bulk_check_message,
     card_check,
     challenge,
     client,
+    clock_at,
+    first_result,
     get,
     number_check,
     outage,
@@ -19,6 +22,7 @@ from tests.server_helpers import (
     post,
     problem,
     send_message,
+    set_clock,
 )
 
 
@@ -82,3 +86,45 @@ def test_an_outage_answers_503_to_clinics_while_admin_still_works(live_server: L
     assert outcome(body_of(number_check(live_server, "healthy-employee"))) == "1"
     assert challenge(live_server)
     assert outcome(body_of(card_check(live_server, "healthy-employee"))) == "1"
+
+
+def released_after_check(server: LiveServer) -> str:
+    """A card check consenting to medication information, released once right away; its check id."""
+    check = card_check(server, "healthy-employee", consents={"medication": True})
+    assert check.json()["medical_info"] == ["medication"]
+    check_id = str(check.json()["check_id"])
+    assert get(server, f"/medical-info/{check_id}/medication").status_code == 200
+    return check_id
+
+
+def last_access(server: LiveServer) -> tuple[str, str, str]:
+    entry = access_log(server, "healthy-employee")[0]
+    return entry["action"], entry["basis"], entry["outcome"]
+
+
+def test_a_no_provide_flag_set_after_the_check_stops_the_release(fresh_server: LiveServer) -> None:
+    check_id = released_after_check(fresh_server)
+    admin(fresh_server, "POST", "/events", json={"kind": "set_no_provide", "person": "healthy-employee",
+                                                 "lag_days": 0.25})
+    assert get(fresh_server, f"/medical-info/{check_id}/medication").status_code == 200  # not visible yet
+    set_clock(fresh_server, "2026-11-24T16:00:00+09:00")  # visible from 15:00, within the consent's 24 h
+    response = get(fresh_server, f"/medical-info/{check_id}/medication")
+    refused = problem(response, 403, "information_not_provided")
+    assert "自己情報提供不可" in refused["detail"] and "no-provide flag" in refused["detail"]
+    assert last_access(fresh_server) == ("medical_info", "refused:no_provide_flag", "kind:medication")
+
+
+def test_a_check_id_expires_at_its_consents_available_time(live_server: LiveServer) -> None:
+    with clock_at(live_server):
+        check = card_check(live_server, "healthy-employee", consents={"medication": True})
+        check_id = check.json()["check_id"]
+        available = first_result(check.json()["result"])["PharmacistsInfoAvailableTime"]
+        assert available == "20261125090000"  # consent (the fixture moment) + 24 h
+        advance_clock(live_server, 24 * 3600)
+        assert get(live_server, f"/medical-info/{check_id}/medication").status_code == 200  # the last second
+        assert last_access(live_server) == ("medical_info", "consent:medication", "records:2")
+        advance_clock(live_server, 1)
+        refused = problem(get(live_server, f"/medical-info/{check_id}/medication"), 403,
+                          "information_not_provided")
+        assert "2026-11-25 09:00:00" in refused["detail"] and "AvailableTime" in refused["detail"]
+        assert last_access(live_server) == ("medical_info", "refused:consent_expired", "kind:medication")
