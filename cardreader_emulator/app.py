@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -66,6 +67,25 @@ def _problem(status: int, code: str, ja: str, en: str, detail: str = "") -> JSON
     )
 
 
+def field_problems(errors: Sequence[Any]) -> tuple[str, str, str]:
+    """A request that does not fit its model, in words naming the fields: (ja, en, detail)."""
+    unknown: list[str] = []
+    wrong: list[str] = []
+    detail: list[str] = []
+    for err in errors:
+        name = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        (unknown if err.get("type") == "extra_forbidden" else wrong).append(name)
+        detail.append(f"{name}: {err.get('msg')}")
+    ja, en = [], []
+    if unknown:
+        ja.append(f"不明な項目です: {', '.join(unknown)}")
+        en.append(f"unknown field: {', '.join(unknown)}")
+    if wrong:
+        ja.append(f"値が正しくありません: {', '.join(wrong)}")
+        en.append(f"invalid value: {', '.join(wrong)}")
+    return "。".join(ja), "; ".join(en), "; ".join(detail)
+
+
 def create_app(reader: Reader, tick_seconds: float = 0.25) -> FastAPI:
     stop = threading.Event()
 
@@ -91,16 +111,20 @@ def create_app(reader: Reader, tick_seconds: float = 0.25) -> FastAPI:
         if not reader.machine.connected:
             e = ReaderError.READER_DISCONNECTED
             return _problem(503, str(e), e.ja, e.en, str(exc))
+        if exc.reason is not None:  # the reader can say why (e.g. R302: this card has no PIN)
+            return _problem(409, str(exc.reason), exc.reason.ja, exc.reason.en, str(exc))
         return _problem(
             409, "not_now", "現在の画面ではその操作はできません", "not possible on this screen", str(exc)
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        ja, en, detail = field_problems(exc.errors())
+        return _problem(422, "invalid", f"入力が正しくありません（{ja}）", f"invalid input ({en})", detail)
+
     @app.exception_handler(ValueError)
     async def bad_value(request: Request, exc: ValueError) -> JSONResponse:
         return _problem(400, "invalid", "入力が正しくありません", "invalid input", str(exc))
-
-    def act(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        return action()
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -112,7 +136,7 @@ def create_app(reader: Reader, tick_seconds: float = 0.25) -> FastAPI:
 
     @app.post("/api/reader/checks", status_code=202)
     def start_check(body: StartBody) -> dict[str, Any]:
-        return act(lambda: reader.start_check(body.patient_ref))
+        return reader.start_check(body.patient_ref)
 
     @app.get("/api/reader/cards")
     def cards() -> list[dict[str, Any]]:
@@ -130,15 +154,15 @@ def create_app(reader: Reader, tick_seconds: float = 0.25) -> FastAPI:
 
     @app.post("/api/reader/card")
     def place(body: CardBody) -> dict[str, Any]:
-        return act(lambda: reader.place_card(body.card_id))
+        return reader.place_card(body.card_id)
 
     @app.delete("/api/reader/card")
     def remove() -> dict[str, Any]:
-        return act(reader.remove_card)
+        return reader.remove_card()
 
     @app.post("/api/reader/method")
     def method(body: MethodBody) -> dict[str, Any]:
-        return act(lambda: reader.choose(body.method))
+        return reader.choose(body.method)
 
     @app.post("/api/reader/face")
     def face(body: FaceBody) -> dict[str, Any]:
@@ -147,7 +171,7 @@ def create_app(reader: Reader, tick_seconds: float = 0.25) -> FastAPI:
             image = faces.decode_image(base64.b64decode(data))
         except (ValueError, TypeError) as exc:
             raise ValueError(f"not an image: {exc}") from exc
-        return act(lambda: reader.present_face(image))
+        return reader.present_face(image)
 
     @app.post("/api/reader/face/sample")
     def face_sample(body: SampleBody) -> dict[str, Any]:
@@ -156,7 +180,7 @@ def create_app(reader: Reader, tick_seconds: float = 0.25) -> FastAPI:
             image = faces.capture(body.spec)
         except (KeyError, ValueError, faces.NoFaceInPhoto) as exc:
             raise ValueError(str(exc)) from exc
-        return act(lambda: reader.present_face(image))
+        return reader.present_face(image)
 
     @app.get("/api/reader/face/sample/{spec}.jpg")
     def face_sample_image(spec: str) -> Response:
@@ -167,37 +191,32 @@ def create_app(reader: Reader, tick_seconds: float = 0.25) -> FastAPI:
 
     @app.post("/api/reader/camera-failure")
     def camera_failure() -> dict[str, Any]:
-        return act(reader.camera_failed)
+        return reader.camera_failed()
 
     @app.post("/api/reader/pin")
     def pin(body: PinBody) -> dict[str, Any]:
-        return act(lambda: reader.enter_pin(body.pin))
+        return reader.enter_pin(body.pin)
 
     @app.post("/api/reader/visual")
     def visual() -> dict[str, Any]:
-        return act(reader.confirm_visual)
+        return reader.confirm_visual()
 
     @app.post("/api/reader/consent")
     def consent(body: ConsentBody) -> dict[str, Any]:
-        return act(lambda: reader.answer_consent(body.answer))
+        return reader.answer_consent(body.answer)
 
     @app.post("/api/reader/cancel")
     def cancel() -> dict[str, Any]:
-        return act(reader.cancel)
+        return reader.cancel()
 
     @app.get("/api/reader/faults")
     def get_faults() -> dict[str, Any]:
         return reader.snapshot()["faults"]
 
     @app.post("/api/reader/faults")
-    def set_faults(body: dict[str, Any]) -> dict[str, Any]:
-        """Faults on demand: card_unreadable, not_my_number_card, camera_unavailable, slow_read_ms,
-        unplugged, unplug_at (a state name), network_down."""
-        allowed = set(vars(Faults()))
-        unknown = set(body) - allowed
-        if unknown:
-            raise ValueError(f"unknown faults {sorted(unknown)}; known: {sorted(allowed)}")
-        return reader.set_faults(**body)
+    def set_faults(body: Faults) -> dict[str, Any]:
+        """Faults on demand; only the faults named in the body change."""
+        return reader.set_faults(**body.model_dump(include=body.model_fields_set))
 
     @app.get("/api/reader/history")
     def history() -> list[dict[str, Any]]:

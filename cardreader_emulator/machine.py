@@ -283,11 +283,14 @@ Command = ReadCard | MatchFace | VerifyPin | SubmitCheck | ReportResult | Report
 
 
 class InvalidAction(Exception):
-    """The patient pressed something the current screen does not offer."""
+    """The patient pressed something the current screen does not offer; ``reason`` says why when
+    the reader has a message for it (a face-only card has no PIN, a locked PIN)."""
 
-    def __init__(self, state: State, event: object) -> None:
-        super().__init__(f"{type(event).__name__} is not possible in state {state.value}")
+    def __init__(self, state: State, event: object, reason: ReaderError | None = None) -> None:
+        message = f"{type(event).__name__} is not possible in state {state.value}"
+        super().__init__(message if reason is None else f"{message}: [{reason.value}] {reason.en}")
         self.state = state
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -397,8 +400,18 @@ class ReaderMachine:
         self.step += 1
         self.entered_at = self.now
 
-    def _invalid(self, event: object) -> list[Command]:
-        raise InvalidAction(self.state, event)
+    def _invalid(self, event: object, reason: ReaderError | None = None) -> list[Command]:
+        raise InvalidAction(self.state, event, reason)
+
+    def _why_not(self, method: AuthMethod) -> ReaderError | None:
+        """The reader's message for a method the card does not allow."""
+        facts = self.ctx.facts
+        if method is AuthMethod.PIN and facts is not None:
+            if not facts.has_pin:
+                return ReaderError.PIN_NOT_SET  # a face-only card
+            if self.ctx.pin_disabled or self.ctx.pin_remaining <= 0:
+                return ReaderError.PIN_LOCKED
+        return None
 
     def _fail(self, error: ReaderError, detail: str = "") -> list[Command]:
         self.ctx.error = error
@@ -525,7 +538,7 @@ class ReaderMachine:
         if self.state not in (State.METHOD, State.VISUAL, State.FACE, State.PIN):
             return self._invalid(event)
         if event.method not in self.ctx.methods:
-            return self._invalid(event)
+            return self._invalid(event, self._why_not(event.method))
         self.ctx.method = event.method
         self.ctx.notice = None
         self._enter({AuthMethod.FACE: State.FACE, AuthMethod.PIN: State.PIN, AuthMethod.VISUAL: State.VISUAL}[

@@ -12,9 +12,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from cardreader_emulator import faces
 from cardreader_emulator.card import CardStore, PinResult, VirtualCard
@@ -68,17 +70,27 @@ from cardreader_emulator.results import (
 log = logging.getLogger("onshi.reader")
 
 
-@dataclass
-class Faults:
-    """Reader faults on demand (F6)."""
+MAX_SLOW_READ_MS = 60_000
 
-    card_unreadable: bool = False  # the chip does not answer: R101
-    not_my_number_card: bool = False  # some other IC card: R102
-    camera_unavailable: bool = False  # R201, the reader falls back to PIN / visual
-    slow_read_ms: int = 0  # a slow chip read
-    unplugged: bool = False  # the reader's cable is out: R401
-    unplug_at: str | None = None  # pull the cable when the check reaches this state (e.g. "sending")
-    network_down: bool = False  # the reader cannot reach the central system: R501
+
+class Faults(BaseModel):
+    """Reader faults on demand (F6). Closed and typed: a misspelt fault or a wrong type is refused
+    when it is set, not as a crash at the next card read."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    card_unreadable: StrictBool = Field(default=False, description="the chip does not answer: R101")
+    not_my_number_card: StrictBool = Field(default=False, description="some other IC card: R102")
+    camera_unavailable: StrictBool = Field(default=False, description="R201; falls back to PIN / visual")
+    slow_read_ms: StrictInt = Field(default=0, ge=0, le=MAX_SLOW_READ_MS, description="a slow chip read")
+    unplugged: StrictBool = Field(default=False, description="the reader's cable is out: R401")
+    unplug_at: State | None = Field(
+        default=None, description="pull the cable when the check reaches this state (e.g. sending)"
+    )
+    network_down: StrictBool = Field(default=False, description="no route to the central system: R501")
+
+    def view(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
 
 
 @dataclass
@@ -127,10 +139,12 @@ class Reader:
         config: ReaderConfig,
         central: Central | None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config
         self.central = central
         self.clock = clock
+        self.sleep = sleep  # the slow-read fault waits through this (tests advance a fake clock)
         self.store = CardStore(config.cards_dir)
         self.encoding = encoding_of(config.encoding)
         self.machine = ReaderMachine(
@@ -190,17 +204,15 @@ class Reader:
         return self._act(Tick())
 
     def set_faults(self, **changes: Any) -> dict[str, Any]:
+        """Changes the named faults, all or none (pydantic.ValidationError, a ValueError, names the
+        unknown or mistyped fault)."""
         with self._lock:
-            unknown = set(changes) - set(asdict(self.faults))
-            if unknown:
-                raise ValueError(f"unknown faults: {', '.join(sorted(unknown))}")
-            was_unplugged = self.faults.unplugged
-            for name, value in changes.items():
-                setattr(self.faults, name, value)
-            plugged_change = self.faults.unplugged != was_unplugged
+            changed = Faults.model_validate(self.faults.model_dump() | changes)
+            plugged_change = changed.unplugged != self.faults.unplugged
+            self.faults = changed
         if plugged_change:
-            self._act(Disconnected() if self.faults.unplugged else Reconnected())
-        return asdict(self.faults)
+            self._act(Disconnected() if changed.unplugged else Reconnected())
+        return self.faults.view()
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -209,7 +221,7 @@ class Reader:
             snap = self.machine.snapshot()
             snap["reader_id"] = self.reader_id
             snap["card"] = self._card.summary() if self._card else None
-            snap["faults"] = asdict(self.faults)
+            snap["faults"] = self.faults.view()
             snap["threshold"] = self.config.threshold
             snap["encoding"] = self.encoding.codec
             return snap
@@ -219,8 +231,9 @@ class Reader:
     def _act(self, event: Event) -> dict[str, Any]:
         pending: list[Command]
         with self._lock:
-            pending = self.machine.dispatch(event, self.clock())
-            self._record(event)
+            now = self.clock()
+            pending = self.machine.dispatch(event, now)
+            self._record(event, now)
             pending += self._maybe_unplug()
         while pending:
             command = pending.pop(0)
@@ -230,19 +243,21 @@ class Reader:
             follow_up = self._execute(command)
             if follow_up is not None:
                 with self._lock:
-                    pending += self.machine.dispatch(follow_up, self.clock())
-                    self._record(follow_up)
+                    now = self.clock()
+                    pending += self.machine.dispatch(follow_up, now)
+                    self._record(follow_up, now)
                     pending += self._maybe_unplug()
         return self.snapshot()
 
-    def _record(self, event: object) -> None:
+    def _record(self, event: object, now: float) -> None:
+        """The state timeline: each event, when it came (on the reader's clock), the state it led to."""
         self.history.append(
-            {"at": round(self.clock(), 3), "event": type(event).__name__, "state": self.machine.state.value}
+            {"at": round(now, 3), "event": type(event).__name__, "state": self.machine.state.value}
         )
         del self.history[:-200]
 
     def _maybe_unplug(self) -> list[Command]:
-        if self.faults.unplug_at and self.faults.unplug_at == self.machine.state.value:
+        if self.faults.unplug_at is not None and self.faults.unplug_at is self.machine.state:
             self.faults.unplug_at = None
             self.faults.unplugged = True
             return self.machine.dispatch(Disconnected(), self.clock())
@@ -272,9 +287,9 @@ class Reader:
                 self._reference = None
         return None
 
-    def _read_card(self, command: ReadCard) -> Event:
+    def _read_card(self, command: ReadCard) -> Event | None:
         if self.faults.slow_read_ms:
-            time.sleep(self.faults.slow_read_ms / 1000)
+            self.sleep(self.faults.slow_read_ms / 1000)
         if self.faults.card_unreadable:
             return CardReadFailed(command.step, ReaderError.CARD_NOT_RECOGNISED)
         try:
@@ -290,6 +305,8 @@ class Reader:
             except (faces.NoFaceInPhoto, ValueError):
                 reference = None  # an unusable photo: face matching is impossible, as with no photo
         with self._lock:
+            if command.step != self.machine.step:
+                return None  # cancelled, timed out or pulled during the read: this card is not on the reader
             self._card = card
             self._reference = reference
         facts = CardFacts(
@@ -320,11 +337,12 @@ class Reader:
             None if outcome.distance is None else round(outcome.distance, 3),
         )
 
-    def _verify_pin(self, command: VerifyPin) -> Event:
+    def _verify_pin(self, command: VerifyPin) -> Event | None:
         with self._lock:
             pin, self._pending_pin = self._pending_pin, None
             card = self._card
-        assert card is not None
+        if card is None:
+            return None  # the card was pulled meanwhile; the machine has already moved on
         result: PinResult = card.verify_pin(pin or "")
         return PinChecked(command.step, result.ok, result.remaining, result.locked)
 

@@ -256,3 +256,94 @@ def test_console_start_carries_patient_ref() -> None:
     m.dispatch(StartCheck("P-001"), 0)
     m.dispatch(CardPlaced("taro"), 0)
     assert m.snapshot()["patient_ref"] == "P-001"
+
+
+def busy(where: str, now: float = 0.0) -> tuple[ReaderMachine, int]:
+    """A machine waiting for the device in a busy state, and the step the device will answer."""
+    m = ReaderMachine(now=now)
+    (read,) = m.dispatch(CardPlaced(STANDARD.card_id), now)
+    assert isinstance(read, ReadCard)
+    if where == "reading":
+        return m, read.step
+    m.dispatch(CardRead(read.step, STANDARD), now)
+    if where == "matching":
+        m.dispatch(ChooseMethod(AuthMethod.FACE), now)
+        (cmd,) = m.dispatch(FaceSubmitted(), now)
+        assert isinstance(cmd, MatchFace)
+        return m, cmd.step
+    assert where == "pin_checking"
+    m.dispatch(ChooseMethod(AuthMethod.PIN), now)
+    (verify,) = m.dispatch(PinSubmitted(), now)
+    assert isinstance(verify, VerifyPin)
+    return m, verify.step
+
+
+def late_answer(where: str, step: int) -> CardRead | FaceMatched | PinChecked:
+    if where == "reading":
+        return CardRead(step, STANDARD)
+    if where == "matching":
+        return FaceMatched(step, True, "match", "一致", "match", 0.2)
+    return PinChecked(step, ok=True, remaining=3, locked=False)
+
+
+@pytest.mark.parametrize(
+    ("where", "limit"), [("reading", 15.0), ("matching", 15.0), ("pin_checking", 15.0)]
+)
+def test_a_device_that_never_answers_times_out_and_its_late_answer_is_ignored(
+    where: str, limit: float
+) -> None:
+    m, step = busy(where, now=100.0)
+    assert m.state.value == where and m.snapshot()["seconds_left"] == limit
+    assert m.dispatch(Tick(), 100.0 + limit - 0.1) == [] and m.state.value == where
+    (report,) = m.dispatch(Tick(), 100.0 + limit)
+    assert isinstance(report, ReportError) and report.error is ReaderError.TIMEOUT
+    assert m.state is State.ERROR and where in m.ctx.error_detail
+    assert m.dispatch(late_answer(where, step), 120.0) == []  # the chip / matcher answers too late
+    assert m.state is State.ERROR and m.ctx.error is ReaderError.TIMEOUT
+    m.dispatch(CardRemoved(), 121.0)
+    assert m.state is State.IDLE and m.ctx.card_id is None
+
+
+def test_the_staff_visual_check_times_out_after_three_minutes() -> None:
+    m = placed(INFANT, now=10.0)
+    assert m.state is State.VISUAL
+    assert m.dispatch(Tick(), 10.0 + 179.9) == []
+    (report,) = m.dispatch(Tick(), 10.0 + 180.0)
+    assert isinstance(report, ReportError) and report.error is ReaderError.TIMEOUT
+    with pytest.raises(InvalidAction):
+        m.dispatch(VisualConfirmed(), 191.0)  # staff confirm after the screen has gone
+
+
+@pytest.mark.parametrize("where", ["reading", "matching", "pin_checking"])
+def test_cancel_while_the_device_is_busy_ends_the_check(where: str) -> None:
+    m, step = busy(where)
+    (report,) = m.dispatch(Cancel(), 1.0)
+    assert isinstance(report, ReportError) and report.error is ReaderError.CANCELLED
+    assert m.state is State.ERROR and m.ctx.card_present
+    assert m.dispatch(late_answer(where, step), 2.0) == []  # the busy step finishes after the cancel
+    assert m.state is State.ERROR and m.ctx.error is ReaderError.CANCELLED
+    assert m.ctx.consent_step is None and m.ctx.summary is None
+    assert m.dispatch(Tick(), 1000.0) == [] and m.state is State.ERROR  # stays until the card is taken
+    m.dispatch(CardRemoved(), 1001.0)
+    assert m.state is State.IDLE
+
+
+def test_pin_on_a_face_only_card_says_the_card_has_no_pin() -> None:
+    m = placed(FACE_ONLY)
+    with pytest.raises(InvalidAction) as refused:
+        m.dispatch(ChooseMethod(AuthMethod.PIN), 0)
+    assert refused.value.reason is ReaderError.PIN_NOT_SET and "R302" in str(refused.value)
+
+
+def test_pin_on_a_locked_card_says_it_is_locked() -> None:
+    m = placed(LOCKED)
+    with pytest.raises(InvalidAction) as refused:
+        m.dispatch(ChooseMethod(AuthMethod.PIN), 0)
+    assert refused.value.reason is ReaderError.PIN_LOCKED
+
+
+def test_an_unoffered_choice_with_no_special_reason_has_none() -> None:
+    m = placed(INFANT)  # no photo: face matching is impossible
+    with pytest.raises(InvalidAction) as refused:
+        m.dispatch(ChooseMethod(AuthMethod.FACE), 0)
+    assert refused.value.reason is None
