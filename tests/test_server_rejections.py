@@ -659,3 +659,16 @@ def test_a_clinic_code_of_other_digits_is_refused(live_server: LiveServer) -> No
                     "Authorization": f"Bearer {live_server.clinic_token}"}
     response = client(live_server).post("/card-checks/challenge", json={"reader_id": "R-x"}, headers=headers)
     assert "10 digits" in problem(response, 401, "unauthorized")["detail"]
+
+
+def test_nul_in_admin_events_fixtures_and_limits_is_refused(live_server: LiveServer) -> None:
+    response = admin_request(live_server, "POST", "/events",
+                             json={"kind": "set_no_provide", "person": "healthy-employee\u0000"})
+    assert "U+0000" in problem(response, 400, "event_invalid")["detail"]
+    problem(admin_request(live_server, "POST", "/fixtures/load", json={"name": "personas\u0000"}), 400,
+            "fixture_invalid")
+    yaml_text = b'personas: [{id: "a\\0b"}]'  # a YAML escape for NUL
+    response = admin_request(live_server, "POST", "/fixtures/load", content=yaml_text,
+                             headers={**live_server.admin_headers, "Content-Type": "application/yaml"})
+    assert "U+0000" in problem(response, 400, "fixture_invalid")["detail"]
+    assert admin(live_server, "GET", "/access-log", params={"limit": -1}) == []

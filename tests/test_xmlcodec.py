@@ -11,7 +11,7 @@ import pytest
 from lxml import etree
 from pydantic import BaseModel
 
-from onshi import codes
+from onshi import codes, xmlcodec
 from onshi.codes import CharacterCodeIdentifier as Charset
 from onshi.messages import (
     BulkCheckRequestBody,
@@ -725,3 +725,66 @@ def test_the_wire_models_use_no_code_table_the_xsd_does_not_know() -> None:
         _enum_annotations(model, seen)
     covered = {frozenset(values) for values in XSD_ENUMS.values()}
     assert seen and all(frozenset(m.value for m in table) in covered for table in seen)
+
+
+# --- hostile input ---------------------------------------------------------------------------
+
+
+def json_rejection(text: str, model: type[BaseModel] = NumberCheckRequestMessage) -> MessageError:
+    with pytest.raises(MessageError) as caught:
+        decode_json(text, model)
+    return caught.value
+
+
+def request_json(**search: Any) -> str:
+    message = number_request().model_dump(mode="json", exclude_none=True)
+    message["MessageBody"]["QualificationConfirmSearchInfo"].update(search)
+    return json.dumps(message, ensure_ascii=True)
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, '{"MessageHeader": ' + '{"a": ' * 100_000])
+def test_json_nested_too_deeply_is_malformed_not_a_crash(text: str) -> None:
+    error = json_rejection(text)
+    assert error.code == "json_malformed" and "nested too deeply" in error.detail and "入れ子" in error.detail
+
+
+@pytest.mark.parametrize(("field", "char"), [("InsuredIdentificationNumber", "\x00"),
+                                             ("InsuredCardSymbol", "\x1b"), ("ArbitraryIdentifier", "\x85"),
+                                             ("InsuredIdentificationNumber", "\ud800")])
+def test_control_characters_and_lone_surrogates_are_refused_naming_the_field(field: str, char: str) -> None:
+    error = json_rejection(request_json(**{field: f"45{char}67"}))
+    assert error.code == "character_invalid"
+    assert error.path == f"MessageBody/QualificationConfirmSearchInfo/{field}"
+    assert f"U+{ord(char):04X}" in error.detail and "使用できない文字" in error.detail
+    error.detail.encode("utf-8")  # always encodable, whatever was sent
+
+
+def test_a_control_character_in_xml_is_refused_before_the_model_takes_it() -> None:
+    error = rejection(encode(number_request()).replace(b"<InsuredIdentificationNumber>4567",
+                                                       b"<InsuredIdentificationNumber>45&#x85;67"))
+    assert error.code == "character_invalid" and "U+0085" in error.detail
+
+
+def test_a_surrogate_in_a_pattern_field_gives_an_encodable_detail() -> None:
+    error = json_rejection(request_json(InsurerNumber="0613\ud800"))
+    assert "InsurerNumber" in error.detail
+    error.detail.encode("utf-8")
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("Birthdate", "１９８００４０１"), ("InsurerNumber", "０６１３９９９９"), ("InsuredBranchNumber", "０１"),
+])
+def test_full_width_digits_ask_for_half_width_ones(field: str, value: str) -> None:
+    error = json_rejection(request_json(**{field: value}))
+    assert error.code == "schema_invalid" and field in error.detail
+    assert "半角数字" in error.detail and "half-width digits" in error.detail
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("utf-8", Charset.UTF8), ("UTF8", Charset.UTF8), ("utf_8", Charset.UTF8), ("0", Charset.UTF8),
+    ("shift_jis", Charset.SHIFT_JIS), ("Shift-JIS", Charset.SHIFT_JIS), ("sjis", Charset.SHIFT_JIS),
+    ("cp932", Charset.SHIFT_JIS), ("Windows-31J", Charset.SHIFT_JIS), ("1", Charset.SHIFT_JIS),
+    ("latin-1", None), ("utf-16", None), ("", None),
+])
+def test_encoding_names_map_to_the_character_code_identifier(name: str, expected: Charset | None) -> None:
+    assert xmlcodec.character_code(name) is expected
