@@ -15,12 +15,15 @@ import pytest
 
 from cardreader_emulator import faces
 from cardreader_emulator.central import Admin, Central, ReaderIdentity
+from cardreader_emulator.errors import ReaderError
+from cardreader_emulator.machine import InvalidAction
 from cardreader_emulator.provision import fetch_fixture_cards
 from cardreader_emulator.reader import Reader, ReaderConfig
 from onshi import xmlcodec
 from onshi.messages import ResultMessage
 from onshi.procs import ROOT
 
+RIGHT_PIN = {"healthy-national": "2468"}  # fixtures/personas.yaml
 ALL_YES = {"medical": True, "operation": True, "checkup": True, "limit": True, "prescription": "electronic"}
 
 
@@ -213,10 +216,20 @@ def test_pin_lock_after_three_wrong_entries_survives_a_restart(counter: Counter)
     counter.reader = r2 = counter.new_reader()  # the reader restarts; the card keeps its counter
     snap = r2.place_card("healthy-national")
     assert snap["methods"] == ["face", "visual"] and snap["card"]["pin_locked"]
-    # The right PIN is refused too: face or visual check today, unlock at the municipality.
+    # The right PIN is refused too: the reader does not offer PIN entry (R301) and the chip itself
+    # no longer compares PINs. Face or visual check today, unlock at the municipality.
+    with pytest.raises(InvalidAction) as refused:
+        r2.choose("pin")
+    assert refused.value.reason is ReaderError.PIN_LOCKED
+    chip = r2.store.get("healthy-national")
+    right = chip.verify_pin(RIGHT_PIN["healthy-national"])
+    assert (right.ok, right.locked, right.remaining) == (False, True, 0)
     r2.choose("face")
     r2.present_face(faces.capture("astronaut"))
     assert counter.consents({})["summary"]["validity"] == "1"
+    r2.remove_card()
+    chip.reset_pin()  # at the municipal office (`onshi card unlock`): the same PIN now works
+    assert chip.verify_pin(RIGHT_PIN["healthy-national"]).ok
 
 
 def test_infant_card_goes_to_visual_check(counter: Counter) -> None:
@@ -320,6 +333,8 @@ def test_slow_read_and_console_notice_in_shift_jis(
         counter.cards("healthy-employee")
         r = counter.reader
         r.set_faults(slow_read_ms=300)
+        slept: list[float] = []
+        r.sleep = slept.append  # the chip's delay, recorded rather than waited
         r.start_check("P-0042")
         r.place_card("healthy-employee")
         r.choose("pin")
@@ -330,6 +345,7 @@ def test_slow_read_and_console_notice_in_shift_jis(
         r.cancel()
     finally:
         console.shutdown()
+    assert slept == [0.3, 0.3]  # both reads were slow
     first, second = received
     assert first["path"] == "/api/console/reader-results"
     assert first["body"]["patient_ref"] == "P-0042" and first["body"]["reader_id"] == identity.reader_id
