@@ -229,19 +229,36 @@ def card(ctx: click.Context, server: str, cards_dir: Path, admin_token: str) -> 
     ctx.obj = {"server": server, "cards_dir": cards_dir, "admin_token": admin_token}
 
 
-def _webcam_jpeg() -> bytes:
+def camera_source(camera: str) -> int | str:
+    """``--camera``: a device index ("0") or a video file / stream URL, as cv2.VideoCapture takes."""
+    return int(camera) if camera.isdigit() else camera
+
+
+def _webcam_jpeg(camera: str, frames: int = 10) -> bytes:
     import cv2
 
-    camera = cv2.VideoCapture(0)
+    capture = cv2.VideoCapture(camera_source(camera))
     try:
-        for _ in range(10):  # let the exposure settle
-            ok, frame = camera.read()
-        if not camera.isOpened() or not ok:
-            raise click.ClickException("カメラから画像を取得できません / cannot read the webcam")
+        if not capture.isOpened():
+            raise click.ClickException(
+                f"カメラを開けません（{camera}）。接続と --camera の指定を確認してください。\n"
+                f"Cannot open the camera {camera!r}; check it is connected and the --camera value."
+            )
+        frame = None
+        for _ in range(frames):  # let the exposure settle; a short video file may end sooner
+            ok, image = capture.read()
+            if not ok:
+                break
+            frame = image
+        if frame is None:
+            raise click.ClickException(
+                f"カメラ（{camera}）から画像を取得できません。\n"
+                f"No frame could be read from the camera {camera!r}."
+            )
         ok, buf = cv2.imencode(".jpg", frame)
         return bytes(buf.tobytes())
     finally:
-        camera.release()
+        capture.release()
 
 
 @card.command("issue", help="新しい人のカードを発行（自分の顔で練習） / issue a card for a new person")
@@ -253,6 +270,12 @@ def _webcam_jpeg() -> bytes:
 @click.option("--pin", default="1234", show_default=True)
 @click.option("--photo", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="顔写真ファイル")
 @click.option("--webcam", is_flag=True, help="ウェブカメラで撮影 / take the photo with the webcam")
+@click.option(
+    "--camera",
+    default="0",
+    show_default=True,
+    help="--webcam のカメラ: 番号または動画ファイル / the camera: a device index or a video file",
+)
 @click.option("--id", "card_id", default=None, help="カードID（省略時は人ID） / card id")
 @click.pass_obj
 def issue(
@@ -265,15 +288,16 @@ def issue(
     pin: str,
     photo: Path | None,
     webcam: bool,
+    camera: str,
     card_id: str | None,
 ) -> None:
     from cardreader_emulator.central import Admin, CentralError
-    from cardreader_emulator.faces import NoFaceInPhoto
+    from cardreader_emulator.faces import NoFaceInPhoto, SeveralFacesInPhoto
     from cardreader_emulator.provision import issue_card
 
     if variant != "infant" and not photo and not webcam:
         raise click.UsageError("--photo FILE か --webcam が必要です / give --photo FILE or --webcam")
-    data = photo.read_bytes() if photo else _webcam_jpeg() if webcam else None
+    data = photo.read_bytes() if photo else _webcam_jpeg(camera) if webcam else None
     admin = Admin(obj["server"], obj["admin_token"])
     try:
         made = issue_card(
@@ -291,7 +315,17 @@ def issue(
     except CentralError as exc:
         _fail(exc)
     except NoFaceInPhoto:
-        raise click.ClickException("写真に顔が見つかりません / no face in the photo") from None
+        raise click.ClickException(
+            "写真に顔が見つかりません。顔が正面からはっきり写った写真を使ってください。\n"
+            "No face in the photo. Use one that shows the face clearly from the front."
+        ) from None
+    except SeveralFacesInPhoto:
+        raise click.ClickException(
+            "写真に複数の顔が写っています。カードを持つ本人1人だけの写真を使ってください。\n"
+            "Several faces in the photo. Use one that shows only the card holder."
+        ) from None
+    except ValueError as exc:  # e.g. the file is not an image, a PIN that is not 4 digits
+        raise click.ClickException(f"カードを発行できません / cannot issue the card: {exc}") from None
     finally:
         admin.close()
     click.echo(json.dumps(made.summary(), ensure_ascii=False, indent=1))

@@ -158,11 +158,18 @@ class NoFaceInPhoto(ValueError):
     """The card's photo has no usable face (the card could not be enrolled)."""
 
 
-def chip_photo(image: Image, size: tuple[int, int] = (300, 400)) -> Image:
-    """A passport-style head-and-shoulders crop, as printed on the card and stored on the chip."""
+class SeveralFacesInPhoto(ValueError):
+    """A photo to enrol shows more than one face: whose card would it be?"""
+
+
+def chip_photo(image: Image, size: tuple[int, int] = (300, 400), *, single: bool = False) -> Image:
+    """A passport-style head-and-shoulders crop, as printed on the card and stored on the chip.
+    With ``single`` (a new card from someone's photo) a photo with several faces is refused."""
     boxes = find_faces(image)
     if not boxes:
         raise NoFaceInPhoto("no face in the photo")
+    if single and len(boxes) > 1:
+        raise SeveralFacesInPhoto(f"{len(boxes)} faces in the photo")
     top, right, bottom, left = largest(boxes)
     face_h = bottom - top
     cx, cy = (left + right) / 2, (top + bottom) / 2

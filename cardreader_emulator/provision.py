@@ -79,9 +79,10 @@ def issue_card(
     card_id: str | None = None,
 ) -> VirtualCard:
     """A card for a new person (e.g. a trainee with their own face): the server makes the key pair,
-    the certificate and a valid qualification; the photo stays with the reader."""
+    the certificate and a valid qualification; the photo stays with the reader. The photo is
+    checked first (faces.NoFaceInPhoto, faces.SeveralFacesInPhoto), so a bad one issues nothing."""
     if photo is not None:
-        photo = faces.encode_jpeg(faces.chip_photo(faces.decode_image(photo)), quality=92)
+        photo = faces.encode_jpeg(faces.chip_photo(faces.decode_image(photo), single=True), quality=92)
     body: dict[str, Any] = {
         "name": name,
         "name_kana": name_kana,
