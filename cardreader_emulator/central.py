@@ -108,10 +108,6 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def nonce_bytes(nonce: str) -> bytes:
-    return base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
-
-
 class Central:
     """The central system as the reader at one clinic talks to it."""
 
@@ -149,7 +145,7 @@ class Central:
         file_identifier: str | None = None,
     ) -> dict[str, Any]:
         """One card check; answers the server's JSON (check_id, result, notes, withheld …)."""
-        from server.jlis import attestation_payload, private_key_from_pem, sign_attestation
+        from server.jlis import attestation_payload, nonce_bytes, private_key_from_pem, sign_attestation
 
         nonce = self.challenge()
         raw = nonce_bytes(nonce)

@@ -27,20 +27,13 @@ from onshi.timeutil import JST
 
 log = logging.getLogger("onshi.reader")
 
-ENCODINGS = {
-    "utf-8": CharacterCodeIdentifier.UTF8,
-    "utf8": CharacterCodeIdentifier.UTF8,
-    "shift_jis": CharacterCodeIdentifier.SHIFT_JIS,
-    "shift-jis": CharacterCodeIdentifier.SHIFT_JIS,
-    "sjis": CharacterCodeIdentifier.SHIFT_JIS,
-}
-
 
 def encoding_of(name: str) -> CharacterCodeIdentifier:
-    try:
-        return ENCODINGS[name.lower()]
-    except KeyError:
-        raise ValueError(f"unknown encoding {name!r}; use utf-8 or shift_jis") from None
+    """The result file's encoding from its name (the names the XML codec accepts)."""
+    encoding = xmlcodec.character_code(name)
+    if encoding is None:
+        raise ValueError(f"unknown encoding {name!r}; use utf-8 or shift_jis")
+    return encoding
 
 
 def result_message(result: dict[str, Any], encoding: CharacterCodeIdentifier) -> ResultMessage:
