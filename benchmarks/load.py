@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from server.jlis import attestation_payload, certificate_to_der, load_certificate, private_key_from_pem
+from server.jlis import (
+    attestation_payload,
+    certificate_to_der,
+    load_certificate,
+    nonce_bytes,
+    private_key_from_pem,
+)
 from server.jlis import sign_attestation as _sign
 
 
@@ -29,10 +35,6 @@ class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)
     error_samples: list[str] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
-
-
-def _nonce_bytes(nonce: str) -> bytes:
-    return base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
 
 
 class HttpError(Exception):
@@ -113,7 +115,7 @@ async def _card_client(client: Connection, plan: dict[str, Any], deadline: float
             if status != 200:
                 raise RuntimeError(f"challenge {status}: {data[:200]!r}")
             nonce = json.loads(data)["nonce"]
-            payload = attestation_payload(_nonce_bytes(nonce), card["der"], "face", reader_id)
+            payload = attestation_payload(nonce_bytes(nonce), card["der"], "face", reader_id)
             body = {"reader_id": reader_id, "nonce": nonce, "certificate_pem": card["pem"], "method": "face",
                     "reader_attestation": base64.b64encode(_sign(device_key, payload)).decode(),
                     "consents": {"medication": True}}

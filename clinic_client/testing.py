@@ -12,11 +12,9 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
 from clinic_client.client import API, Call, OnshiClient, card_check_payload
 from clinic_client.outcome import CheckOutcome
+from server import jlis
 
 ALL_CONSENTS = {
     "medication": True,
@@ -28,16 +26,10 @@ ALL_CONSENTS = {
 }
 
 
-def nonce_bytes(nonce: str) -> bytes:
-    return base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
-
-
 def sign_nonce(private_key_pem: str, nonce: str) -> str:
-    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise TypeError("card keys are RSA")
-    signature = key.sign(nonce_bytes(nonce), padding.PKCS1v15(), hashes.SHA256())
-    return base64.b64encode(signature).decode()
+    """The card's PIN-path signature over ``nonce``, base64 as the card-check request carries it."""
+    key = jlis.rsa_private_key_from_pem(private_key_pem.encode())
+    return base64.b64encode(jlis.sign_nonce(key, jlis.nonce_bytes(nonce))).decode()
 
 
 def pin_card_check(
