@@ -244,6 +244,11 @@ class WithheldReason(Code):
         "withheld while the certificate is in its post-expiry grace period",
     )
     NOT_ELIGIBLE = ("not_eligible", "資格が確認できないため提供できません", "no valid qualification")
+    CONSENT_EXPIRED = (
+        "consent_expired",
+        "同意の有効期限（AvailableTime）を過ぎています",
+        "the consent's AvailableTime has passed",
+    )
 
 
 class AuthMethod(Code):

@@ -23,7 +23,7 @@ consent moment. Every mapping decision that is ours rather than the real spec's 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from onshi.codes import (
     CharacterCodeIdentifier,
@@ -52,9 +52,7 @@ from onshi.messages import (
 )
 from onshi.timeutil import timestamp, ymd
 from server.core.model import Consents, EligibilityResult, QualificationResult
-
-# How long released medical information stays viewable after consent (assumption, see above).
-AVAILABLE_FOR = timedelta(hours=24)
+from server.core.policy import DEFAULT_POLICY
 
 
 def ratio_text(percent: int) -> str:
@@ -74,7 +72,7 @@ def _times(consented: bool, consent_time: datetime | None) -> tuple[str | None, 
     """(ConsTime, AvailableTime) for one consent."""
     if not consented or consent_time is None:
         return None, None
-    return timestamp(consent_time), timestamp(consent_time + AVAILABLE_FOR)
+    return timestamp(consent_time), timestamp(DEFAULT_POLICY.consent_available_until(consent_time))
 
 
 def _consent_fields(consents: Consents | None, consent_time: datetime | None) -> dict[str, object]:

@@ -8,7 +8,7 @@ dates, number checks, the no-provide flag, consent and ● replacement.
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -30,6 +30,7 @@ from onshi.codes import (
     Sex,
     WithheldReason,
 )
+from onshi.timeutil import JST
 from server.core.model import (
     CardCheckRequest,
     CertificateStatus,
@@ -48,7 +49,7 @@ from server.core.model import (
     SerialLink,
 )
 from server.core.policy import DEFAULT_POLICY, Policy, add_months
-from server.core.rules import check_card, check_number
+from server.core.rules import check_card, check_number, release_refusal
 
 # --- builders ----------------------------------------------------------------------------------------
 
@@ -761,3 +762,39 @@ def test_codes_put_certificate_notes_first_then_flag_then_characters() -> None:
     result = card_check(registry, not_after=TODAY + DAY)
     assert result.codes == (W001, W003, W004)
     assert result.code is W001
+
+
+# --- releasing medical information after the check --------------------------------------------
+
+CONSENTED_AT = datetime(2026, 11, 24, 9, 0, tzinfo=JST)
+
+
+def test_consented_records_are_released_within_the_available_time() -> None:
+    at_the_last_second = CONSENTED_AT + timedelta(hours=24)
+    assert release_refusal("medication", {"medication"}, (), CONSENTED_AT, at_the_last_second,
+                           no_provide_now=False) == ()
+
+
+def test_a_second_after_the_available_time_the_consent_has_expired() -> None:
+    later = CONSENTED_AT + timedelta(hours=24, seconds=1)
+    assert release_refusal("medication", {"medication"}, (), CONSENTED_AT, later,
+                           no_provide_now=False) == (WithheldReason.CONSENT_EXPIRED,)
+
+
+def test_a_no_provide_flag_set_after_the_check_withholds_what_was_consented() -> None:
+    assert release_refusal("medication", {"medication"}, (), CONSENTED_AT, CONSENTED_AT,
+                           no_provide_now=True) == (WithheldReason.NO_PROVIDE_FLAG,)
+
+
+def test_a_kind_not_released_at_the_check_gives_the_checks_reasons() -> None:
+    assert release_refusal("checkup", {"medication"}, (), CONSENTED_AT, CONSENTED_AT,
+                           no_provide_now=False) == (WithheldReason.NO_CONSENT,)
+    grace = (WithheldReason.CERTIFICATE_IN_GRACE,)
+    assert release_refusal("medication", set(), grace, CONSENTED_AT, CONSENTED_AT,
+                           no_provide_now=False) == grace
+
+
+def test_the_available_time_is_policy() -> None:
+    short = Policy(consent_available_hours=1)
+    assert release_refusal("medication", {"medication"}, (), CONSENTED_AT, CONSENTED_AT + timedelta(hours=2),
+                           no_provide_now=False, policy=short) == (WithheldReason.CONSENT_EXPIRED,)

@@ -40,7 +40,8 @@ from server.api.context import AppContext, Clinic, Context, DbSession, ReaderEnt
 from server.api.problems import ApiProblem, not_found
 from server.clock import aware_jst
 from server.core import model as core
-from server.core.rules import check_card, check_number, normalize_insurer_number
+from server.core.policy import DEFAULT_POLICY
+from server.core.rules import check_card, check_number, normalize_insurer_number, release_refusal
 from server.jlis import (
     CertificateAuthority,
     attestation_payload,
@@ -445,10 +446,6 @@ async def card_check(body: CardCheckSubmission, request: Request, ctx: Context, 
 # --- medical information --------------------------------------------------------------------
 
 
-# Not a WithheldReason (those are decided at the card check): the consent's window has passed since.
-CONSENT_EXPIRED = "consent_expired"
-
-
 def _refusal(session: Session, record: tables.CheckRecord, kind: MedicalInfoKind,
              now: datetime) -> tuple[str, str] | None:
     """Why ``kind`` may not be released now (reason code, bilingual text), or None.
@@ -456,23 +453,27 @@ def _refusal(session: Session, record: tables.CheckRecord, kind: MedicalInfoKind
     Decided at release time, not only at the card check: what was consented then, the consent's
     AvailableTime (consent + 24 h, as in the answer), and the no-provide flag as the registry knows it now.
     """
-    if kind.value not in set(filter(None, record.medical_info.split(","))):
-        reasons = [WithheldReason(w) for w in filter(None, record.withheld.split(","))] or [
-            WithheldReason.NO_CONSENT
-        ]
-        return reasons[0].value, "; ".join(f"{r.ja} / {r.en}" for r in reasons)
-    available_until = aware_jst(record.at) + presenting.AVAILABLE_FOR
-    if aware_jst(now) > available_until:
-        until = available_until.strftime("%Y-%m-%d %H:%M:%S")
-        return CONSENT_EXPIRED, (
-            f"同意の有効期限（{until}、同意から24時間）を過ぎています。カードリーダーで改めて資格確認と同意を"
-            f"行ってください。 / The consent's AvailableTime ({until} JST, 24 h after consent) has passed;"
-            " check the card at the reader again for a new consent."
+    released = set(filter(None, record.medical_info.split(",")))
+    consented_at, moment = aware_jst(record.at), aware_jst(now)
+    flag_now = (kind.value in released and record.person_id is not None
+                and registry.no_provide(session, record.person_id, moment))
+    reasons = release_refusal(
+        kind.value, released, [WithheldReason(w) for w in filter(None, record.withheld.split(","))],
+        consented_at, moment, no_provide_now=flag_now,
+    )
+    if not reasons:
+        return None
+    if reasons == (WithheldReason.CONSENT_EXPIRED,):
+        until = DEFAULT_POLICY.consent_available_until(consented_at).strftime("%Y-%m-%d %H:%M:%S")
+        expired = reasons[0]
+        return expired.value, (
+            f"{expired.ja}（{until}、同意から24時間）。カードリーダーで改めて資格確認と同意を行ってください。"
+            f" / {expired.en} ({until} JST, 24 h after consent); check the card at the reader again."
         )
-    if record.person_id is not None and registry.no_provide(session, record.person_id, aware_jst(now)):
-        flag = WithheldReason.NO_PROVIDE_FLAG
+    if flag_now:
+        flag = reasons[0]
         return flag.value, f"{flag.ja}（資格確認の後に設定されました） / {flag.en} (set after the check)"
-    return None
+    return reasons[0].value, "; ".join(f"{r.ja} / {r.en}" for r in reasons)
 
 
 @router.get("/medical-info/{check_id}/{kind}", tags=["medical info"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 
 def add_months(day: date, months: int) -> date:
@@ -28,6 +28,11 @@ class Policy:
     # cp932 would accept 髙 and 﨑, which the real system turns into ●.
     name_codec: str = "shift_jis"
     replacement_char: str = "●"
+    # Consented medical information stays viewable this long (AvailableTime; project assumption).
+    consent_available_hours: int = 24
+
+    def consent_available_until(self, consented_at: datetime) -> datetime:
+        return consented_at + timedelta(hours=self.consent_available_hours)
 
     def warning_starts_on(self, not_after: date) -> date:
         return add_months(not_after, -self.certificate_warning_months)

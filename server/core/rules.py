@@ -6,8 +6,8 @@ is (the simulated clock) and which registry facts were visible at that moment (i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Collection, Sequence
+from datetime import date, datetime
 
 from onshi.codes import (
     ConsentFlag,
@@ -240,3 +240,27 @@ def check_number(
         person_id=view.person.id,
         withheld=(WithheldReason.NUMBER_CHECK,),
     )
+
+
+def release_refusal(
+    kind: str,
+    released: Collection[str],
+    withheld: Sequence[WithheldReason],
+    consented_at: datetime,
+    now: datetime,
+    *,
+    no_provide_now: bool,
+    policy: Policy = DEFAULT_POLICY,
+) -> tuple[WithheldReason, ...]:
+    """Why records of ``kind`` consented at a card check may not be released at ``now`` (empty: they may).
+
+    Decided again at release time, not only at the check: the consent's AvailableTime may have
+    passed, and a no-provide flag that became visible since withholds everything.
+    """
+    if kind not in released:
+        return tuple(withheld) or (WithheldReason.NO_CONSENT,)
+    if now > policy.consent_available_until(consented_at):
+        return (WithheldReason.CONSENT_EXPIRED,)
+    if no_provide_now:
+        return (WithheldReason.NO_PROVIDE_FLAG,)
+    return ()
