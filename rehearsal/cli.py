@@ -121,7 +121,14 @@ def simulate_day(patients: int, clinics: int, days: int, seed: int, survey: str,
                                        declaration_known=declaration_known)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-    result = simulate(config, progress=not quiet)
+    if quiet:
+        result = simulate(config)
+    else:
+        # One step per clinic-day, so one clinic over many days shows progress too. On stderr, so
+        # stdout stays the summary; click itself only prints the label when stderr is not a terminal.
+        with click.progressbar(length=clinics * days, label="simulating clinic-days", file=sys.stderr,
+                               show_pos=True) as bar:
+            result = simulate(config, on_day=lambda: bar.update(1))
     paths = write_report(result, out_dir)
     totals = result.totals
     click.echo(f"患者 {totals['patients']:,} 人 / patients; トラブル {totals['affected']:,} 人 / affected; "

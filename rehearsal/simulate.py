@@ -1,8 +1,8 @@
 """`onshi simulate-day`: N patients through K clinics, with trouble rates derived from the surveys.
 
 Pure and deterministic: each clinic draws from ``numpy.random.default_rng([seed, clinic])``, so a
-seed gives the same visits whatever the order or the progress bar. No server is involved; the
-model is the catalogue's fallback logic applied to random visits.
+seed gives the same visits whatever the order or the progress bar (the shell's ``on_day`` callback).
+No server is involved; the model is the catalogue's fallback logic applied to random visits.
 
 The model (every number is a parameter; the defaults and how they are derived are in the report):
 
@@ -26,7 +26,7 @@ import csv
 import html
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -177,7 +177,9 @@ def _patients_per_slot(config: SimConfig) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(slots)]
 
 
-def _simulate_clinic(config: SimConfig, clinic: int, counts: list[int]) -> dict[str, np.ndarray]:
+def _simulate_clinic(
+    config: SimConfig, clinic: int, counts: list[int], on_day: Callable[[], None] | None = None
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng([config.seed, clinic])
     card_causes = config.causes_for("card")
     number_causes = config.causes_for("number")
@@ -218,6 +220,8 @@ def _simulate_clinic(config: SimConfig, clinic: int, counts: list[int]) -> dict[
         out["cause"].append(cause)
         out["declaration"].append(declaration)
         out["minutes"].append(np.where(hit, minutes_by_cause[safe], 0.0))
+        if on_day is not None:
+            on_day()
     return {k: np.concatenate(v) if v else np.array([]) for k, v in out.items()}
 
 
@@ -250,18 +254,13 @@ def totals_of(config: SimConfig, visits: Mapping[str, np.ndarray]) -> dict[str, 
     }
 
 
-def simulate(config: SimConfig, progress: bool = False) -> SimResult:
+def simulate(config: SimConfig, on_day: Callable[[], None] | None = None) -> SimResult:
+    """``on_day`` is called after each clinic-day (``clinics × days`` calls): the shell's progress bar."""
     counts = _patients_per_slot(config)
-    parts = []
-    clinics = range(config.clinics)
-    if progress and config.clinics > 1:
-        from rich.progress import track
-
-        clinics = track(clinics, description="simulating clinics", transient=True)  # type: ignore[assignment]
-    for clinic in clinics:
-        parts.append(
-            _simulate_clinic(config, clinic, counts[clinic * config.days : (clinic + 1) * config.days])
-        )
+    parts = [
+        _simulate_clinic(config, clinic, counts[clinic * config.days : (clinic + 1) * config.days], on_day)
+        for clinic in range(config.clinics)
+    ]
     visits = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return SimResult(config, visits, totals_of(config, visits))
 

@@ -137,3 +137,52 @@ def test_the_command_writes_a_report(tmp_path: Path) -> None:
     assert done.stdout.splitlines()[0] == again.stdout.splitlines()[0]
     assert (out / "visits.csv").read_bytes() == (tmp_path / "again" / "visits.csv").read_bytes()
     assert (out / "report.html").exists() and (out / "affected_by_cause.png").exists()
+
+
+def test_progress_advances_once_per_clinic_day_and_does_not_change_the_day() -> None:
+    steps: list[int] = []
+    one_clinic = config(patients=600, clinics=1, days=6)
+    with_progress = simulate(one_clinic, on_day=lambda: steps.append(1))
+    assert len(steps) == 6  # one clinic over six days still moves the bar
+    assert with_progress.totals == simulate(one_clinic).totals
+
+
+def _simulate_day(tmp_path: Path, stderr: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "onshi", "simulate-day", "--patients", "500", "--clinics", "1", "--days", "4",
+         "--out", str(tmp_path / "day")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=120)
+
+
+def test_the_command_with_its_progress_bar_succeeds(tmp_path: Path) -> None:
+    done = _simulate_day(tmp_path, subprocess.PIPE)  # stderr not a terminal: click prints only the label
+    assert done.returncode == 0, done.stderr
+    assert "would pay 100%" in done.stdout and "simulating clinic-days" not in done.stdout
+    assert "simulating clinic-days" in done.stderr
+
+
+def test_on_a_terminal_the_bar_counts_clinic_days_on_stderr(tmp_path: Path) -> None:
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        done = _simulate_day(tmp_path, follower)
+        os.close(follower)
+        follower = -1
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO once the terminal's writer side is gone
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        if follower >= 0:
+            os.close(follower)
+        os.close(leader)
+    assert done.returncode == 0
+    text = seen.decode("utf-8", "replace")
+    assert "0/4" in text and "4/4" in text  # drawn as it goes, ending at every clinic-day done
