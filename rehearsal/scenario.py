@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -236,6 +236,15 @@ def _moment(value: Any, where: str) -> datetime:
     return moment
 
 
+def _json_safe(value: Any) -> Any:
+    """YAML reads 2026-11-16 as a date; the admin API takes ISO text."""
+    if isinstance(value, Mapping):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value.isoformat() if isinstance(value, date | datetime) else value
+
+
 def _acceptable(item: ResponseItem, value: Any, where: str) -> None:
     values = value if isinstance(value, list) else [value]
     for one in values:
@@ -289,7 +298,7 @@ def parse_scenario(data: Any, path: Path | None = None) -> Scenario:
         if not isinstance(item, Mapping) or not isinstance(item.get("event"), Mapping):
             raise ScenarioError(f"{sid}: events[{i}] needs an 'event' mapping (an admin event body)")
         at = _moment(item["at"], f"{sid}: events[{i}].at") if item.get("at") else None
-        events.append(TimedEvent(at, dict(item["event"])))
+        events.append(TimedEvent(at, _json_safe(dict(item["event"]))))
 
     faults = []
     for i, item in enumerate(data.get("faults") or []):

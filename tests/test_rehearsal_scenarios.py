@@ -128,8 +128,8 @@ def test_the_reader_steps_are_the_reader_emulators_scripts() -> None:
     from cardreader_emulator.reader import Faults
     assert READER_SCENARIOS == ["f06-reader-unplugged", "f07-face-mismatch", "f07-infant-no-photo",
                                 "f08-pin-locked"]
-    assert set(READER_FAULTS_OFF) == {f.name for f in dataclasses.fields(Faults)}
-    assert dataclasses.asdict(Faults()) == READER_FAULTS_OFF
+    assert set(READER_FAULTS_OFF) == set(Faults.model_fields)
+    assert Faults().model_dump() == READER_FAULTS_OFF
     script_source = (ROOT / "cardreader_emulator" / "script.py").read_text(encoding="utf-8")
     for action in READER_SCRIPT_ACTIONS:
         assert f'action == "{action}"' in script_source, action
@@ -242,3 +242,60 @@ def test_invalid_reader_parts_are_refused(change: dict[str, object], message: st
     data.update(change)
     with pytest.raises(ScenarioError, match=message):
         parse_scenario(data)
+
+
+# --- registry events over time: the scenario's own events decide what the counter sees ---------------
+
+
+def checked_at(scenario: Any, moment: str, steps: list[dict[str, Any]], events: bool = True) -> Any:
+    """The same patient and events (or none), arriving at another moment, with other expectations."""
+    from datetime import datetime
+
+    from rehearsal.scenario import Step
+
+    return dataclasses.replace(
+        scenario, arrive_at=datetime.fromisoformat(moment), events=scenario.events if events else (),
+        steps=tuple(Step(next(iter(s)), s[next(iter(s))], s.get("expect", {})) for s in steps))
+
+
+def test_f1_and_f12_show_their_registry_events_in_the_scenario_itself() -> None:
+    f1, f12 = SCENARIOS["f01-input-lag"], SCENARIOS["f12-renewal-link"]
+    (job_change,) = f1.events
+    assert job_change.event["kind"] == "job_change" and job_change.event["acquisition_lag_days"] == 10
+    assert job_change.event["person"] == f1.persona
+    (renew,) = f12.events
+    assert renew.event["kind"] == "renew" and renew.event["link_lag_days"] == 10
+    assert renew.event["card_of"] == f12.persona
+
+
+@pytest.mark.parametrize("name, before, after", [
+    # F1: the new qualification becomes visible on 26 Nov (lost_on 16 Nov + 10 days).
+    ("f01-input-lag", "2026-11-25T18:00:00+09:00", "2026-11-26T09:00:00+09:00"),
+    # F12: the old→new certificate link arrives on 30 Nov (renewed 20 Nov + 10 days).
+    ("f12-renewal-link", "2026-11-29T18:00:00+09:00", "2026-11-30T09:00:00+09:00"),
+])
+def test_the_same_patient_checked_after_the_lag_is_valid(server: LiveServer, name: str, before: str,
+                                                          after: str) -> None:
+    scenario = SCENARIOS[name]
+    target = Target(server.url, server.admin_token)
+    card = {"card_check": {"method": "pin"}}
+    at_arrival = scenario.steps[0].expect["validity"]  # "2" (F1) / "4" (F12)
+    last_day = run_scenario(checked_at(scenario, before, [{**card, "expect": {"validity": at_arrival}}]),
+                            target)
+    assert last_day.ok, last_day.steps[0].checks
+    later = run_scenario(checked_at(scenario, after, [{**card, "expect": {"validity": "1", "copay": 30}}]),
+                         target)
+    assert later.ok, later.steps[0].checks
+    document = next(s.args["document"] for s in scenario.steps if s.action == "number_check")
+    number = run_scenario(checked_at(scenario, after, [{"number_check": {"document": document},
+                                                         "expect": {"validity": "1"}}]), target)
+    assert number.ok, number.steps[0].checks
+
+
+@pytest.mark.parametrize("name", ["f01-input-lag", "f12-renewal-link"])
+def test_without_its_events_the_patient_is_valid_at_arrival(server: LiveServer, name: str) -> None:
+    scenario = SCENARIOS[name]
+    plain = checked_at(scenario, scenario.arrive_at.isoformat(),
+                       [{"card_check": {"method": "pin"}, "expect": {"validity": "1"}}], events=False)
+    result = run_scenario(plain, Target(server.url, server.admin_token))
+    assert result.ok, result.steps[0].checks
