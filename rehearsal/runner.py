@@ -38,21 +38,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from clinic_client.client import ClientSettings, OnshiClient, card_check_payload
 from clinic_client.errors import NotFound, OnshiError
 from clinic_client.outcome import CheckOutcome, copay_percent
+from clinic_client.testing import ALL_CONSENTS, pin_card_check
 from clinic_client.wronglink import Identity, check_identity
 from onshi import defaults
 from onshi.codes import QualificationValidity
 from onshi.procs import ROOT
 from rehearsal.scenario import Scenario, Step, Text, reader_script
-from server.jlis import attestation_payload, certificate_to_der, load_certificate, sign_attestation
+from server import jlis
 
-ALL_CONSENTS = {"medication": True, "clinical": True, "operation": True, "checkup": True,
-                "limit_bracket": True, "prescription": "1"}
 NO_CONSENTS = {"medication": False, "clinical": False, "operation": False, "checkup": False,
                "limit_bracket": False, "prescription": "2"}
 
@@ -345,10 +342,13 @@ class ScenarioRunner:
         return OnshiClient(settings)
 
     def run(self, scenario: Scenario) -> RunResult:
+        """Plays the scenario. The registry is reloaded (fixture personas, then the scenario's events);
+        faults someone else set stay, and only the fault rules this run added are removed after it."""
         result = RunResult(scenario)
+        added: list[str] = []
         with self._client(scenario) as client, tempfile.TemporaryDirectory(prefix="onshi-reader-") as tray:
             try:
-                self._prepare(client, scenario)
+                added = self._prepare(client, scenario)
                 patient = self._patient(client, scenario)
                 reader = client.register_reader(scenario.clinic)
                 setup = ReaderSetup(self.target.url, self.target.admin_token, scenario.clinic,
@@ -360,26 +360,36 @@ class ScenarioRunner:
             except OnshiError as exc:
                 result.error = f"setup failed: {exc.describe('en')}"
             finally:
-                try:
-                    client.run(client.api.admin("DELETE", "faults"))
-                except OnshiError as exc:
-                    result.error = result.error or f"could not clear the faults: {exc}"
+                problem = remove_rules(client, added)
+                result.error = result.error or problem
         return result
 
-    def prepare(self, scenario: Scenario) -> None:
-        """Sets the server up for the scenario (registry, clock, events, faults) for a trainee to play."""
+    def prepare(self, scenario: Scenario) -> list[str]:
+        """Sets the server up for the scenario (registry, clock, events, faults) for a trainee to play;
+        answers the ids of the fault rules it added (for :func:`remove_rules` when the trainee is done)."""
         with self._client(scenario) as client:
-            self._prepare(client, scenario)
+            return self._prepare(client, scenario)
+
+    def remove_rules(self, scenario: Scenario, rule_ids: list[str]) -> str | None:
+        with self._client(scenario) as client:
+            return remove_rules(client, rule_ids)
 
     # setup
 
-    def _prepare(self, client: OnshiClient, scenario: Scenario) -> None:
+    def _prepare(self, client: OnshiClient, scenario: Scenario) -> list[str]:
+        # Loading a fixture resets the server's faults with the registry: put back what was in force.
+        before = client.get_faults()
         client.load_fixtures("personas")
-        client.run(client.api.admin("DELETE", "faults"))
+        if before.get("outage") or before.get("latency_ms") or before.get("rules"):
+            client.set_faults(outage=bool(before.get("outage")),
+                              latency_ms=int(before.get("latency_ms") or 0),
+                              rules=list(before.get("rules") or []))
         for timed in scenario.events:
             if timed.at is not None:
                 client.set_clock(set_to=timed.at, frozen=True)
-            client.run(client.api.admin("POST", "events", dict(timed.event)))
+            fields = dict(timed.event)
+            client.event(str(fields.pop("kind")), **fields)
+        added = []
         for fault in scenario.faults:
             if fault.side != "server":
                 continue
@@ -388,8 +398,9 @@ class ScenarioRunner:
                 body["start"] = fault.at.isoformat()
             if fault.until is not None:
                 body["end"] = fault.until.isoformat()
-            client.run(client.api.admin("POST", "faults/rules", body))
+            added.append(client.add_fault_rule(body)["rule"]["id"])
         client.set_clock(set_to=scenario.arrive_at, frozen=True)
+        return added
 
     def _patient(self, client: OnshiClient, scenario: Scenario) -> Identity | None:
         """Who is really at the counter (the persona's own identity, from their card's face data)."""
@@ -441,23 +452,20 @@ class ScenarioRunner:
         args = dict(step.args or {})
         method = str(args.get("method", "pin"))
         consents = ALL_CONSENTS if args.get("consents", "all") == "all" else NO_CONSENTS
-        card = client.card(str(args.get("card_of", scenario.persona)))
-        challenge = client.challenge(reader["reader_id"])
-        nonce = base64.urlsafe_b64decode(challenge.nonce + "=" * (-len(challenge.nonce) % 4))
-        signature = attestation = None
+        card_of = str(args.get("card_of", scenario.persona))
         if method == "pin":
-            key = serialization.load_pem_private_key(card["private_key_pem"].encode(), password=None)
-            assert isinstance(key, rsa.RSAPrivateKey)
-            signature = base64.b64encode(key.sign(nonce, padding.PKCS1v15(), hashes.SHA256())).decode()
-        else:
-            device = serialization.load_pem_private_key(reader["device_key_pem"].encode(), password=None)
-            der = certificate_to_der(load_certificate(card["certificate_pem"]))
-            payload = attestation_payload(nonce, der, method, reader["reader_id"])
-            attestation = base64.b64encode(sign_attestation(device, payload)).decode()  # type: ignore[arg-type]
+            return pin_card_check(client, card_of, reader["reader_id"], consents)[1]
+        # face or visual: the reader vouches for the holder with its device key
+        card = client.card(card_of)
+        challenge = client.challenge(reader["reader_id"])
+        device = jlis.private_key_from_pem(reader["device_key_pem"])
+        der = jlis.certificate_to_der(jlis.load_certificate(card["certificate_pem"]))
+        nonce = jlis.nonce_bytes(challenge.nonce)
+        payload = jlis.attestation_payload(nonce, der, method, reader["reader_id"])
+        attestation = base64.b64encode(jlis.sign_attestation(device, payload)).decode()  # type: ignore[arg-type]
         body = card_check_payload(reader_id=reader["reader_id"], nonce=challenge.nonce,
                                   certificate_pem=card["certificate_pem"], method=method,
-                                  card_signature=signature, reader_attestation=attestation,
-                                  consents=consents)
+                                  reader_attestation=attestation, consents=consents)
         return client.card_check(body)
 
     def _number_check(self, client: OnshiClient, scenario: Scenario, step: Step) -> CheckOutcome:
@@ -569,6 +577,18 @@ class ScenarioRunner:
             self.echo(f"    {'':<13} ({step.note.en})")
         for problem in step.checks:
             self.echo(f"    {'':<13} ✘ {problem}")
+
+
+def remove_rules(client: OnshiClient, rule_ids: list[str]) -> str | None:
+    """Removes these fault rules (one already gone is fine); answers what went wrong, if anything."""
+    for rule_id in rule_ids:
+        try:
+            client.remove_fault_rule(rule_id)
+        except NotFound:
+            continue
+        except OnshiError as exc:
+            return f"could not remove the scenario's fault rule {rule_id}: {exc.describe('en')}"
+    return None
 
 
 def run_scenario(scenario: Scenario, target: Target | None = None, *, reader: str = "auto",

@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import httpx
 from fastapi import FastAPI, Form, HTTPException, Request
@@ -28,6 +28,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from clinic_client.client import ClientSettings, OnshiClient
+from clinic_client.errors import OnshiError
 from onshi import defaults
 from onshi.catalogue import FailureMode
 from onshi.procs import ROOT
@@ -45,6 +47,7 @@ from rehearsal.scenario import (
 from rehearsal.scoring import DEBRIEF_FIGURES, debrief, model_response, score
 
 HERE = Path(__file__).resolve().parent
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -125,15 +128,19 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
         context = {"settings": settings, "failures": failures, **context}
         return templates.TemplateResponse(request, name, context)
 
-    def admin(method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = httpx.request(method, f"{settings.server_url}/api/v1/admin/{path}", timeout=30,
-                                     headers={"Authorization": f"Bearer {settings.admin_token}"}, **kwargs)
-        except httpx.HTTPError as exc:
-            raise HTTPException(502, f"the server at {settings.server_url} is not reachable: {exc}") from exc
-        if response.status_code >= 400:
-            raise HTTPException(response.status_code, response.text[:500])
-        return response.json()
+    def admin(do: Callable[[OnshiClient], T]) -> T:
+        """One admin call with the typed client; the server's own error, or why it is unreachable, as is."""
+        client_settings = ClientSettings(settings.server_url, admin_token=settings.admin_token, timeout=30,
+                                         retries=0)
+        with OnshiClient(client_settings) as client:
+            try:
+                return do(client)
+            except OnshiError as exc:
+                detail = f"{settings.server_url}: {exc.describe('en')}"
+                raise HTTPException(exc.status or 502, detail) from exc
+
+    # The fault rules each prepared scenario added: "done" removes those and leaves the trainer's own.
+    prepared_rules: dict[str, list[str]] = {}
 
     # --- gallery ---------------------------------------------------------------------------
 
@@ -158,29 +165,40 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
 
     @app.post("/api/run/{scenario_id}")
     def run_live(scenario_id: str) -> JSONResponse:
-        """Runs a scenario against the configured server (blocking; FastAPI runs it in a thread)."""
+        """Runs a scenario against the configured server (blocking; FastAPI runs it in a thread). The run
+        reloads the registry (fixture personas and the scenario's events); faults set here stay."""
         result = runner.run(scenario_or_404(scenario_id))
-        return JSONResponse(result.to_json())
+        return JSONResponse({**result.to_json(), "registry_reloaded": True})
 
     @app.post("/api/prepare/{scenario_id}")
     def prepare(scenario_id: str) -> dict[str, Any]:
         """Sets the server up for a trainee to play the scenario at the console and the reader, and puts
         the scenario's reader faults on the reader (every other reader fault off)."""
         scenario = scenario_or_404(scenario_id)
+        for previous, rules in list(prepared_rules.items()):  # a scenario left without "done"
+            runner.remove_rules(scenarios[previous], rules)
+            del prepared_rules[previous]
         try:
-            runner.prepare(scenario)
-        except Exception as exc:  # the server's own error, shown to the trainer
-            raise HTTPException(502, f"could not prepare {scenario_id}: {exc}") from exc
+            prepared_rules[scenario_id] = runner.prepare(scenario)
+        except OnshiError as exc:  # unreachable server, refused event or fault rule: the server's words
+            raise HTTPException(exc.status if exc.status and exc.status >= 500 else 502,
+                                f"could not prepare {scenario_id} on {settings.server_url}: "
+                                f"{exc.describe('en')}") from exc
         reader = set_reader_faults(scenario.reader_faults)
-        return {"prepared": scenario_id, "persona": scenario.persona,
-                "arrive_at": scenario.arrive_at.isoformat(), "reader": reader}
+        return {"prepared": scenario_id, "persona": scenario.persona, "registry_reloaded": True,
+                "fault_rules": prepared_rules[scenario_id], "arrive_at": scenario.arrive_at.isoformat(),
+                "reader": reader}
 
     @app.delete("/api/prepare/{scenario_id}")
     def prepared_done(scenario_id: str) -> dict[str, Any]:
-        """The scenario is over: the server's faults and the reader's are cleared."""
-        scenario_or_404(scenario_id)
-        cleared = admin("DELETE", "faults")
-        return {"cleared": scenario_id, "server": cleared, "reader": set_reader_faults({})}
+        """The scenario is over: the fault rules it added and the reader's faults come off (others stay)."""
+        scenario = scenario_or_404(scenario_id)
+        rules = prepared_rules.pop(scenario_id, [])
+        problem = runner.remove_rules(scenario, rules)
+        if problem:
+            raise HTTPException(502, problem)
+        return {"cleared": scenario_id, "removed_rules": rules, "server": admin(lambda c: c.get_faults()),
+                "reader": set_reader_faults({})}
 
     # --- faults ----------------------------------------------------------------------------
 
@@ -238,7 +256,7 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
     @app.get("/api/faults")
     def faults_view() -> dict[str, Any]:
         try:
-            server = admin("GET", "faults")
+            server: Any = admin(lambda c: c.get_faults())
         except HTTPException as exc:
             server = {"error": exc.detail}
         return {"server": server, "reader": reader_faults(), "server_url": settings.server_url,
@@ -246,20 +264,22 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
 
     @app.post("/api/faults")
     async def faults_global(request: Request) -> Any:
-        return admin("POST", "faults", json=await request.json())
+        body = await request.json()
+        return admin(lambda c: c.set_faults(outage=body.get("outage"), latency_ms=body.get("latency_ms"),
+                                            rules=body.get("rules"), clear=bool(body.get("clear"))))
 
     @app.post("/api/faults/rules")
     async def faults_add(request: Request) -> Any:
         body = {k: v for k, v in (await request.json()).items() if v not in ("", None)}
-        return admin("POST", "faults/rules", json=body)
+        return admin(lambda c: c.add_fault_rule(body))
 
     @app.delete("/api/faults/rules/{rule_id}")
     def faults_remove(rule_id: str) -> Any:
-        return admin("DELETE", f"faults/rules/{rule_id}")
+        return admin(lambda c: c.remove_fault_rule(rule_id))
 
     @app.delete("/api/faults")
     def faults_clear() -> Any:
-        cleared = admin("DELETE", "faults")
+        cleared: dict[str, Any] = dict(admin(lambda c: c.clear_faults()))
         reader = set_reader_faults({})
         if reader["faults"] is not None:
             cleared["reader"] = reader["faults"]

@@ -240,3 +240,39 @@ def test_prepare_says_clearly_when_the_reader_is_unreachable(live_server: LiveSe
             assert client.delete("/api/prepare/f99-nothing").status_code == 404
     finally:
         live_server.reset()
+
+
+# --- a live run or a prepared scenario takes off only its own faults ---------------------------------
+
+
+def test_a_live_run_and_a_prepared_scenario_leave_the_trainers_faults_alone(live_server: LiveServer,
+                                                                          tmp_path: Path) -> None:
+    trainers = {"id": "trainer-pharmacy-slow", "kind": "latency", "latency_ms": 1, "clinic": "1342000017"}
+    try:
+        with _gallery_app(live_server, "http://127.0.0.1:9", tmp_path) as client:
+            assert client.post("/api/faults/rules", json=trainers).status_code == 200
+            run = client.post("/api/run/f13-outage").json()
+            assert run["ok"] is True and run["registry_reloaded"] is True
+            rules = [r["id"] for r in live_server.admin("GET", "/faults")["rules"]]
+            assert rules == ["trainer-pharmacy-slow"]  # the scenario's outage-0905 is gone, the trainer's not
+            prepared = client.post("/api/prepare/f13-outage").json()
+            assert prepared["fault_rules"] == ["outage-0905"] and prepared["registry_reloaded"] is True
+            rules = {r["id"] for r in live_server.admin("GET", "/faults")["rules"]}
+            assert rules == {"trainer-pharmacy-slow", "outage-0905"}
+            done = client.delete("/api/prepare/f13-outage").json()
+            assert done["removed_rules"] == ["outage-0905"]
+            assert [r["id"] for r in done["server"]["rules"]] == ["trainer-pharmacy-slow"]
+            assert "ライブで実行すると" in client.get("/failures/F13").text  # the page says it reloads
+    finally:
+        live_server.admin("DELETE", "/faults")
+        live_server.reset()
+
+
+def test_prepare_against_an_unreachable_server_says_so(tmp_path: Path) -> None:
+    settings = GallerySettings(server_url="http://127.0.0.1:9", reader_url="http://127.0.0.1:9",
+                               data_dir=tmp_path)
+    with TestClient(create_app(settings)) as client:
+        prepared = client.post("/api/prepare/f13-outage")
+        assert prepared.status_code == 502
+        assert "could not prepare f13-outage on http://127.0.0.1:9" in prepared.json()["detail"]
+        assert client.get("/api/faults").json()["server"]["error"].startswith("http://127.0.0.1:9")

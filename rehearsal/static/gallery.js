@@ -57,6 +57,13 @@
         const result = await response.json();
         if (!response.ok) throw new Error(result.detail || response.status);
         live.innerHTML = "";
+        if (result.registry_reloaded) {
+          const reloaded = document.createElement("p");
+          reloaded.className = "small";
+          reloaded.textContent = ja ? "登録情報を読み込み直しました（フィクスチャ＋シナリオのイベント）"
+                                    : "registry reloaded (fixtures + the scenario's events)";
+          live.appendChild(reloaded);
+        }
         for (const step of result.steps) {
           const div = document.createElement("div");
           div.className = "step" + (step.ok ? "" : " bad") + (step.side === "reader" ? " reader" : "");

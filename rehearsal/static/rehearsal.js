@@ -17,7 +17,11 @@
     showReader(null);
     const response = await fetch("/api/prepare/" + button.dataset.scenario, { method: "POST" });
     const data = await response.json();
-    state.textContent = response.ok ? "✔ " + data.persona + " @ " + data.arrive_at : "✘ " + data.detail;
+    state.textContent = response.ok
+      ? "✔ " + data.persona + " @ " + data.arrive_at + (ja()
+          ? "（登録情報をフィクスチャとシナリオのイベントで読み込み直しました）"
+          : " (registry reloaded: fixture personas and the scenario's events)")
+      : "✘ " + data.detail;
     if (response.ok) showReader(data.reader);
     for (const frame of document.querySelectorAll(".counter iframe")) frame.src = frame.src;
   });
@@ -26,7 +30,7 @@
     state.textContent = "…";
     const response = await fetch("/api/prepare/" + button.dataset.scenario, { method: "DELETE" });
     const data = await response.json();
-    state.textContent = response.ok ? (ja() ? "✔ 障害を解除しました" : "✔ faults cleared") : "✘ " + data.detail;
+    state.textContent = response.ok ? (ja() ? "✔ このシナリオの障害を解除しました" : "✔ this scenario's faults cleared") : "✘ " + data.detail;
     showReader(response.ok && data.reader && data.reader.message_en ? data.reader : null);
     for (const frame of document.querySelectorAll(".counter iframe")) frame.src = frame.src;
   });
