@@ -97,11 +97,13 @@ class ItemResult:
     correct: bool
     critical: bool
     feedback: Text
+    observed: bool = False  # taken from the console's action log, not self-reported
 
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "label_ja": self.label.ja, "label_en": self.label.en,
                 "expected": self.expected, "given": self.given, "correct": self.correct,
-                "critical": self.critical, "feedback_ja": self.feedback.ja, "feedback_en": self.feedback.en}
+                "critical": self.critical, "feedback_ja": self.feedback.ja, "feedback_en": self.feedback.en,
+                "observed": self.observed}
 
 
 @dataclass(frozen=True)
@@ -203,8 +205,9 @@ def _feedback(scenario: Scenario, item: ResponseItem, expected: Any, given: Any,
     return Text(ja, en)
 
 
-def score(scenario: Scenario, response: Mapping[str, Any]) -> Score:
-    """Compares each expected item with the recorded one; an expected list means any of them."""
+def score(scenario: Scenario, response: Mapping[str, Any], observed: frozenset[str] = frozenset()) -> Score:
+    """Compares each expected item with the recorded one; an expected list means any of them.
+    ``observed`` names the items that came from the console's action log (the rest were reported)."""
     results = []
     recorded: dict[str, Any] = {}
     for key, expected in scenario.expected.items():
@@ -214,7 +217,8 @@ def score(scenario: Scenario, response: Mapping[str, Any]) -> Score:
         acceptable = expected if isinstance(expected, list) else [expected]
         correct = given in acceptable
         results.append(ItemResult(key, Text(item.label_ja, item.label_en), expected, given, correct,
-                                  item.critical, _feedback(scenario, item, expected, given, correct)))
+                                  item.critical, _feedback(scenario, item, expected, given, correct),
+                                  key in observed))
     return Score(scenario.id, tuple(results), debrief(scenario), recorded)
 
 

@@ -34,6 +34,7 @@ from onshi import defaults
 from onshi.catalogue import FailureMode
 from onshi.procs import ROOT
 from onshi.timeutil import JST
+from rehearsal.observe import Observation, merge, observe
 from rehearsal.runner import ScenarioRunner, Target
 from rehearsal.scenario import (
     COPAYS,
@@ -141,6 +142,32 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
 
     # The fault rules each prepared scenario added: "done" removes those and leaves the trainer's own.
     prepared_rules: dict[str, list[str]] = {}
+    # When the trainee started each scenario: the console's actions since then are their response.
+    started: dict[str, str] = {}
+
+    def console_log(method: str, since: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """The console's action log (GET) or clears it (DELETE); answers (actions, why not, if it failed)."""
+        url = f"{settings.console_url}/api/console/actions"
+        try:
+            response = httpx.request(method, url, params={"since": since} if since else None, timeout=5)
+        except httpx.HTTPError as exc:
+            return [], f"the console at {settings.console_url} is not reachable ({type(exc).__name__})"
+        if response.status_code != 200:
+            return [], f"the console's action log answered {response.status_code}: {response.text[:200]}"
+        return list(response.json().get("actions") or []), None
+
+    def start(scenario_id: str) -> dict[str, Any]:
+        """The trainee starts: note the moment and clear the console's log (the last trainee's actions)."""
+        started[scenario_id] = datetime.now(JST).isoformat()
+        _, problem = console_log("DELETE")
+        return {"started_at": started[scenario_id], "console_ok": problem is None, "console_problem": problem}
+
+    def observed(scenario: Scenario) -> tuple[Observation, str | None]:
+        since = started.get(scenario.id)
+        if since is None:
+            return Observation(), "not started on this page: nothing taken from the console"
+        actions, problem = console_log("GET", since)
+        return observe(actions, scenario.persona), problem
 
     # --- gallery ---------------------------------------------------------------------------
 
@@ -186,6 +213,7 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
                                 f"{exc.describe('en')}") from exc
         reader = set_reader_faults(scenario.reader_faults)
         return {"prepared": scenario_id, "persona": scenario.persona, "registry_reloaded": True,
+                "console": start(scenario_id),
                 "fault_rules": prepared_rules[scenario_id], "arrive_at": scenario.arrive_at.isoformat(),
                 "reader": reader}
 
@@ -306,12 +334,27 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
         return render(request, "rehearsal.html", scenario=scenario, items=RESPONSE_ITEMS, documents=DOCUMENTS,
                       methods=METHODS, copays=COPAYS, session=store.get(session) if session else None)
 
+    @app.post("/api/rehearsal/{scenario_id}/start")
+    def rehearsal_start(scenario_id: str) -> dict[str, Any]:
+        scenario_or_404(scenario_id)
+        return start(scenario_id)
+
+    @app.get("/api/rehearsal/{scenario_id}/observed")
+    def rehearsal_observed(scenario_id: str) -> dict[str, Any]:
+        """What the console's log shows of the trainee's response so far (to pre-fill the form)."""
+        observation, problem = observed(scenario_or_404(scenario_id))
+        return {"started_at": started.get(scenario_id), "response": observation.response,
+                "evidence": observation.evidence, "actions": observation.actions, "problem": problem}
+
     @app.post("/rehearsal/{scenario_id}/answer", response_class=HTMLResponse)
     async def rehearsal_answer(request: Request, scenario_id: str) -> HTMLResponse:
         scenario = scenario_or_404(scenario_id)
         form = await request.form()
-        response = {key: form.get(key) for key in RESPONSE_ITEMS if form.get(key) not in (None, "")}
-        result = score(scenario, response)
+        reported = {key: form.get(key) for key in RESPONSE_ITEMS if form.get(key) not in (None, "")}
+        observation, console_problem = observed(scenario)
+        response, from_console = merge(observation, reported)
+        result = score(scenario, response, from_console)
+        started.pop(scenario_id, None)
         if scenario.reader_faults:  # the scenario is done: its reader faults come off the reader
             set_reader_faults({})
         session_id = str(form.get("session") or "")
@@ -321,6 +364,7 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
             store.record(session_id, {"scenario": scenario.id, "at": at, **result.to_json()})
             session = store.get(session_id)
         return render(request, "score.html", scenario=scenario, result=result, items=RESPONSE_ITEMS,
+                      console_problem=console_problem if observation.actions == 0 else None,
                       model=model_response(scenario), session=session, next_id=_next(session, scenario.id))
 
     def _next(session: dict[str, Any] | None, current: str) -> str | None:

@@ -34,4 +34,25 @@
     showReader(response.ok && data.reader && data.reader.message_en ? data.reader : null);
     for (const frame of document.querySelectorAll(".counter iframe")) frame.src = frame.src;
   });
+
+  const observeButton = document.getElementById("observe");
+  const observeState = document.getElementById("observe-state");
+  if (observeButton) observeButton.addEventListener("click", async () => {
+    observeState.textContent = "…";
+    const response = await fetch("/api/rehearsal/" + observeButton.dataset.scenario + "/observed");
+    const data = await response.json();
+    if (!response.ok) { observeState.textContent = "✘ " + data.detail; return; }
+    for (const [key, value] of Object.entries(data.response)) {
+      const fieldset = document.querySelector("fieldset[data-item='" + key + "']");
+      if (!fieldset) continue;
+      const input = fieldset.querySelector("input[value='" + String(value) + "']");
+      if (input) input.checked = true;
+      fieldset.classList.add("observed");
+      fieldset.querySelector(".observed-tag").hidden = false;
+    }
+    const count = Object.keys(data.response).length;
+    observeState.textContent = data.problem && !data.actions ? "✘ " + data.problem
+      : (ja() ? "✔ 受付画面の操作 " + data.actions + " 件から " + count + " 項目を取り込みました"
+              : "✔ " + count + " items from " + data.actions + " console actions");
+  });
 })();
