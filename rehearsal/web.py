@@ -3,6 +3,7 @@
 - ``/``                 the gallery: one card per failure F1–F15
 - ``/failures/F1``      one failure, projector-sized: what the counter sees, what really happened, what it
                         costs the patient, the figures and sources, and a button that runs it live
+- ``/privacy``          consent at a busy counter, the no-provide flag, serial numbers, access records
 - ``/faults``           the fault control panel (central-system faults and, when reachable, the reader's)
 - ``/rehearsal``        scenarios for a trainee; ``/rehearsal/{id}`` brief, console and reader side by side,
                         the response form, then the score and debrief
@@ -31,10 +32,11 @@ from fastapi.templating import Jinja2Templates
 from clinic_client.client import ClientSettings, OnshiClient
 from clinic_client.errors import OnshiError
 from onshi import defaults
-from onshi.catalogue import FailureMode
+from onshi.catalogue import FIGURES, FailureMode
 from onshi.procs import ROOT
 from onshi.timeutil import JST
 from rehearsal.observe import Observation, merge, observe
+from rehearsal.privacy import THEMES
 from rehearsal.runner import ScenarioRunner, Target
 from rehearsal.scenario import (
     COPAYS,
@@ -174,6 +176,11 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request) -> HTMLResponse:
         return render(request, "index.html", by_failure=by_failure)
+
+    @app.get("/privacy", response_class=HTMLResponse)
+    def privacy(request: Request) -> HTMLResponse:
+        return render(request, "privacy.html", themes=THEMES, figures=FIGURES,
+                      failure_by_id={f.id: f for f in failures})
 
     @app.get("/failures/{failure_id}", response_class=HTMLResponse)
     def failure_page(request: Request, failure_id: str) -> HTMLResponse:

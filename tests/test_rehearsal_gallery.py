@@ -276,3 +276,39 @@ def test_prepare_against_an_unreachable_server_says_so(tmp_path: Path) -> None:
         assert prepared.status_code == 502
         assert "could not prepare f13-outage on http://127.0.0.1:9" in prepared.json()["detail"]
         assert client.get("/api/faults").json()["server"]["error"].startswith("http://127.0.0.1:9")
+
+
+# --- every failure page and the privacy page at projector size --------------------------------------
+
+
+PROJECTOR = {"width": 1600, "height": 900}
+
+
+@pytest.mark.browser
+def test_every_failure_page_and_the_privacy_page_fit_a_projector(gallery: str) -> None:
+    from onshi.catalogue import FailureMode
+
+    pages = [f"failures/{mode.id}" for mode in FailureMode] + ["privacy"]
+    with chromium(viewport=PROJECTOR) as page:
+        for path in pages:
+            page.goto(f"{gallery}/{path}")
+            main = page.inner_text("main")
+            assert "一覧" in main, path
+            # nothing wider than the screen, and the body text large enough to read from the back
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= PROJECTOR["width"], f"{path}: {width}px wide"
+            smallest = page.evaluate("""() => Math.min(...[...document.querySelectorAll('main p, main li')]
+                .filter(e => !e.closest('.small, .source') && e.innerText.trim())
+                .map(e => parseFloat(getComputedStyle(e).fontSize)))""")
+            assert smallest >= 18, f"{path}: body text at {smallest}px"
+            screenshot(page, "gallery-" + path.replace("/", "-"))
+        privacy = page.inner_text("main")
+        for words in ("16%", "44%", "厚生労働省", "シリアル番号", "マイナポータル"):
+            assert words in privacy
+        page.click("#lang-toggle")
+        english = page.inner_text("main")
+        assert "Consent is one button at a busy counter" in english and "A record of who looked" in english
+        assert "混雑した窓口" not in english
+        page.goto(f"{gallery}/")
+        page.click("a[href='/privacy'] >> nth=-1")
+        page.wait_for_url(re.compile(r"/privacy$"))
