@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +29,7 @@ from onshi.messages import (
     QualificationConfirmSearchInfo,
     RequestHeader,
 )
+from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
 from server.jlis import (
     attestation_payload,
     certificate_to_der,
@@ -367,3 +369,24 @@ def notes_of(response: httpx.Response) -> list[str]:
 
 def withheld_of(response: httpx.Response) -> list[str]:
     return [reason["code"] for reason in response.json()["withheld"]]
+
+
+@contextmanager
+def reader_process(server: LiveServer, home: Path, *extra: str) -> Iterator[str]:
+    """A real `onshi reader` process for ``server`` (its clinic, its admin token), keeping its cards and
+    result files under ``home``; yields the reader's URL. ``extra``: more `onshi reader` options."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = ROOT / "var" / "test-logs" / f"reader-{port}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    process = start_onshi(
+        ["reader", "--port", str(port), "--server", server.url, "--admin-token", server.admin_token,
+         "--clinic-code", server.clinic_code, "--clinic-token", server.clinic_token,
+         "--cards-dir", str(home / "cards"), "--results-dir", str(home / "results"), *extra],
+        log=log,
+    )
+    try:
+        wait_http(f"{url}/api/reader/state", timeout=180, process=process)
+        yield url
+    finally:
+        stop(process)

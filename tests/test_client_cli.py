@@ -21,9 +21,9 @@ from clinic_client.console.demo import demo_patients
 from onshi import xmlcodec
 from onshi.codes import CharacterCodeIdentifier, QualificationValidity, ReferenceClassification
 from onshi.messages import BulkResultMessage, ResultMessage
-from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
+from onshi.procs import ROOT, stop
 from tests.conftest import LiveServer
-from tests.server_helpers import outage
+from tests.server_helpers import outage, reader_process
 
 PATIENTS = {p.id: p for p in demo_patients()}
 
@@ -228,33 +228,8 @@ class ReaderProcess:
 @pytest.fixture(scope="module")
 def reader(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReaderProcess]:
     home = tmp_path_factory.mktemp("reader")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        "ONSHI_ADMIN_TOKEN": live_server.admin_token,
-        "ONSHI_CLINIC_CODE": live_server.clinic_code,
-        "ONSHI_CLINIC_TOKEN": live_server.clinic_token,
-    }
-    process = start_onshi(
-        [
-            "reader",
-            "--port",
-            str(port),
-            "--server",
-            live_server.url,
-            "--results-dir",
-            str(home / "results"),
-            "--cards-dir",
-            str(home / "cards"),
-        ],
-        env=env,
-        log=home / "reader.log",
-    )
-    try:
-        wait_http(f"{url}/api/reader/state", timeout=120, process=process)
+    with reader_process(live_server, home) as url:
         yield ReaderProcess(url, home / "results")
-    finally:
-        stop(process)
 
 
 def reader_state(reader: ReaderProcess) -> dict[str, Any]:

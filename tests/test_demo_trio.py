@@ -16,59 +16,32 @@ import pytest
 
 from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
 from tests.conftest import LiveServer
+from tests.server_helpers import reader_process
 
 
 @pytest.fixture
 def trio(fresh_server: LiveServer, tmp_path: Path) -> Iterator[tuple[str, str]]:
     if fresh_server.backend != "sqlite":
         pytest.skip("the wiring is backend-independent; the server tests cover PostgreSQL")
-    reader_port, console_port = free_port(), free_port()
-    reader_url, console_url = f"http://127.0.0.1:{reader_port}", f"http://127.0.0.1:{console_port}"
+    console_port = free_port()
+    console_url = f"http://127.0.0.1:{console_port}"
     env = {
         "ONSHI_ADMIN_TOKEN": fresh_server.admin_token,
         "ONSHI_CLINIC_CODE": fresh_server.clinic_code,
         "ONSHI_CLINIC_TOKEN": fresh_server.clinic_token,
     }
-    logs = ROOT / "var" / "test-logs"
-    reader = start_onshi(
-        [
-            "reader",
-            "--port",
-            str(reader_port),
-            "--server",
-            fresh_server.url,
-            "--console-url",
-            console_url,
-            "--results-dir",
-            str(tmp_path / "results"),
-            "--cards-dir",
-            str(tmp_path / "cards"),
-        ],
-        env=env,
-        log=logs / "trio-reader.log",
-    )
-    console = start_onshi(
-        [
-            "console",
-            "--port",
-            str(console_port),
-            "--server",
-            fresh_server.url,
-            "--reader-url",
-            reader_url,
-            "--patients",
-            str(tmp_path / "patients.json"),
-        ],
-        env=env,
-        log=logs / "trio-console.log",
-    )
-    try:
-        wait_http(f"{reader_url}/api/reader/state", timeout=120, process=reader)
-        wait_http(f"{console_url}/", timeout=60, process=console)
-        yield reader_url, console_url
-    finally:
-        stop(console)
-        stop(reader)
+    with reader_process(fresh_server, tmp_path, "--console-url", console_url) as reader_url:
+        console = start_onshi(
+            ["console", "--port", str(console_port), "--server", fresh_server.url, "--reader-url", reader_url,
+             "--patients", str(tmp_path / "patients.json")],
+            env=env,
+            log=ROOT / "var" / "test-logs" / "trio-console.log",
+        )
+        try:
+            wait_http(f"{console_url}/", timeout=60, process=console)
+            yield reader_url, console_url
+        finally:
+            stop(console)
 
 
 def reader_state(reader_url: str) -> dict[str, Any]:

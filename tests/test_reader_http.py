@@ -10,27 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
+from tests.server_helpers import reader_process
 
 
 @pytest.fixture(scope="module")
 def reader_api(live_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    tmp = tmp_path_factory.mktemp("reader-http")
-    port = free_port()
-    log = ROOT / "var" / "test-logs" / "reader-http.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    process = start_onshi(
-        ["reader", "--port", str(port), "--server", live_server.url, "--admin-token", live_server.admin_token,
-         "--cards-dir", str(tmp / "cards"), "--results-dir", str(tmp / "results")],
-        log=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/api/reader/state", timeout=60, process=process)
-        with httpx.Client(base_url=url, timeout=30) as client:
-            yield client
-    finally:
-        stop(process)
+    with (reader_process(live_server, tmp_path_factory.mktemp("reader-http")) as url,
+          httpx.Client(base_url=url, timeout=30) as client):
+        yield client
 
 
 @pytest.fixture

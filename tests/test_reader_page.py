@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from cardreader_emulator import faces
-from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
 from tests.browser import chromium, screenshot
+from tests.server_helpers import reader_process
 
 pytestmark = pytest.mark.browser
 
@@ -33,31 +33,8 @@ def write_y4m(path: Path, frame_rgb: np.ndarray, frames: int = 15) -> Path:
 @pytest.fixture(scope="module")
 def reader_url(live_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     tmp = tmp_path_factory.mktemp("reader-page")
-    port = free_port()
-    log = ROOT / "var" / "test-logs" / "reader-page.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    process = start_onshi(
-        [
-            "reader",
-            "--port",
-            str(port),
-            "--server",
-            live_server.url,
-            "--admin-token",
-            live_server.admin_token,
-            "--cards-dir",
-            str(tmp / "cards"),
-            "--results-dir",
-            str(tmp / "results"),
-        ],
-        log=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/api/reader/state", timeout=60, process=process)
+    with reader_process(live_server, tmp) as url:
         yield url, tmp / "results"
-    finally:
-        stop(process)
 
 
 def wait_state(page: Any, state: str, timeout: float = 20.0) -> None:

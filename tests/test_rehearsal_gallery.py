@@ -16,6 +16,7 @@ from rehearsal.scenario import READER_FAULTS_OFF
 from rehearsal.web import GallerySettings, create_app
 from tests.browser import chromium, screenshot
 from tests.conftest import LiveServer
+from tests.server_helpers import reader_process
 
 
 @pytest.fixture(scope="module")
@@ -175,53 +176,46 @@ def _gallery_app(live_server: LiveServer, reader_url: str, tmp_path: Path) -> Te
 @pytest.mark.slow
 def test_prepare_sets_the_reader_faults_and_done_or_reset_clears_them(live_server: LiveServer,
                                                                      tmp_path: Path) -> None:
-    port = free_port()
-    reader_url = f"http://127.0.0.1:{port}"
-    process = start_onshi(
-        ["reader", "--server", live_server.url, "--admin-token", live_server.admin_token, "--port", str(port),
-         "--cards-dir", str(tmp_path / "cards"), "--results-dir", str(tmp_path / "results")],
-        log=ROOT / "var" / "test-logs" / f"gallery-reader-{port}.log")
+    with reader_process(live_server, tmp_path) as reader_url:
+        def on_reader() -> dict[str, object]:
+            return dict(httpx.get(f"{reader_url}/api/reader/faults", timeout=30).json())
 
-    def on_reader() -> dict[str, object]:
-        return dict(httpx.get(f"{reader_url}/api/reader/faults", timeout=30).json())
-
-    try:
-        wait_http(f"{reader_url}/api/reader/faults", timeout=180, process=process)
-        with _gallery_app(live_server, reader_url, tmp_path) as client:
-            httpx.post(f"{reader_url}/api/reader/faults", json={"camera_unavailable": True}, timeout=30)
-            prepared = client.post("/api/prepare/f06-reader-unplugged")
-            assert prepared.status_code == 200, prepared.text
-            reader = prepared.json()["reader"]
-            assert reader["ok"] and reader["needed"] and "unplug_at=pin" in reader["message_en"]
-            assert on_reader() == {**READER_FAULTS_OFF, "unplug_at": "pin"}  # the leftover fault is gone
-            # the trainee puts the card on and chooses the PIN: the cable comes out
-            httpx.post(f"{reader_url}/api/reader/card", json={"card_id": "healthy-employee"}, timeout=60)
-            state = httpx.post(f"{reader_url}/api/reader/method", json={"method": "pin"}, timeout=60).json()
-            assert state["error"]["code"] == "R401" and on_reader()["unplugged"] is True
-            done = client.delete("/api/prepare/f06-reader-unplugged")
-            assert done.status_code == 200 and done.json()["reader"]["ok"]
-            assert on_reader() == READER_FAULTS_OFF  # plugged in again
-            assert httpx.get(f"{reader_url}/api/reader/state", timeout=30).json()["connected"] is True
-            # answering the scenario (done) clears them too
-            client.post("/api/prepare/f06-reader-unplugged")
-            assert on_reader()["unplug_at"] == "pin"
-            response = {"switch_method": "number_check", "accept_document": "eligibility_notice",
-                        "copay_ratio": "30", "use_declaration": "false"}
-            answer = client.post("/rehearsal/f06-reader-unplugged/answer", data=response)
-            assert answer.status_code == 200
-            assert on_reader() == READER_FAULTS_OFF
-            # so does the fault panel's "clear all" (reset)
-            client.post("/api/prepare/f06-reader-unplugged")
-            cleared = client.delete("/api/faults")
-            assert cleared.status_code == 200 and cleared.json()["reader"] == READER_FAULTS_OFF
-            # a scenario without reader faults leaves none behind on the reader
-            httpx.post(f"{reader_url}/api/reader/faults", json={"network_down": True}, timeout=30)
-            prepared = client.post("/api/prepare/f05-name-characters")
-            assert prepared.json()["reader"] == {**prepared.json()["reader"], "ok": True, "needed": False}
-            assert on_reader() == READER_FAULTS_OFF
-    finally:
-        stop(process)
-        live_server.reset()
+        try:
+            with _gallery_app(live_server, reader_url, tmp_path) as client:
+                httpx.post(f"{reader_url}/api/reader/faults", json={"camera_unavailable": True}, timeout=30)
+                prepared = client.post("/api/prepare/f06-reader-unplugged")
+                assert prepared.status_code == 200, prepared.text
+                reader = prepared.json()["reader"]
+                assert reader["ok"] and reader["needed"] and "unplug_at=pin" in reader["message_en"]
+                assert on_reader() == {**READER_FAULTS_OFF, "unplug_at": "pin"}  # the leftover fault is gone
+                # the trainee puts the card on and chooses the PIN: the cable comes out
+                httpx.post(f"{reader_url}/api/reader/card", json={"card_id": "healthy-employee"}, timeout=60)
+                state = httpx.post(f"{reader_url}/api/reader/method", json={"method": "pin"},
+                                   timeout=60).json()
+                assert state["error"]["code"] == "R401" and on_reader()["unplugged"] is True
+                done = client.delete("/api/prepare/f06-reader-unplugged")
+                assert done.status_code == 200 and done.json()["reader"]["ok"]
+                assert on_reader() == READER_FAULTS_OFF  # plugged in again
+                assert httpx.get(f"{reader_url}/api/reader/state", timeout=30).json()["connected"] is True
+                # answering the scenario (done) clears them too
+                client.post("/api/prepare/f06-reader-unplugged")
+                assert on_reader()["unplug_at"] == "pin"
+                response = {"switch_method": "number_check", "accept_document": "eligibility_notice",
+                            "copay_ratio": "30", "use_declaration": "false"}
+                answer = client.post("/rehearsal/f06-reader-unplugged/answer", data=response)
+                assert answer.status_code == 200
+                assert on_reader() == READER_FAULTS_OFF
+                # so does the fault panel's "clear all" (reset)
+                client.post("/api/prepare/f06-reader-unplugged")
+                cleared = client.delete("/api/faults")
+                assert cleared.status_code == 200 and cleared.json()["reader"] == READER_FAULTS_OFF
+                # a scenario without reader faults leaves none behind on the reader
+                httpx.post(f"{reader_url}/api/reader/faults", json={"network_down": True}, timeout=30)
+                prepared = client.post("/api/prepare/f05-name-characters")
+                assert prepared.json()["reader"] == {**prepared.json()["reader"], "ok": True, "needed": False}
+                assert on_reader() == READER_FAULTS_OFF
+        finally:
+            live_server.reset()
 
 
 def test_prepare_says_clearly_when_the_reader_is_unreachable(live_server: LiveServer, tmp_path: Path) -> None:
