@@ -131,7 +131,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         def t(ja: str, en: str) -> str:
             return ja if lang == "ja" else en
 
-        now = datetime.now(JST)
+        now = server_now()  # the rehearsal's day, not the PC's
         return templates.TemplateResponse(
             request,
             name,
@@ -363,14 +363,14 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     @app.get("/bulk", response_class=HTMLResponse)
     def bulk_page(request: Request) -> HTMLResponse:
         runs = sorted(state.bulk_runs.values(), key=lambda r: r.at, reverse=True)
-        tomorrow = datetime.now(JST).date() + timedelta(days=1)
+        tomorrow = server_now().date() + timedelta(days=1)
         return render(request, "bulk.html", patients=store.tomorrow(), runs=runs, tomorrow=tomorrow)
 
     @app.post("/bulk")
     def run_bulk() -> Response:
         patients = store.tomorrow()
         checkable = [p for p in patients if p.documents]
-        run = BulkRun(id=new_id(), at=datetime.now(JST), patients=patients)
+        run = BulkRun(id=new_id(), at=server_now(), patients=patients)
         if checkable:
             queries = [
                 search_info(
@@ -457,6 +457,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
                 kind="card",
                 reader_error=dict(payload["reader_error"]),
                 decision="auto",
+                at=server_now(),
             )
         elif isinstance(payload.get("result"), dict):
             try:
