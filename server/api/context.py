@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import re
@@ -18,6 +17,7 @@ from sqlmodel import Session
 
 from onshi import xmlcodec
 from onshi.codes import CharacterCodeIdentifier
+from onshi.messages import INSTITUTION_CODE_PATTERN
 from server.api.problems import ApiProblem, forbidden_admin, unauthorized
 from server.core import model as core
 from server.fixtures import ca_from_settings, token_hash
@@ -132,7 +132,7 @@ async def get_session(ctx: Context) -> AsyncIterator[Session]:
 DbSession = Annotated[Session, Depends(get_session)]
 
 
-INSTITUTION_CODE = re.compile("[0-9]{10}")  # str.isdigit() would take full-width and superscript digits
+INSTITUTION_CODE = re.compile(INSTITUTION_CODE_PATTERN)  # str.isdigit() would take full-width digits
 
 
 @dataclass(frozen=True)
@@ -170,13 +170,10 @@ async def clinic_identity(
 Clinic = Annotated[ClinicIdentity, Depends(clinic_identity)]
 
 
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8", errors="surrogateescape")).digest()
-
-
 async def require_admin(ctx: Context, authorization: Annotated[str | None, Header()] = None) -> None:
-    # Hashes of the bytes: any header text compares (compare_digest refuses non-ASCII str), in constant time.
-    if not hmac.compare_digest(_digest(bearer(authorization)), _digest(ctx.settings.admin_token)):
+    # As for clinics: hashes as bytes (compare_digest refuses non-ASCII str), in constant time.
+    presented, expected = token_hash(bearer(authorization)), token_hash(ctx.settings.admin_token)
+    if not hmac.compare_digest(presented.encode(), expected.encode()):
         raise forbidden_admin()
 
 
