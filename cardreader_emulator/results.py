@@ -23,7 +23,7 @@ from cardreader_emulator.errors import ReaderError
 from onshi import xmlcodec
 from onshi.codes import CharacterCodeIdentifier
 from onshi.messages import READER_RESULT_PREFIX, ResultMessage
-from onshi.timeutil import JST
+from onshi.timeutil import JST, parse_timestamp
 
 log = logging.getLogger("onshi.reader")
 
@@ -50,11 +50,7 @@ def write_result_file(
     data = xmlcodec.encode(message, encoding)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = message.MessageHeader.ProcessExecutionTime
-    when = (
-        datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=JST)
-        if stamp
-        else (moment or datetime.now(JST))
-    )
+    when = parse_timestamp(stamp) if stamp else (moment or datetime.now(JST))
     # Written in full under a hidden name, then hard-linked to the real name: a folder watcher
     # never sees half a file, and link() refuses an existing name, so no check overwrites another.
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".reader-", suffix=".tmp")

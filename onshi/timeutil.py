@@ -17,6 +17,11 @@ def timestamp(moment: datetime) -> str:
     return moment.astimezone(JST).strftime("%Y%m%d%H%M%S")
 
 
+def parse_timestamp(text: str) -> datetime:
+    """YYYYMMDDHHmmss (JST, as the messages carry it) -> an aware moment; ``ValueError`` if it is none."""
+    return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=JST)
+
+
 def parse_ymd(text: str) -> date:
     return datetime.strptime(text, "%Y%m%d").date()
 

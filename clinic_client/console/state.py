@@ -22,7 +22,7 @@ from clinic_client.records import Confirmed, InsuranceDocument, PatientRecord
 from clinic_client.wronglink import WrongLinkFlag, check_identity
 from onshi.codes import LimitApplicationCertificateClassificationFlag
 from onshi.messages import BulkResultMessage
-from onshi.timeutil import JST
+from onshi.timeutil import JST, parse_timestamp
 
 Decision = Literal["pending", "accepted", "rejected", "auto"]
 _sequence = itertools.count(1)
@@ -98,9 +98,7 @@ class ConsoleCheck:
         if message is None:
             return None
         try:
-            return datetime.strptime(message.MessageHeader.ProcessExecutionTime, "%Y%m%d%H%M%S").replace(
-                tzinfo=JST
-            )
+            return parse_timestamp(message.MessageHeader.ProcessExecutionTime)
         except ValueError:
             return None
 
