@@ -377,13 +377,7 @@ class ScenarioRunner:
     # setup
 
     def _prepare(self, client: OnshiClient, scenario: Scenario) -> list[str]:
-        # Loading a fixture resets the server's faults with the registry: put back what was in force.
-        before = client.get_faults()
-        client.load_fixtures("personas")
-        if before.get("outage") or before.get("latency_ms") or before.get("rules"):
-            client.set_faults(outage=bool(before.get("outage")),
-                              latency_ms=int(before.get("latency_ms") or 0),
-                              rules=list(before.get("rules") or []))
+        client.load_fixtures("personas")  # the registry only: faults in force stay
         for timed in scenario.events:
             if timed.at is not None:
                 client.set_clock(set_to=timed.at, frozen=True)

@@ -14,7 +14,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 
 from server.clock import EPOCH, SimulatedClock, aware_jst
 from server.events import AnyEvent, EventError, apply_event, day_start, issue_card, write_qualification
@@ -25,6 +25,7 @@ FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
 EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyEvent)
 # Tables a fixture load keeps: registered readers and the CA (so readers stay trusted).
 KEPT_TABLES = {tables.Reader.__tablename__, tables.Setting.__tablename__}
+KEPT_SETTINGS = ("ca", "faults")
 
 
 class FixtureError(ValueError):
@@ -85,7 +86,8 @@ def reset_registry(session: Session) -> None:
     for table in reversed(SQLModel.metadata.sorted_tables):
         if table.name not in KEPT_TABLES:
             session.execute(delete(table))
-    session.execute(delete(tables.Setting).where(tables.Setting.key != "ca"))  # type: ignore[arg-type]
+    # The CA and the faults are not registry: a trainer's outage stays through a scenario's reload.
+    session.execute(delete(tables.Setting).where(col(tables.Setting.key).notin_(KEPT_SETTINGS)))
 
 
 def _date(value: Any, where: str) -> date:
