@@ -145,7 +145,7 @@ class Central:
         file_identifier: str | None = None,
     ) -> dict[str, Any]:
         """One card check; answers the server's JSON (check_id, result, notes, withheld …)."""
-        from server.jlis import attestation_payload, nonce_bytes, private_key_from_pem, sign_attestation
+        from server.jlis import attest, nonce_bytes
 
         nonce = self.challenge()
         raw = nonce_bytes(nonce)
@@ -163,7 +163,7 @@ class Central:
             # the card refuses unless its PIN was verified in this session
             body["card_signature"] = _b64(card.sign_nonce(raw))
         else:
-            payload = attestation_payload(raw, card.certificate_der(), method.value, self.identity.reader_id)
-            device_key = private_key_from_pem(self.identity.device_key_pem)
-            body["reader_attestation"] = _b64(sign_attestation(device_key, payload))  # type: ignore[arg-type]
+            signed = attest(self.identity.device_key_pem, raw, card.certificate_der(), method.value,
+                            self.identity.reader_id)
+            body["reader_attestation"] = _b64(signed)
         return dict(_request(self.client, "POST", "/card-checks", json=body).json())

@@ -452,11 +452,10 @@ class ScenarioRunner:
         # face or visual: the reader vouches for the holder with its device key
         card = client.card(card_of)
         challenge = client.challenge(reader["reader_id"])
-        device = jlis.private_key_from_pem(reader["device_key_pem"])
         der = jlis.certificate_to_der(jlis.load_certificate(card["certificate_pem"]))
-        nonce = jlis.nonce_bytes(challenge.nonce)
-        payload = jlis.attestation_payload(nonce, der, method, reader["reader_id"])
-        attestation = base64.b64encode(jlis.sign_attestation(device, payload)).decode()  # type: ignore[arg-type]
+        signed = jlis.attest(reader["device_key_pem"], jlis.nonce_bytes(challenge.nonce), der, method,
+                             reader["reader_id"])
+        attestation = base64.b64encode(signed).decode()
         body = card_check_payload(reader_id=reader["reader_id"], nonce=challenge.nonce,
                                   certificate_pem=card["certificate_pem"], method=method,
                                   reader_attestation=attestation, consents=consents)

@@ -27,6 +27,7 @@ from server.jlis import (
     USER_CERTIFICATE_CN,
     CertificateAuthority,
     VerificationError,
+    attest,
     attestation_payload,
     certificate_dates,
     certificate_to_der,
@@ -367,6 +368,17 @@ def test_reader_attestation_verifies_with_the_registered_pem(
     signature = sign_attestation(reader_key, payload)
     verify_attestation(public_key_to_pem(reader_key.public_key()), payload, signature)
     verify_attestation(reader_key.public_key(), payload, signature)
+
+
+def test_attest_signs_the_canonical_payload_with_the_readers_pem(
+    reader_key: ec.EllipticCurvePrivateKey,
+) -> None:
+    nonce, der = b"n" * 32, b"certificate-der"
+    signature = attest(private_key_to_pem(reader_key), nonce, der, "face", "R-1")
+    verify_attestation(reader_key.public_key(), attestation_payload(nonce, der, "face", "R-1"), signature)
+    with expect_error(ATTESTATION_INVALID):  # bound to the method: not valid for a visual check
+        verify_attestation(reader_key.public_key(), attestation_payload(nonce, der, "visual", "R-1"),
+                           signature)
 
 
 def test_rsa_device_keys_are_accepted_too(other_card_key: rsa.RSAPrivateKey, payload: bytes) -> None:

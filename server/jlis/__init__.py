@@ -36,6 +36,7 @@ from server.jlis.validity import birthday_in, certificate_validity
 from server.jlis.verify import (
     ATTESTATION_METHODS,
     TrustAnchor,
+    attest,
     attestation_payload,
     certificate_dates,
     crl_to_pem,
@@ -63,6 +64,7 @@ __all__ = [
     "CertificateAuthority",
     "TrustAnchor",
     "VerificationError",
+    "attest",
     "attestation_payload",
     "birthday_in",
     "certificate_dates",

@@ -55,7 +55,7 @@ from server.jlis.errors import (
     SIGNATURE_INVALID,
     VerificationError,
 )
-from server.jlis.keys import DevicePrivateKey, DevicePublicKey, public_key_from_pem
+from server.jlis.keys import DevicePrivateKey, DevicePublicKey, private_key_from_pem, public_key_from_pem
 
 ATTESTATION_TAG: Final = b"onshi-sim/jlis/reader-attestation/v1"
 ATTESTATION_METHODS: Final = frozenset({"pin", "face", "visual"})
@@ -307,6 +307,16 @@ def sign_attestation(device_key: DevicePrivateKey, payload: bytes) -> bytes:
     if isinstance(device_key, rsa.RSAPrivateKey):
         return device_key.sign(payload, _PKCS1, _SHA256)
     raise TypeError(f"unsupported device key type {type(device_key).__name__}")
+
+
+def attest(device_key_pem: str | bytes, nonce: bytes, certificate_der: bytes, method: str,
+           reader_id: str) -> bytes:
+    """What a reader sends for a face or visual check: its device key's signature over
+    :func:`attestation_payload` (the reader vouches that the holder was matched)."""
+    key = private_key_from_pem(device_key_pem)
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise TypeError(f"unsupported device key type {type(key).__name__}")
+    return sign_attestation(key, attestation_payload(nonce, certificate_der, method, reader_id))
 
 
 def _device_public_key(key: str | bytes | PublicKeyTypes) -> PublicKeyTypes:
