@@ -12,9 +12,8 @@ from typing import Any
 import click
 
 from onshi import defaults
-from onshi.procs import ROOT
 
-DEFAULT_STATE = ROOT / "var" / "reader"
+DEFAULT_STATE = defaults.READER_STATE_DIR
 
 
 def _common(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,7 +35,7 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--results-dir",
             type=click.Path(path_type=Path),
-            default=DEFAULT_STATE / "results",
+            default=defaults.READER_RESULTS_DIR,
             show_default=True,
             help="結果ファイルの出力先 / where OQSsiquc01res_face_*.xml go",
         ),

@@ -190,9 +190,6 @@ def check_number(
     _emit(outcome, fmt, sjis)
 
 
-READER_RESULTS = Path(__file__).resolve().parents[1] / "var" / "reader" / "results"  # the reader's default
-
-
 def wait_for_reader(reader_url: str, patient_ref: str, wait_seconds: float) -> dict[str, Any] | None:
     """Polls the reader until this patient's check ends (result or error); None on time-out."""
     deadline = time.monotonic() + wait_seconds
@@ -236,7 +233,7 @@ def reader_error_text(error: dict[str, Any]) -> str:
 @click.option(
     "--results-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=READER_RESULTS,
+    default=defaults.READER_RESULTS_DIR,
     show_default=True,
     help="the folder the reader writes OQSsiquc01res_face_*.xml to (its --results-dir)",
 )

@@ -5,10 +5,16 @@ The clinic code and tokens are those of the fixture clinic in ``fixtures/persona
 
 from __future__ import annotations
 
+from onshi.procs import ROOT
+
 SERVER_URL = "http://127.0.0.1:8000"
 READER_URL = "http://127.0.0.1:8001"
 CONSOLE_URL = "http://127.0.0.1:8002"
 GALLERY_URL = "http://127.0.0.1:8003"
+
+# The reader emulator's own files (virtual cards, OQSsiquc01res_face_*.xml) unless told otherwise.
+READER_STATE_DIR = ROOT / "var" / "reader"
+READER_RESULTS_DIR = READER_STATE_DIR / "results"
 
 ADMIN_TOKEN = "onshi-admin"
 CLINIC_CODE = "1312345678"
