@@ -67,13 +67,21 @@ class Element(BaseModel):
 
 
 class QualificationConfirmSearchInfo(Element):
+    """One query (and its echo in the answer).
+
+    ``LimitApplicationCertificateRelatedConsFlg``: whether the patient agreed to share the 限度額
+    data. Real clinic programs always send it and real parsers require it in the echo; a request
+    without it is read as 0 未同意 and echoed as 0 (see docs/integration.md).
+    ``ArbitraryIdentifier``: the clinic's own label for the query, echoed as sent.
+    """
+
     InsurerNumber: str = Field(pattern=r"^[0-9]{6}$|^[0-9]{8}$")
     InsuredCardSymbol: Text | None = Field(default=None, max_length=38)
     InsuredIdentificationNumber: Text = Field(min_length=1, max_length=38)
     InsuredBranchNumber: str | None = Field(default=None, pattern=r"^[0-9]{2}$")
     Birthdate: str = Field(pattern=DATE_PATTERN)
     LimitApplicationCertificateRelatedConsFlg: ConsentFlag | None = None
-    ArbitraryIdentifier: Text | None = Field(default=None, max_length=64)  # bulk only
+    ArbitraryIdentifier: Text | None = Field(default=None, max_length=64)
 
 
 _QualificationConfirmSearchInfo = QualificationConfirmSearchInfo
@@ -181,24 +189,29 @@ class ResultOfQualificationConfirmation(Element):
     QualificationDate: str | None = None
     DisqualificationDate: str | None = None
     ElderlyRecipientCertificateInfo: _ElderlyRecipientCertificateInfo | None = None
+    # Set in bulk answers when the 限度額 data changed since the last answer (C# DTOs know it).
+    LimitApplicationCertificateChanged: str | None = None
     LimitApplicationCertificateRelatedConsFlg: ConsentFlag | None = None
     LimitApplicationCertificateRelatedConsTime: str | None = None
     LimitApplicationCertificateRelatedInfo: _LimitApplicationCertificateRelatedInfo | None = None
     SpecificDiseasesCertificateRelatedConsFlg: ConsentFlag | None = None
     SpecificDiseasesCertificateRelatedConsTime: str | None = None
     SpecificDiseasesCertificateList: _SpecificDiseasesCertificateList | None = None
-    PharmacistsInfoConsFlg: ConsentFlag | None = None
-    PharmacistsInfoConsTime: str | None = None
-    PharmacistsInfoAvailableTime: str | None = None
+    # Check-ups before pharmacists: the order of real clinic programs' DTOs.
     SpecificHealthCheckupsInfoConsFlg: ConsentFlag | None = None
     SpecificHealthCheckupsInfoConsTime: str | None = None
     SpecificHealthCheckupsInfoAvailableTime: str | None = None
+    PharmacistsInfoConsFlg: ConsentFlag | None = None
+    PharmacistsInfoConsTime: str | None = None
+    PharmacistsInfoAvailableTime: str | None = None
     DiagnosisInfoConsFlg: ConsentFlag | None = None
     DiagnosisInfoConsTime: str | None = None
     DiagnosisInfoAvailableTime: str | None = None
     OperationInfoConsFlg: ConsentFlag | None = None
     OperationInfoConsTime: str | None = None
     OperationInfoAvailableTime: str | None = None
+    # 照会番号: the number the clinic registered for the patient (OQSmuimm01req); echoed when known.
+    ReferenceNumber: str | None = None
 
 
 _ResultOfQualificationConfirmation = ResultOfQualificationConfirmation

@@ -12,18 +12,26 @@ Decisions worth knowing:
   declared encoding is always checked strictly.
 - A file declaring Shift_JIS is decoded as strict Shift_JIS and, if that fails, as CP932:
   Windows clinic software writes CP932 (①, 髙, ～) while declaring Shift_JIS.
-- ``decode`` does not enforce element order (``validate`` does); it rejects unknown, repeated,
-  missing and malformed elements. Leaf text loses surrounding XML whitespace (space, tab, CR, LF;
-  the ideographic space U+3000 is kept); whitespace-only text counts as empty, and an empty
-  element of an optional field is the same as an absent one (None).
+- Read like real programs, write like the real system: ``decode`` accepts any element order and
+  skips elements it does not know (with a ``ReadNote`` in the caller's ``notes`` list and a log
+  warning, never a refusal), as real clinic programs (C# XmlSerializer DTOs, a TypeScript parser)
+  do; it still rejects repeated, missing and malformed elements, broken XML and bad encodings.
+  The XSDs judge what we emit (``validate``), not what we read. Leaf text loses surrounding XML
+  whitespace (space, tab, CR, LF; the ideographic space U+3000 is kept); whitespace-only text
+  counts as empty, and an empty element of an optional field is the same as an absent one (None).
+- ``encode`` writes the spec's fixed order; ``order`` overrides it per parent element (the real
+  face-auth reader writes its own order, see cardreader_emulator/results.py).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import reprlib
 import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from functools import cache
 from pathlib import Path
@@ -40,6 +48,7 @@ from onshi.codes import CharacterCodeIdentifier, Code
 from onshi.messages import CHARACTER_INVALID, FORBIDDEN_CHARACTER, ROOT_ELEMENT, character_name
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("onshi.xml")
 
 DEFAULT_MAX_BYTES = 1_048_576
 SCHEMA_DIR = Path(__file__).parent / "schema"
@@ -108,39 +117,61 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _append(parent: etree._Element, name: str, value: Any) -> None:
+ElementOrder = Mapping[str, Sequence[str]]
+"""Parent element name -> the order its children are written in (children not listed follow in
+declaration order)."""
+
+
+def _append(parent: etree._Element, name: str, value: Any, order: ElementOrder) -> None:
     if value is None:
         return
     if isinstance(value, list | tuple):
         for item in value:
-            _append(parent, name, item)
+            _append(parent, name, item, order)
         return
     child = etree.SubElement(parent, name)
     if isinstance(value, BaseModel):
-        _fill(child, value)
+        _fill(child, value, order)
     else:
         child.text = _text(value)
 
 
-def _fill(element: etree._Element, model: BaseModel) -> None:
-    for name in type(model).model_fields:  # declaration order = the spec's fixed order
-        _append(element, name, getattr(model, name))
+def _ordered(names: Sequence[str], preferred: Sequence[str] | None) -> list[str]:
+    if not preferred:
+        return list(names)
+    first = [n for n in preferred if n in names]
+    return first + [n for n in names if n not in first]
+
+
+def _fill(element: etree._Element, model: BaseModel, order: ElementOrder) -> None:
+    # declaration order = the spec's fixed order, unless ``order`` says otherwise for this parent
+    for name in _ordered(list(type(model).model_fields), order.get(str(element.tag))):
+        _append(element, name, getattr(model, name), order)
 
 
 def xml_encoding_name(encoding: CharacterCodeIdentifier) -> str:
     return "UTF-8" if encoding is CharacterCodeIdentifier.UTF8 else "Shift_JIS"
 
 
-def encode(message: BaseModel, encoding: CharacterCodeIdentifier = CharacterCodeIdentifier.UTF8) -> bytes:
+def encode(
+    message: BaseModel,
+    encoding: CharacterCodeIdentifier = CharacterCodeIdentifier.UTF8,
+    *,
+    order: ElementOrder | None = None,
+    standalone: bool | None = None,
+) -> bytes:
     """A message as an ``XmlMsg`` document in UTF-8 or Shift_JIS.
 
     Serialised to text by lxml and encoded by Python's codec, so the Shift_JIS bytes are exactly
     what ``"...".encode("shift_jis")`` gives; characters Shift_JIS lacks become ``&#NNNN;``.
+    ``order``: per-parent element order instead of the spec's; ``standalone``: adds
+    ``standalone="yes"/"no"`` to the declaration (the real reader writes ``"no"``).
     """
     root = etree.Element(ROOT_ELEMENT)
-    _fill(root, message)
+    _fill(root, message, order or {})
     body = etree.tostring(root, encoding="unicode", pretty_print=True)
-    declaration = f'<?xml version="1.0" encoding="{xml_encoding_name(encoding)}"?>\n'
+    extra = "" if standalone is None else f' standalone="{"yes" if standalone else "no"}"'
+    declaration = f'<?xml version="1.0" encoding="{xml_encoding_name(encoding)}"{extra}?>\n'
     return (declaration + body).encode(encoding.codec, errors="xmlcharrefreplace")
 
 
@@ -360,7 +391,29 @@ def _is_empty(element: EtElement) -> bool:
     return len(element) == 0 and not _leaf_text(element)
 
 
-def _tree_to_data(element: EtElement, model: type[BaseModel], path: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ReadNote:
+    """Something a reader passed over without refusing the message (an element it does not know)."""
+
+    path: str
+    ja: str
+    en: str
+
+    def describe(self) -> dict[str, str]:
+        return {"code": "element_ignored", "path": self.path, "ja": self.ja, "en": self.en}
+
+
+def _unknown_element(path: str, name: str, expected: str) -> ReadNote:
+    return ReadNote(
+        path=f"{path}/{name}",
+        ja=f"{path} の未知の要素「{name}」は読み飛ばしました（この場所の要素: {expected}）。",
+        en=f"Unknown element {name!r} in {path} was skipped (known here: {expected}).",
+    )
+
+
+def _tree_to_data(
+    element: EtElement, model: type[BaseModel], path: str, notes: list[ReadNote]
+) -> dict[str, Any]:
     shapes = _shapes(model)
     for attribute in element.attrib:
         if not attribute.startswith(XSI_NAMESPACE):
@@ -381,15 +434,12 @@ def _tree_to_data(element: EtElement, model: type[BaseModel], path: str) -> dict
     counts: dict[str, int] = {}
     for child in element:
         name = child.tag
-        shape = shapes.get(name) if isinstance(name, str) else None
+        if not isinstance(name, str):  # a comment or processing instruction
+            continue
+        shape = shapes.get(name)
         if shape is None:
-            expected = ", ".join(shapes)
-            raise MessageError(
-                "schema_invalid",
-                f"{path} に未知の要素「{name}」があります（使用できる要素: {expected}）。"
-                f" / Unknown element {name!r} in {path}; allowed here: {expected}.",
-                path=f"{path}/{name}",
-            )
+            notes.append(_unknown_element(path, name, ", ".join(shapes)))
+            continue
         counts[name] = counts.get(name, 0) + 1
         child_path = f"{path}/{name}" + (f"[{counts[name]}]" if shape.repeated else "")
         if counts[name] > 1 and not shape.repeated:
@@ -399,7 +449,7 @@ def _tree_to_data(element: EtElement, model: type[BaseModel], path: str) -> dict
                 f" / Element {child_path} appears more than once.",
                 path=child_path,
             )
-        value = _child_value(child, shape, child_path)
+        value = _child_value(child, shape, child_path, notes)
         if value is None:
             continue
         if shape.repeated:
@@ -409,12 +459,12 @@ def _tree_to_data(element: EtElement, model: type[BaseModel], path: str) -> dict
     return data
 
 
-def _child_value(child: EtElement, shape: _Shape, path: str) -> Any:
+def _child_value(child: EtElement, shape: _Shape, path: str, notes: list[ReadNote]) -> Any:
     sub_model = shape.model
     if sub_model is not None:
         if shape.optional and _is_empty(child):
             return None
-        return _tree_to_data(child, sub_model, path)
+        return _tree_to_data(child, sub_model, path, notes)
     if len(child):
         raise MessageError(
             "schema_invalid",
@@ -516,8 +566,32 @@ def _build(model: type[M], data: Any, root: str) -> M:
 # --- decode ----------------------------------------------------------------------------------
 
 
-def decode(data: bytes, model: type[M], *, max_bytes: int = DEFAULT_MAX_BYTES) -> M:
-    """An ``XmlMsg`` document as ``model``; raises ``MessageError`` for anything unacceptable."""
+def decode(
+    data: bytes, model: type[M], *, max_bytes: int = DEFAULT_MAX_BYTES, notes: list[ReadNote] | None = None
+) -> M:
+    """An ``XmlMsg`` document as ``model``; raises ``MessageError`` for anything unacceptable.
+
+    Elements in any order are read; unknown elements are skipped, each with a ``ReadNote``
+    appended to ``notes`` (when given) and a warning in the ``onshi.xml`` log.
+    """
+    found: list[ReadNote] = []
+    message = _decode(data, model, max_bytes, found)
+    for note in found:
+        log.warning("%s", note.en)
+    if notes is not None:
+        notes.extend(found)
+    return message
+
+
+def decode_noted(
+    data: bytes, model: type[M], *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[M, list[ReadNote]]:
+    """``decode``, answering the message and what was passed over."""
+    notes: list[ReadNote] = []
+    return decode(data, model, max_bytes=max_bytes, notes=notes), notes
+
+
+def _decode(data: bytes, model: type[M], max_bytes: int, notes: list[ReadNote]) -> M:
     root = _parse(data, max_bytes)
     if root.tag != ROOT_ELEMENT:
         raise MessageError(
@@ -526,7 +600,7 @@ def decode(data: bytes, model: type[M], *, max_bytes: int = DEFAULT_MAX_BYTES) -
             f" / The root element must be {ROOT_ELEMENT}, not {root.tag!r}.",
             path=str(root.tag),
         )
-    return _build(model, _tree_to_data(root, model, ROOT_ELEMENT), ROOT_ELEMENT)
+    return _build(model, _tree_to_data(root, model, ROOT_ELEMENT, notes), ROOT_ELEMENT)
 
 
 def decode_json(data: bytes | str, model: type[M], *, max_bytes: int = DEFAULT_MAX_BYTES) -> M:

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from onshi import defaults, xmlcodec
 from onshi.catalogue import FailureMode
-from onshi.codes import CharacterCodeIdentifier, QualificationValidity
+from onshi.codes import CharacterCodeIdentifier, ConsentFlag, QualificationValidity
 from onshi.messages import (
     BULK_REQUEST_STEM,
     BULK_RESULT_STEM,
@@ -64,6 +64,7 @@ CLINIC_TOKEN = defaults.CLINIC_TOKEN
 # What the patient answers at the reader in the examples: consent to everything, electronic prescription.
 CONSENTS = {"medication": True, "clinical": True, "operation": True, "checkup": True, "limit_bracket": True,
             "prescription": "1"}
+LIMIT_CONSENT = ConsentFlag.CONSENTED if CONSENTS["limit_bracket"] else ConsentFlag.NOT_CONSENTED
 UTF8, SJIS = CharacterCodeIdentifier.UTF8, CharacterCodeIdentifier.SHIFT_JIS
 OUTAGE = FailureMode.OUTAGE.value
 XML = {"Content-Type": "application/xml"}
@@ -129,12 +130,15 @@ class _Session:
 
 
 def _search_info(numbers: dict[str, Any], identifier: str | None = None) -> QualificationConfirmSearchInfo:
+    """A number-check query as real clinic programs send it: always with the 限度額 consent flag
+    (the patient agreed, as at the reader in these examples)."""
     return QualificationConfirmSearchInfo(
         InsurerNumber=str(numbers["insurer"]),
         InsuredCardSymbol=numbers.get("symbol") or None,
         InsuredIdentificationNumber=str(numbers["number"]),
         InsuredBranchNumber=numbers.get("branch") or None,
         Birthdate=date.fromisoformat(str(numbers["birthdate"])).strftime("%Y%m%d"),
+        LimitApplicationCertificateRelatedConsFlg=LIMIT_CONSENT,
         ArbitraryIdentifier=identifier,
     )
 

@@ -16,12 +16,18 @@ consent moment. Every mapping decision that is ours rather than the real spec's 
   no consent screen); they carry what the patient answered, even if the information is withheld
   (the reason is in the JSON answer's ``withheld`` list).
 - Empty strings from the registry (no 記号, no 通称名) become absent elements, never empty ones.
-- The number-check echo (QualificationConfirmSearchInfo) in a single result drops the bulk-only
-  ArbitraryIdentifier.
+- The number-check echo (QualificationConfirmSearchInfo) is the query as sent, ArbitraryIdentifier
+  included, and always carries LimitApplicationCertificateRelatedConsFlg: a query without it was
+  judged as 0 未同意 and is echoed as 0 (real clinic programs refuse an echo without the flag).
+- Formats seen in real answers: a 6-digit 国保 InsurerNumber right-aligned in 8 characters with two
+  spaces ("  138040"), PostNumber with a hyphen ("170-0013"), and a full-width space between family
+  and given name in Name / InsuredName / NameOfOther ("佐藤　花子"; kana names keep the half-width
+  space, as real files have them).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
@@ -62,6 +68,33 @@ def ratio_text(percent: int) -> str:
 
 def _text(value: str) -> str | None:
     return value or None
+
+
+def insurer_number_text(number: str) -> str:
+    """The InsurerNumber of an answer: 6-digit 国保 numbers right-aligned with two spaces, as real
+    answers have them ("138040" and its zero-padded registry form "00138040" -> "  138040"; no
+    8-digit number starts with 00); other 8-digit numbers as they are."""
+    number = number.strip()
+    if len(number) == 8 and number.startswith("00"):
+        number = number[2:]
+    return f"{number:>8}" if len(number) == 6 else number
+
+
+def post_number_text(post_number: str) -> str | None:
+    """"1700013" -> "170-0013" (real answers carry the hyphen); other text as it is."""
+    digits = post_number.strip()
+    if len(digits) == 7 and digits.isascii() and digits.isdigit():
+        return f"{digits[:3]}-{digits[3:]}"
+    return digits or None
+
+
+_SPACES = re.compile(r"[ \u3000]+")
+
+
+def name_text(name: str) -> str | None:
+    """A kanji name with one full-width space between family and given name ("佐藤　花子")."""
+    name = name.strip(" \u3000")
+    return _SPACES.sub("\u3000", name) or None
 
 
 def _flag(consented: bool) -> ConsentFlag:
@@ -140,21 +173,21 @@ def to_qualification(
 
     return ResultOfQualificationConfirmation(
         InsuredCardClassification=q.card_classification,
-        InsurerNumber=q.insurer.number,
+        InsurerNumber=insurer_number_text(q.insurer.number),
         InsuredCardSymbol=_text(q.symbol),
         InsuredIdentificationNumber=q.number,
         InsuredBranchNumber=_text(q.branch),
         PersonalFamilyClassification=q.personal_family,
-        InsuredName=_text(shown.insured_name),
-        Name=shown.name,
-        NameOfOther=_text(shown.name_of_other),
+        InsuredName=name_text(shown.insured_name),
+        Name=name_text(shown.name),
+        NameOfOther=name_text(shown.name_of_other),
         NameKana=_text(shown.name_kana),
         NameOfOtherKana=_text(person.name_of_other_kana),
         Sex1=person.sex,
         Sex2=person.sex,  # assumption: the card-face sex equals the registered sex
         Birthdate=ymd(person.birthdate),
         Address=_text(shown.address),
-        PostNumber=_text(person.post_number),
+        PostNumber=post_number_text(person.post_number),
         InsuredCertificateIssuanceDate=ymd(q.issued_on),
         InsuredCardValidDate=ymd(q.valid_from),
         InsuredCardExpirationDate=ymd(q.card_expires_on),
@@ -175,10 +208,14 @@ def to_qualification(
     )
 
 
-def _single_echo(search_info: QualificationConfirmSearchInfo | None) -> QualificationConfirmSearchInfo | None:
-    if search_info is None or search_info.ArbitraryIdentifier is None:
+def echo(search_info: QualificationConfirmSearchInfo) -> QualificationConfirmSearchInfo:
+    """The query as the answer echoes it: as sent, with the 限度額 consent flag always present
+    (a query without it was judged as 0 未同意)."""
+    if search_info.LimitApplicationCertificateRelatedConsFlg is not None:
         return search_info
-    return search_info.model_copy(update={"ArbitraryIdentifier": None})
+    return search_info.model_copy(
+        update={"LimitApplicationCertificateRelatedConsFlg": ConsentFlag.NOT_CONSENTED}
+    )
 
 
 def to_result_message(
@@ -213,7 +250,7 @@ def to_result_message(
             ProcessingResultCode=code.value if code else None,
             ProcessingResultMessage=code.ja if code else None,
             QualificationValidity=result.validity,
-            QualificationConfirmSearchInfo=None if card_check else _single_echo(search_info),
+            QualificationConfirmSearchInfo=None if card_check or search_info is None else echo(search_info),
             PrescriptionIssueSelect=consents.prescription if consents is not None else None,
             ResultList=ResultList(ResultOfQualificationConfirmation=results) if results else None,
         ),
@@ -233,7 +270,7 @@ def to_bulk_unit(
     """
     code = result.code
     return BulkConfirmUnit(
-        QualificationConfirmSearchInfo=search_info,
+        QualificationConfirmSearchInfo=echo(search_info),
         ProcessingResultStatus=result.status,
         ProcessingResultCode=code.value if code else None,
         ProcessingResultMessage=code.ja if code else None,

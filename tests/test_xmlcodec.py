@@ -299,14 +299,15 @@ SPEC_RESULT = [
     "NameOfOtherKana", "Sex1", "Sex2", "Birthdate", "Address", "PostNumber", "InsuredCertificateIssuanceDate",
     "InsuredCardValidDate", "InsuredCardExpirationDate", "InsuredPartialContributionRatio",
     "PreschoolClassification", "ReasonOfLoss", "InsurerName", "QualificationDate", "DisqualificationDate",
-    "ElderlyRecipientCertificateInfo", "LimitApplicationCertificateRelatedConsFlg",
+    "ElderlyRecipientCertificateInfo", "LimitApplicationCertificateChanged",
+    "LimitApplicationCertificateRelatedConsFlg",
     "LimitApplicationCertificateRelatedConsTime", "LimitApplicationCertificateRelatedInfo",
     "SpecificDiseasesCertificateRelatedConsFlg", "SpecificDiseasesCertificateRelatedConsTime",
-    "SpecificDiseasesCertificateList", "PharmacistsInfoConsFlg", "PharmacistsInfoConsTime",
-    "PharmacistsInfoAvailableTime", "SpecificHealthCheckupsInfoConsFlg", "SpecificHealthCheckupsInfoConsTime",
-    "SpecificHealthCheckupsInfoAvailableTime", "DiagnosisInfoConsFlg", "DiagnosisInfoConsTime",
+    "SpecificDiseasesCertificateList", "SpecificHealthCheckupsInfoConsFlg", "SpecificHealthCheckupsInfoConsTime",
+    "SpecificHealthCheckupsInfoAvailableTime", "PharmacistsInfoConsFlg", "PharmacistsInfoConsTime",
+    "PharmacistsInfoAvailableTime", "DiagnosisInfoConsFlg", "DiagnosisInfoConsTime",
     "DiagnosisInfoAvailableTime", "OperationInfoConsFlg", "OperationInfoConsTime",
-    "OperationInfoAvailableTime",
+    "OperationInfoAvailableTime", "ReferenceNumber",
 ]  # fmt: skip
 
 
@@ -490,11 +491,28 @@ def test_utf16_is_refused() -> None:
     assert rejection(data).code == "encoding_invalid"
 
 
-def test_an_unknown_element_is_refused_with_its_path() -> None:
-    error = rejection(request_xml(GOOD_SEARCH + "<Nickname>taro</Nickname>"))
-    assert error.code == "schema_invalid"
-    assert error.path == "XmlMsg/MessageBody/QualificationConfirmSearchInfo/Nickname"
-    assert "Nickname" in error.detail and "Birthdate" in error.detail  # says what is allowed
+def test_an_unknown_element_is_skipped_with_a_note_not_refused() -> None:
+    """Real clinic programs ignore elements they do not know; so do we when we read."""
+    message, notes = xmlcodec.decode_noted(
+        request_xml(GOOD_SEARCH + "<Nickname>taro</Nickname>"), NumberCheckRequestMessage
+    )
+    assert message.MessageBody.QualificationConfirmSearchInfo.Birthdate == "19800401"
+    assert [n.path for n in notes] == ["XmlMsg/MessageBody/QualificationConfirmSearchInfo/Nickname"]
+    assert "Nickname" in notes[0].ja and "Birthdate" in notes[0].en  # says what is known there
+
+
+def test_an_unknown_element_with_children_anywhere_is_skipped() -> None:
+    data = request_xml(GOOD_SEARCH).replace(
+        b"<MessageHeader>", b"<MessageHeader><VendorInfo><Name>x</Name><Version>2</Version></VendorInfo>"
+    )
+    notes: list[xmlcodec.ReadNote] = []
+    decode(data, NumberCheckRequestMessage, notes=notes)
+    assert [n.path for n in notes] == ["XmlMsg/MessageHeader/VendorInfo"]
+
+
+def test_a_repeated_single_element_is_still_refused() -> None:
+    error = rejection(request_xml(GOOD_SEARCH + "<Birthdate>19800402</Birthdate>"))
+    assert error.code == "schema_invalid" and "Birthdate" in error.detail
 
 
 def test_a_missing_birthdate_is_refused_with_its_path() -> None:
@@ -639,13 +657,23 @@ def test_xsd_rejects_a_code_outside_its_table() -> None:
     assert "Sex1" in caught.value.detail
 
 
-def test_xsd_rejects_an_arbitrary_identifier_in_a_single_check() -> None:
+def test_xsd_accepts_an_arbitrary_identifier_in_a_single_check() -> None:
+    """Real parsers know ArbitraryIdentifier in the single check's echo; we accept and echo it."""
     message = number_request()
     body = NumberCheckRequestBody(
         QualificationConfirmSearchInfo=SEARCH.model_copy(update={"ArbitraryIdentifier": "x"})
     )
-    with pytest.raises(MessageError):
-        validate(encode(message.model_copy(update={"MessageBody": body})), "OQSsiquc01req")
+    validate(encode(message.model_copy(update={"MessageBody": body})), "OQSsiquc01req")
+
+
+def test_xsd_rejects_a_number_check_without_the_limit_consent_flag() -> None:
+    """We always send the flag (real clinic programs do), so our requests are judged with it."""
+    body = NumberCheckRequestBody(
+        QualificationConfirmSearchInfo=SEARCH.model_copy(update={"LimitApplicationCertificateRelatedConsFlg": None})
+    )
+    with pytest.raises(MessageError) as caught:
+        validate(encode(number_request().model_copy(update={"MessageBody": body})), "OQSsiquc01req")
+    assert "LimitApplicationCertificateRelatedConsFlg" in caught.value.detail
 
 
 def test_validate_applies_the_same_safety_checks() -> None:
