@@ -54,6 +54,21 @@ def check_text(value: str) -> str:
 Text = Annotated[str, AfterValidator(check_text)]
 
 
+def insurer_number_text(number: str) -> str:
+    """The InsurerNumber of an answer as real answers write it: a 6-digit 国保 number right-aligned
+    in 8 characters with two spaces ("138040", and its zero-padded form "00138040" -> "  138040";
+    no 8-digit insurer number starts with 00); other numbers as they are (stripped)."""
+    number = number.strip(" ")
+    if len(number) == 8 and number.startswith("00"):
+        number = number[2:]
+    return f"{number:>8}" if len(number) == 6 else number
+
+
+# The answer's InsurerNumber: the same text whether built, read from XML (which strips the spaces)
+# or read from JSON.
+AnswerInsurerNumber = Annotated[str, AfterValidator(insurer_number_text)]
+
+
 # Field names are the real element names and often equal their type's name. Inside a class body
 # the field's default would shadow the type while annotations are resolved, so annotations refer
 # to code tables as ``codes.X`` and to element models through the ``_X`` aliases below.
@@ -164,7 +179,7 @@ _SpecificDiseasesCertificateList = SpecificDiseasesCertificateList
 
 class ResultOfQualificationConfirmation(Element):
     InsuredCardClassification: codes.InsuredCardClassification | None = None
-    InsurerNumber: str | None = None
+    InsurerNumber: AnswerInsurerNumber | None = None
     InsuredCardSymbol: str | None = None
     InsuredIdentificationNumber: str | None = None
     InsuredBranchNumber: str | None = None

@@ -55,6 +55,7 @@ from onshi.messages import (
     ResultOfQualificationConfirmation,
     SpecificDiseasesCertificateInfo,
     SpecificDiseasesCertificateList,
+    insurer_number_text,
 )
 from onshi.timeutil import timestamp, ymd
 from server.core.model import Consents, EligibilityResult, QualificationResult
@@ -68,16 +69,6 @@ def ratio_text(percent: int) -> str:
 
 def _text(value: str) -> str | None:
     return value or None
-
-
-def insurer_number_text(number: str) -> str:
-    """The InsurerNumber of an answer: 6-digit 国保 numbers right-aligned with two spaces, as real
-    answers have them ("138040" and its zero-padded registry form "00138040" -> "  138040"; no
-    8-digit number starts with 00); other 8-digit numbers as they are."""
-    number = number.strip()
-    if len(number) == 8 and number.startswith("00"):
-        number = number[2:]
-    return f"{number:>8}" if len(number) == 6 else number
 
 
 def post_number_text(post_number: str) -> str | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, datetime
 
+import pytest
+
 from onshi import codes
 from onshi.codes import CharacterCodeIdentifier as Charset
 from onshi.codes import ConsentFlag, ProcessingResultCode, ProcessingResultStatus, ReferenceClassification
@@ -16,6 +18,7 @@ from onshi.messages import (
 )
 from onshi.timeutil import JST
 from onshi.xmlcodec import decode, encode, validate
+from server import presenting
 from server.core.model import (
     CardCheckRequest,
     CertificateStatus,
@@ -349,12 +352,44 @@ def number_message(result: EligibilityResult, search: QualificationConfirmSearch
     )
 
 
-def test_a_number_check_echoes_the_search_info_without_the_bulk_identifier() -> None:
-    message = number_message(child_number_check(), child_search(tag="bulk-only"))
+def test_a_number_check_echoes_the_search_info_as_sent_with_its_identifier() -> None:
+    message = number_message(child_number_check(), child_search(ConsentFlag.CONSENTED, tag="karte-0042"))
     echo = message.MessageBody.QualificationConfirmSearchInfo
     assert echo is not None
     assert echo.InsuredIdentificationNumber == "ﾁﾖﾀﾞ99"
-    assert echo.ArbitraryIdentifier is None
+    assert echo.ArbitraryIdentifier == "karte-0042"
+    assert echo.LimitApplicationCertificateRelatedConsFlg is ConsentFlag.CONSENTED
+
+
+def test_a_query_without_the_limit_consent_flag_is_echoed_as_not_consented() -> None:
+    """Real clinic programs refuse an echo without the flag; a query without it was judged as 0."""
+    search = child_search().model_copy(update={"LimitApplicationCertificateRelatedConsFlg": None})
+    echo = number_message(child_number_check(), search).MessageBody.QualificationConfirmSearchInfo
+    assert echo is not None
+    assert echo.LimitApplicationCertificateRelatedConsFlg is ConsentFlag.NOT_CONSENTED
+
+
+@pytest.mark.parametrize(("registry", "answer"), [
+    ("138123", "  138123"), ("00138123", "  138123"), ("06139012", "06139012"), (" 06139012 ", "06139012"),
+])  # fmt: skip
+def test_a_kokuho_insurer_number_is_right_aligned_with_two_spaces(registry: str, answer: str) -> None:
+    assert presenting.insurer_number_text(registry) == answer
+
+
+@pytest.mark.parametrize(("registry", "answer"), [
+    ("1700013", "170-0013"), ("170-0013", "170-0013"), ("", None),
+])  # fmt: skip
+def test_a_post_number_carries_the_hyphen(registry: str, answer: str | None) -> None:
+    assert presenting.post_number_text(registry) == answer
+
+
+@pytest.mark.parametrize(("registry", "answer"), [
+    ("佐藤 花子", "佐藤　花子"), ("佐藤　花子", "佐藤　花子"), ("佐藤  花子 ", "佐藤　花子"), ("", None),
+])  # fmt: skip
+def test_a_kanji_name_has_a_full_width_space_between_family_and_given_name(
+    registry: str, answer: str | None
+) -> None:
+    assert presenting.name_text(registry) == answer
 
 
 def test_a_number_check_has_no_consent_screens_and_no_prescription_choice() -> None:
