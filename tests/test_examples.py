@@ -67,7 +67,7 @@ def test_number_check_files_validate_and_match_the_expectation(examples: Example
 def test_the_shift_jis_answer_keeps_the_replacement_mark(examples: tuple[Path, int]) -> None:
     directory, _ = examples
     data = (directory / "f5-name-characters" / "OQSsiquc01res_face_f5-name-characters_sjis.xml").read_bytes()
-    assert "<Name>●木 ●雄</Name>" in data.decode("shift_jis")
+    assert "<Name>●木　●雄</Name>" in data.decode("shift_jis")  # a full-width space, as real answers
     xmlcodec.validate(data, "OQSsiquc01res")
 
 

@@ -239,7 +239,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         symbol: Annotated[str, Form()] = "",
         branch: Annotated[str, Form()] = "",
         document: Annotated[str, Form()] = "eligibility_certificate",
-        limit_consent: Annotated[str, Form()] = "",
+        limit_consent: Annotated[str, Form()] = "0",
     ) -> Response:
         patient = patient_or_404(patient_id)
         if document not in NUMBER_DOCUMENTS:
@@ -259,7 +259,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
                 birthdate.replace("-", "").strip(),
                 symbol=paper.symbol,
                 branch=paper.branch,
-                limit_consent=bool(limit_consent),
+                limit_consent=limit_consent.strip() == "1",  # the patient's answer; always sent
             )
             check.outcome = client.send_number_check(client.api.number_check_message(info))
         except OnshiError as exc:
