@@ -153,7 +153,13 @@ def check() -> None:
 @click.option("--number", required=True, help="番号")
 @click.option("--branch", default=None, help="枝番 (2 digits)")
 @click.option("--birthdate", required=True, help="生年月日 YYYYMMDD or YYYY-MM-DD")
-@click.option("--limit-consent", is_flag=True, help="限度額情報の提供に同意")
+@click.option(
+    "--limit-consent/--no-limit-consent",
+    default=False,
+    show_default=True,
+    help="患者が限度額情報の提供に同意したか（照会には必ず同意フラグ 1/0 が付きます）"
+    " / whether the patient agreed to share the 限度額 data (the flag 1/0 is always sent)",
+)
 @SERVER
 @CLINIC
 @TOKEN

@@ -80,7 +80,7 @@ def test_bridge_answers_number_and_bulk_files(live_server: Any, tmp_path: Path) 
         if result.MessageBody.ResultList
         else []
     )
-    assert people[0].Name == "鈴木 一郎"
+    assert people[0].Name == "鈴木　一郎"
 
     bulk_answer = xmlcodec.decode((tmp_path / "OQSmuquc02res_0002.xml").read_bytes(), BulkResultMessage)
     units = {

@@ -62,7 +62,7 @@ def test_check_number_text_for_a_valid_patient(live_server: LiveServer) -> None:
     out = done.stdout.decode()
     assert done.returncode == 0, done.stderr.decode()
     assert out.startswith("✔ 資格 / qualification: 有効 / valid")
-    assert "氏名 / name: 佐藤 花子" in out and "負担割合 / co-pay: 3割" in out
+    assert "氏名 / name: 佐藤　花子" in out and "負担割合 / co-pay: 3割" in out
     assert "06139012" in out
 
 
@@ -81,7 +81,22 @@ def test_check_number_json(live_server: LiveServer) -> None:
     assert answer["valid"] is True and answer["validity"] == "1" and answer["failures"] == []
     assert answer["medical_info"] == []  # never by number
     person = answer["result"]["MessageBody"]["ResultList"]["ResultOfQualificationConfirmation"][0]
-    assert person["Name"] == "佐藤 花子" and person["InsuredPartialContributionRatio"] == "030"
+    assert person["Name"] == "佐藤　花子" and person["InsuredPartialContributionRatio"] == "030"
+
+
+@pytest.mark.parametrize(
+    ("option", "flag"), [("--limit-consent", "1"), ("--no-limit-consent", "0"), (None, "0")]
+)
+def test_check_number_always_sends_the_limit_consent_flag(
+    live_server: LiveServer, option: str | None, flag: str
+) -> None:
+    """Real parsers refuse an echo without the flag: the CLI always sends the patient's answer."""
+    extra = [option] if option else []
+    done = onshi(live_server, "check", "number", *numbers("healthy-employee"), *extra, "--format", "json")
+    body = json.loads(done.stdout)["result"]["MessageBody"]
+    assert body["QualificationConfirmSearchInfo"]["LimitApplicationCertificateRelatedConsFlg"] == flag
+    person = body["ResultList"]["ResultOfQualificationConfirmation"][0]
+    assert ("LimitApplicationCertificateRelatedInfo" in person) is (flag == "1")
 
 
 @pytest.mark.parametrize("sjis", [False, True])
@@ -135,7 +150,7 @@ def test_check_bulk_text_summary(live_server: LiveServer, bulk_csv: Path) -> Non
     lines = done.stdout.decode().splitlines()
     assert done.returncode == 1  # not everyone is valid
     assert lines[0] == "照会 / checked: 3  有効 / valid: 1  要対応 / needs attention: 2"
-    assert "✔ healthy-employee: 有効 / valid 佐藤 花子" in lines
+    assert "✔ healthy-employee: 有効 / valid 佐藤　花子" in lines
     assert any(line.startswith("✘ f1-input-lag: 該当資格なし") for line in lines)
     assert any(line.startswith("✘ f14-twin-a: 複数該当") for line in lines)
     assert any("→ F14" in line for line in lines)
@@ -209,7 +224,7 @@ def test_bridge_answers_a_request_file_beside_it(live_server: LiveServer, tmp_pa
         assert answer.MessageHeader.ArbitraryFileIdentifier == "T1"
         assert answer.MessageBody.QualificationValidity is QualificationValidity.VALID
         person = answer.MessageBody.ResultList
-        assert person is not None and person.ResultOfQualificationConfirmation[0].Name == "佐藤 花子"
+        assert person is not None and person.ResultOfQualificationConfirmation[0].Name == "佐藤　花子"
     finally:
         stop(process)
     log = out.read_text(encoding="utf-8")
@@ -290,7 +305,7 @@ def test_check_card_text_json_and_xml(live_server: LiveServer, reader: ReaderPro
     out = text.stdout.decode()
     assert text.returncode == 0, text.stderr.decode()
     assert out.startswith("✔ 資格 / qualification: 有効 / valid")
-    assert "氏名 / name: 佐藤 花子" in out and "負担割合 / co-pay: 3割" in out
+    assert "氏名 / name: 佐藤　花子" in out and "負担割合 / co-pay: 3割" in out
     assert not out.lstrip().startswith("{")  # readable text, not raw JSON
 
     answer = json.loads(card_check(live_server, reader, "healthy-employee", "--format", "json").stdout)

@@ -41,7 +41,7 @@ def assert_bulk_answer(server: LiveServer, answer: dict[str, Any], asked: dict[s
     by_id = {u["QualificationConfirmSearchInfo"]["ArbitraryIdentifier"]: u for u in units}
     assert "ResultOfQualificationConfirmation" not in by_id["Q-unknown"]
     assert "ResultOfQualificationConfirmation" not in by_id["Q-f14-twin-a"]  # 5: nobody's data
-    assert by_id["Q-f14-twin-b"]["ResultOfQualificationConfirmation"]["Name"] == "阿部 湊"
+    assert by_id["Q-f14-twin-b"]["ResultOfQualificationConfirmation"]["Name"] == "阿部　湊"
 
 
 def test_a_json_bulk_check_answers_every_query_in_order(live_server: LiveServer) -> None:

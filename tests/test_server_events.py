@@ -82,7 +82,7 @@ def test_the_no_provide_flag_can_be_set_with_a_lag_and_cleared(fresh_server: Liv
 def test_a_wrong_link_made_now_shows_the_other_persons_data(fresh_server: LiveServer) -> None:
     event(fresh_server, kind="wrong_link", card_of="healthy-employee", to_person="healthy-national",
           lag_days=0.5)
-    assert first_result(body_of(card_check(fresh_server, "healthy-employee")))["Name"] == "佐藤 花子"
+    assert first_result(body_of(card_check(fresh_server, "healthy-employee")))["Name"] == "佐藤　花子"
     set_clock(fresh_server, "2026-11-24T21:00:00+09:00")
     shown = first_result(body_of(card_check(fresh_server, "healthy-employee")))
     assert (shown["Name"], shown["Birthdate"]) == ("鈴木 一郎", "19681103")

@@ -82,7 +82,7 @@ def test_f2_the_card_returns_a_strangers_data_and_releases_her_medication(live_s
     response = card_check(live_server, "f2-wrong-link", consents={"medication": True})
     shown = first_result(body_of(response))
     assert outcome(body_of(response)) == "1"
-    assert shown["Name"] == "加藤 美咲"  # the same name …
+    assert shown["Name"] == "加藤　美咲"  # the same name …
     assert shown["Birthdate"] == "19621225"  # … but not the patient's 1988-03-03
     assert shown["Address"].startswith("大阪府")
     assert shown["InsurerNumber"] == "06271234"
@@ -179,7 +179,7 @@ def test_f5_characters_outside_the_set_become_the_replacement_mark(live_server: 
     persona = "f5-name-characters"
     for response in (card_check(live_server, persona), number_check(live_server, persona)):
         shown = first_result(body_of(response))
-        assert shown["Name"] == "●木 ●雄"
+        assert shown["Name"] == "●木　●雄"
         assert shown["InsuredName"] == "●木 ●雄"
         assert shown["NameKana"] == "ﾀｶｷﾞ ﾖｼｵ"
         assert notes_of(response) == ["W004"]
@@ -248,7 +248,7 @@ def test_f12_a_renewed_card_finds_nobody_until_the_link_arrives(live_server: Liv
         response = card_check(live_server, "f12-renewal-link-missing")
         assert outcome(body_of(response)) == "1"
         assert notes_of(response) == []
-        assert first_result(body_of(response))["Name"] == "池田 優子"
+        assert first_result(body_of(response))["Name"] == "池田　優子"
 
 
 # --- F14 multiple matches -------------------------------------------------------------------------
@@ -261,8 +261,8 @@ def test_f14_twins_without_a_branch_number_match_both_and_show_nobody(live_serve
     assert "ResultList" not in answer["MessageBody"]
     assert "阿部" not in response.text and "ｱﾍﾞ" not in response.text
     with_branch = {**live_server.personas["f14-twin-a"]["numbers"], "branch": "02"}
-    assert first_result(body_of(number_check(live_server, with_branch)))["Name"] == "阿部 蓮"
-    assert first_result(body_of(number_check(live_server, "f14-twin-b")))["Name"] == "阿部 湊"
+    assert first_result(body_of(number_check(live_server, with_branch)))["Name"] == "阿部　蓮"
+    assert first_result(body_of(number_check(live_server, "f14-twin-b")))["Name"] == "阿部　湊"
 
 
 # --- F15 revoked ----------------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def test_the_replacement_mark_of_f5_survives_shift_jis(live_server: LiveServer, 
     else:
         response = number_check(live_server, "f5-name-characters", xml=True, encoding="shift_jis")
     text = response.content.decode("shift_jis")
-    assert "<Name>●木 ●雄</Name>" in text
+    assert "<Name>●木　●雄</Name>" in text
     assert "●".encode("shift_jis") in response.content  # a real Shift_JIS ● (81 9C), not a reference
     message = xml_answer(response, "shift_jis")
     assert message.MessageBody.ResultList is not None

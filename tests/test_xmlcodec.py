@@ -303,10 +303,10 @@ SPEC_RESULT = [
     "LimitApplicationCertificateRelatedConsFlg",
     "LimitApplicationCertificateRelatedConsTime", "LimitApplicationCertificateRelatedInfo",
     "SpecificDiseasesCertificateRelatedConsFlg", "SpecificDiseasesCertificateRelatedConsTime",
-    "SpecificDiseasesCertificateList", "SpecificHealthCheckupsInfoConsFlg", "SpecificHealthCheckupsInfoConsTime",
-    "SpecificHealthCheckupsInfoAvailableTime", "PharmacistsInfoConsFlg", "PharmacistsInfoConsTime",
-    "PharmacistsInfoAvailableTime", "DiagnosisInfoConsFlg", "DiagnosisInfoConsTime",
-    "DiagnosisInfoAvailableTime", "OperationInfoConsFlg", "OperationInfoConsTime",
+    "SpecificDiseasesCertificateList", "SpecificHealthCheckupsInfoConsFlg",
+    "SpecificHealthCheckupsInfoConsTime", "SpecificHealthCheckupsInfoAvailableTime", "PharmacistsInfoConsFlg",
+    "PharmacistsInfoConsTime", "PharmacistsInfoAvailableTime", "DiagnosisInfoConsFlg",
+    "DiagnosisInfoConsTime", "DiagnosisInfoAvailableTime", "OperationInfoConsFlg", "OperationInfoConsTime",
     "OperationInfoAvailableTime", "ReferenceNumber",
 ]  # fmt: skip
 
@@ -669,7 +669,9 @@ def test_xsd_accepts_an_arbitrary_identifier_in_a_single_check() -> None:
 def test_xsd_rejects_a_number_check_without_the_limit_consent_flag() -> None:
     """We always send the flag (real clinic programs do), so our requests are judged with it."""
     body = NumberCheckRequestBody(
-        QualificationConfirmSearchInfo=SEARCH.model_copy(update={"LimitApplicationCertificateRelatedConsFlg": None})
+        QualificationConfirmSearchInfo=SEARCH.model_copy(
+            update={"LimitApplicationCertificateRelatedConsFlg": None}
+        )
     )
     with pytest.raises(MessageError) as caught:
         validate(encode(number_request().model_copy(update={"MessageBody": body})), "OQSsiquc01req")
