@@ -85,7 +85,7 @@ def test_a_wrong_link_made_now_shows_the_other_persons_data(fresh_server: LiveSe
     assert first_result(body_of(card_check(fresh_server, "healthy-employee")))["Name"] == "佐藤　花子"
     set_clock(fresh_server, "2026-11-24T21:00:00+09:00")
     shown = first_result(body_of(card_check(fresh_server, "healthy-employee")))
-    assert (shown["Name"], shown["Birthdate"]) == ("鈴木 一郎", "19681103")
+    assert (shown["Name"], shown["Birthdate"]) == ("鈴木　一郎", "19681103")
 
 
 def test_revoking_a_lost_card_fails_its_next_check(fresh_server: LiveServer) -> None:

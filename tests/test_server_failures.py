@@ -180,7 +180,7 @@ def test_f5_characters_outside_the_set_become_the_replacement_mark(live_server: 
     for response in (card_check(live_server, persona), number_check(live_server, persona)):
         shown = first_result(body_of(response))
         assert shown["Name"] == "●木　●雄"
-        assert shown["InsuredName"] == "●木 ●雄"
+        assert shown["InsuredName"] == "●木　●雄"
         assert shown["NameKana"] == "ﾀｶｷﾞ ﾖｼｵ"
         assert notes_of(response) == ["W004"]
 

@@ -121,5 +121,5 @@ def test_the_replacement_mark_of_f5_survives_shift_jis(live_server: LiveServer, 
     assert "●".encode("shift_jis") in response.content  # a real Shift_JIS ● (81 9C), not a reference
     message = xml_answer(response, "shift_jis")
     assert message.MessageBody.ResultList is not None
-    assert message.MessageBody.ResultList.ResultOfQualificationConfirmation[0].Name == "●木 ●雄"
+    assert message.MessageBody.ResultList.ResultOfQualificationConfirmation[0].Name == "●木　●雄"
     assert message.MessageBody.ProcessingResultCode == "W004"

@@ -128,7 +128,8 @@ class ConsoleCheck:
         return Confirmed(
             check_id=self.id,
             checked_at=self.at.isoformat(timespec="seconds"),
-            insurer_number=r.InsurerNumber,
+            # the record keeps the digits; answers right-align 6-digit 国保 numbers ("  138040")
+            insurer_number=r.InsurerNumber.strip() if r.InsurerNumber else None,
             insurer_name=r.InsurerName,
             symbol=r.InsuredCardSymbol,
             number=r.InsuredIdentificationNumber,
