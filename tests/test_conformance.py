@@ -64,6 +64,7 @@ from onshi import xmlcodec
 from onshi.codes import CharacterCodeIdentifier
 from onshi.messages import ResultMessage
 from server.examples import write_examples
+from tests.server_helpers import number_check_message, post
 
 # --- the rules as data -------------------------------------------------------------------------
 
@@ -477,3 +478,36 @@ def test_a_real_shaped_face_file_is_read_with_a_note_and_meets_the_rules() -> No
     assert [n.path for n in notes] == [
         "XmlMsg/MessageBody/ResultList/ResultOfQualificationConfirmation[1]/KarteVendorExtension"
     ]
+
+
+# --- a live server: what a request without the flag (or in another shape) gets --------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "shift_jis"])
+def test_a_request_without_the_flag_gets_an_answer_real_parsers_accept(
+    live_server: Any, encoding: str
+) -> None:
+    """Documented decision: no flag = 0 未同意, echoed as 0; the clinic's ArbitraryIdentifier is echoed;
+    the request's own order and an element we do not know are read past."""
+    message = number_check_message(live_server, "healthy-employee", encoding=encoding)
+    info = message.MessageBody.QualificationConfirmSearchInfo.model_copy(
+        update={"ArbitraryIdentifier": "K-0042"}
+    )
+    message = message.model_copy(update={"MessageBody": message.MessageBody.model_copy(
+        update={"QualificationConfirmSearchInfo": info})})  # fmt: skip
+    charset = CharacterCodeIdentifier.SHIFT_JIS if encoding == "shift_jis" else CharacterCodeIdentifier.UTF8
+    order = {"QualificationConfirmSearchInfo": ("ArbitraryIdentifier", "Birthdate", "InsurerNumber")}
+    data = xmlcodec.encode(message, charset, order=order).replace(
+        b"<Birthdate>", b"<KarteVendorField>7</KarteVendorField><Birthdate>"
+    )
+    assert b"LimitApplicationCertificateRelatedConsFlg" not in data
+    response = post(live_server, "/number-checks", content=data,
+                    headers={**live_server.clinic_headers, "Content-Type": "application/xml"})  # fmt: skip
+    assert response.status_code == 200, response.text
+    tree = check_file(response.content, f"answer-{encoding}")
+    echo = tree["MessageBody"]["QualificationConfirmSearchInfo"]
+    assert (
+        echo["LimitApplicationCertificateRelatedConsFlg"] == "0" and echo["ArbitraryIdentifier"] == "K-0042"
+    )
+    result = tree["MessageBody"]["ResultList"]["ResultOfQualificationConfirmation"]
+    assert "LimitApplicationCertificateRelatedInfo" not in result  # judged as not consented
