@@ -270,13 +270,17 @@ def _index(entries: list[PersonaFiles], bulk_files: list[str], day: str, outage:
         f"医療機関コード {CLINIC_CODE}）。ペルソナごとのフォルダに、番号による資格確認"
         "（OQSsiquc01req / OQSsiquc01res、JSON・UTF-8・Shift_JIS）と、マイナ保険証による資格確認"
         "（カードリーダーの送信内容と応答、OQSsiquc01res_face_*.xml）があります。"
-        "患者はカードリーダーですべての情報提供に同意しています。",
+        "患者はカードリーダーですべての情報提供に同意しています。番号確認の要求には、実際のレセコンと同じく"
+        "限度額適用認定証提供同意フラグ（LimitApplicationCertificateRelatedConsFlg、1=同意）が付き、"
+        "応答の QualificationConfirmSearchInfo にそのまま返ります。",
         "",
         f"Real requests sent to the mock central system and its answers (confirmation date {day}, medical "
         f"institution {CLINIC_CODE}). Each persona's folder holds the number check (OQSsiquc01req / "
         "OQSsiquc01res as JSON, UTF-8 and Shift_JIS XML) and, for card holders, the card check (what the "
         "reader submits and the answer, OQSsiquc01res_face_*.xml). The patient consented to everything at "
-        "the reader.",
+        "the reader. Each number-check request carries LimitApplicationCertificateRelatedConsFlg (1 = the "
+        "patient agreed to share the 限度額 data), as real clinic programs send it, and the answer's "
+        "QualificationConfirmSearchInfo echoes it.",
         "",
         "## 一括照会 / bulk check",
         "",
