@@ -511,3 +511,21 @@ def test_a_request_without_the_flag_gets_an_answer_real_parsers_accept(
     )
     result = tree["MessageBody"]["ResultList"]["ResultOfQualificationConfirmation"]
     assert "LimitApplicationCertificateRelatedInfo" not in result  # judged as not consented
+
+
+@pytest.mark.parametrize("order", results.FILE_ORDERS)
+def test_onshi_check_card_reads_the_readers_file_in_either_order(
+    examples: Path, tmp_path: Path, order: str
+) -> None:
+    """`onshi check card` reads the reader's result file as clinic software does (clinic_client.cli)."""
+    from clinic_client.cli import card_outcome
+
+    answer = next(a for a in card_answers(examples) if a["result"]["MessageBody"].get("ResultList"))
+    path = results.write_result_file(tmp_path, answer["result"], CharacterCodeIdentifier.SHIFT_JIS,
+                                     order=order)  # type: ignore[arg-type]  # fmt: skip
+    outcome = card_outcome(
+        {"file": path.name, "check_id": answer["check_id"], "notes": answer["notes"]}, tmp_path
+    )
+    expected = ResultMessage.model_validate(answer["result"]).MessageBody.ResultList
+    assert outcome.primary is not None and expected is not None
+    assert outcome.primary == expected.ResultOfQualificationConfirmation[0]

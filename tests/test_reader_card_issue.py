@@ -81,7 +81,7 @@ def test_a_card_issued_from_a_photo_passes_its_holder_and_refuses_an_impostor(
     assert snap["state"] == "consent" and snap["last_face"]["reason"] == "match"
     summary = consents_declined(r)["summary"]
     assert summary["validity"] == "1"
-    assert summary["name"] == "山田 花子" and summary["birthdate"] == "19900501"
+    assert summary["name"] == "山田　花子" and summary["birthdate"] == "19900501"
     r.remove_card()
 
     r.place_card("trainee")

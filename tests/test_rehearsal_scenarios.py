@@ -174,7 +174,7 @@ def test_f7_the_mask_fails_three_times_then_the_pin_succeeds(server: LiveServer)
     facts = step.data["facts"]
     assert facts["codes"][-1] == "R202" and "R202" in facts["codes"]
     assert facts["state"] == "result" and facts["method"] == "pin" and facts["validity"] == "1"
-    assert facts["name"] == "佐藤 花子" and facts["copay"] == 30 and facts["reader_check_id"]
+    assert facts["name"] == "佐藤　花子" and facts["copay"] == 30 and facts["reader_check_id"]
     assert "[R202] 顔認証ができませんでした" in printed and "(by PIN)" in printed
 
 
