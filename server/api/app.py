@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onshi.xmlcodec import MessageError
-from server.api import admin, checks
+from server.api import admin, bulk, checks
 from server.api.context import AppContext, Context, DbSession
 from server.api.problems import (
     ApiProblem,
@@ -221,5 +221,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return crl_to_pem(ctx.ca(session).build_crl(revoked, now))
 
     app.include_router(checks.router)
+    app.include_router(bulk.router)
     app.include_router(admin.router)
     return app
