@@ -6,9 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import pytest
-
 import httpx
+import pytest
 
 from onshi import xmlcodec
 from onshi.codes import BulkCode, CharacterCodeIdentifier, SegmentOfResult
@@ -103,20 +102,24 @@ def test_a_wrong_query_is_one_error_unit_and_the_others_are_answered(live_server
     response = post(live_server, "/bulk-checks", json=body)
     assert response.status_code == 200, response.text
     header, units = response.json()["MessageHeader"], response.json()["MessageBody"]["BulkConfirmUnit"]
-    assert (header["NumberOfProcessingResult"], header["NumberOfNormalProcessing"], header["NumberOfError"]) == (
-        3, 1, 2)
+    counts = ("NumberOfProcessingResult", "NumberOfNormalProcessing", "NumberOfError")
+    assert [header[name] for name in counts] == [3, 1, 2]
     by_id = {u["QualificationConfirmSearchInfo"]["ArbitraryIdentifier"]: u for u in units}
     assert by_id["ok"]["QualificationValidity"] == "1"
     for identifier, what in (("short-insurer", "InsurerNumber"), ("no-such-day", "19801332")):
         unit = by_id[identifier]
-        assert unit["ProcessingResultStatus"] == "2" and unit["ProcessingResultCode"] == BulkCode.QUERY_INVALID
-        assert what in unit["ProcessingResultMessage"] and "照会内容に誤り" in unit["ProcessingResultMessage"]
+        assert unit["ProcessingResultStatus"] == "2"
+        assert unit["ProcessingResultCode"] == BulkCode.QUERY_INVALID.value
+        message_text = unit["ProcessingResultMessage"]
+        assert what in message_text and "照会内容に誤り" in message_text
         assert "QualificationValidity" not in unit
-    assert by_id["short-insurer"]["QualificationConfirmSearchInfo"]["InsurerNumber"] == "123"  # echoed as sent
+    echo = by_id["short-insurer"]["QualificationConfirmSearchInfo"]
+    assert echo["InsurerNumber"] == "123"  # echoed as sent
 
     # The same in XML: the answer with error units still passes the schema, in Shift_JIS too.
-    xml = xmlcodec.encode(message, ENCODINGS["shift_jis"]).replace(
-        b"<Birthdate>", b"<Birthdate>1980133", 1).replace(b"1980133" + good["Birthdate"].encode(), b"19801332")
+    birthdate = f"<Birthdate>{good['Birthdate']}</Birthdate>".encode()
+    impossible = b"<Birthdate>19801332</Birthdate>"
+    xml = xmlcodec.encode(message, ENCODINGS["shift_jis"]).replace(birthdate, impossible)
     answer = post(live_server, "/bulk-checks", content=xml,
                   headers={**live_server.clinic_headers, "Content-Type": "application/xml"},
                   params={"encoding": "shift_jis"})
@@ -175,7 +178,8 @@ def test_the_receipt_comes_at_once_and_the_results_when_ready(live_server: LiveS
         number = receipt.MessageBody.ReceptionNumber
         assert number and receipt.MessageBody.ReceptionDateTime == "20261124090000"
         assert receipt.MessageHeader.ArbitraryFileIdentifier == file_id
-        before = len(access_log(live_server, live_server.personas["healthy-employee"]["person_id"]))
+        person = live_server.personas["healthy-employee"]["person_id"]
+        before = len(access_log(live_server, person))
 
         early, response = download(live_server, number)
         assert early.MessageHeader.SegmentOfResult is SegmentOfResult.IN_PROGRESS
@@ -183,7 +187,7 @@ def test_the_receipt_comes_at_once_and_the_results_when_ready(live_server: LiveS
         assert "準備中" in (early.MessageHeader.ErrorMessage or "")
         assert early.MessageHeader.ReceptionNumber == number and early.MessageBody.BulkConfirmUnit == []
         assert response.headers["Retry-After"] == "600"  # the default delay, on the simulated clock
-        assert len(access_log(live_server, live_server.personas["healthy-employee"]["person_id"])) == before
+        assert len(access_log(live_server, person)) == before
 
         advance_clock(live_server, 600)
         ready, response = download(live_server, number)
@@ -192,12 +196,12 @@ def test_the_receipt_comes_at_once_and_the_results_when_ready(live_server: LiveS
         assert ready.MessageHeader.SegmentOfResult is SegmentOfResult.NORMAL_END
         assert ready.MessageHeader.ProcessExecutionTime == "20261124091000"  # processed when ready
         assert_bulk_answer(live_server, ready.model_dump(mode="json", exclude_none=True), asked, file_id)
-        log = access_log(live_server, live_server.personas["healthy-employee"]["person_id"])
+        log = access_log(live_server, person)
         assert len(log) == before + 1 and log[0]["action"] == "bulk_check"
 
         again, _ = download(live_server, number, encoding="utf-8")  # answered from the record
         assert again.MessageBody == ready.MessageBody
-        assert len(access_log(live_server, live_server.personas["healthy-employee"]["person_id"])) == before + 1
+        assert len(access_log(live_server, person)) == before + 1
 
         # The same file again (same identifier, same bytes): the same reception, no second batch.
         assert receive(live_server, asked, encoding="shift_jis",
@@ -233,6 +237,7 @@ def test_results_are_kept_for_the_retention_time_then_deleted(live_server: LiveS
 
 
 def test_a_download_for_another_institution_code_in_the_message_is_refused(live_server: LiveServer) -> None:
-    body = {"MessageHeader": {"MedicalInstitutionCode": PHARMACY_CODE}, "MessageBody": {"ReceptionNumber": "X"}}
+    body = {"MessageHeader": {"MedicalInstitutionCode": PHARMACY_CODE},
+            "MessageBody": {"ReceptionNumber": "X"}}
     response = post(live_server, "/bulk-checks/results", json=body)
     assert response.status_code == 403 and response.json()["code"] == "institution_mismatch"

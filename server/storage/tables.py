@@ -190,3 +190,14 @@ class BulkReception(SQLModel, table=True):
     units: str | None = None  # JSON of the BulkConfirmUnits once judged
     judged_at: datetime | None = None
     purged: bool = False  # queries and units deleted after the retention time
+
+
+class IdempotentAnswer(SQLModel, table=True):
+    """The first answer to a request sent with an ``Idempotency-Key`` (see ``server.api.idempotency``)."""
+
+    key_sha256: str = Field(primary_key=True, max_length=64)  # caller (clinic, token hash) + key
+    request_sha256: str = Field(max_length=64)
+    status: int
+    headers: str  # JSON [[name, value], ...]
+    body: bytes
+    at: datetime = Field(index=True)
