@@ -484,9 +484,9 @@ class Bridge:
     def _ask(self, path: Path, kind: Kind, data: bytes, digest: str, message: Any, seen: _Seen, now: float,
              status: os.stat_result) -> BridgeEvent | None:
         header = message.MessageHeader
-        # The answer's encoding: the request's; a download without one gets the bulk request's (the server's).
-        asked: CharacterCodeIdentifier | None = header.CharacterCodeIdentifier
-        encoding = asked or _file_encoding(data)
+        # The answer's encoding: the request's (its header's CharacterCodeIdentifier, else its declaration).
+        encoding: CharacterCodeIdentifier = header.CharacterCodeIdentifier or _file_encoding(data)
+        asked = encoding
         key = self.journal.taken_key(path.name, digest)
         if key is None and kind != "bulk_results":  # a download looks nobody up: no key needed
             key = uuid.uuid4().hex
@@ -515,8 +515,7 @@ class Bridge:
             # The server refused this request (bad numbers, wrong clinic code…): the file must be fixed.
             raise Refusal(exc.code or "rejected", exc.title_ja or "サーバーが要求を拒否しました",
                           exc.title or "the server rejected the request", exc.detail) from None
-        content = answer.content if asked is None else self._in_encoding(kind, answer.content, asked)
-        write_atomically(answer_path, content, mode)
+        write_atomically(answer_path, self._in_encoding(kind, answer.content, asked), mode)
         return self._archive(path, BridgeEvent(path.name, "answered", digest, answer_path.name, key=key))
 
     def _in_encoding(self, kind: Kind, content: bytes, encoding: CharacterCodeIdentifier) -> bytes:

@@ -350,8 +350,15 @@ def check_bulk(file: Path, server: str, clinic_code: str, clinic_token: str, fmt
     sys.exit(0 if all(o.valid for o in outcomes) else 1)
 
 
-@click.command(help="フォルダ連携：要求ファイルを照会し結果を隣に置く / folder bridge")
-@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.command(
+    help="フォルダ連携：要求フォルダのファイルを照会し、結果フォルダに結果を置く / folder bridge: "
+    "requests from one folder, answers into another (DIR alone: one folder for both)"
+)
+@click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--requests", "requests_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="要求フォルダ / the folder the clinic program writes requests into")
+@click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="結果フォルダ / the folder answers go to (and the reader's OQSsiquc01res_face_*.xml)")
 @SERVER
 @CLINIC
 @TOKEN
@@ -365,7 +372,9 @@ def check_bulk(file: Path, server: str, clinic_code: str, clinic_token: str, fmt
     help="seconds of server outage before an abnormal-end answer is written",
 )
 def bridge(
-    folder: Path,
+    folder: Path | None,
+    requests_dir: Path | None,
+    results_dir: Path | None,
     server: str,
     clinic_code: str,
     clinic_token: str,
@@ -376,19 +385,24 @@ def bridge(
 ) -> None:
     from clinic_client.bridge import Bridge, BridgeEvent, BridgeSettings
 
+    requests_dir = requests_dir or folder
+    if requests_dir is None or (folder is not None and requests_dir != folder):
+        raise click.UsageError("DIR か --requests のどちらか一つを指定してください / give DIR or --requests")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     def report(event: BridgeEvent) -> None:
-        click.echo(f"{event.status:16} {event.name} {event.answer or event.detail}")
+        click.echo(f"{event.status:16} {event.name} {event.answer or event.detail}", nl=True)
+        sys.stdout.flush()
 
     settings = BridgeSettings(
-        folder,
+        requests_dir,
+        results=results_dir,
         settle_seconds=settle,
         give_up_seconds=give_up,
         poll_seconds=poll,
         outage_answer_seconds=outage_answer,
     )
-    click.echo(f"watching {folder} → {server}", err=True)
+    click.echo(f"watching {requests_dir} → {server} → {settings.result_folder}", err=True)
     with _client(server, clinic_code, clinic_token) as client, contextlib.suppress(KeyboardInterrupt):
         Bridge(settings, client, on_event=report).run()
 
