@@ -11,7 +11,9 @@ import csv
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -403,8 +405,11 @@ def bridge(
         outage_answer_seconds=outage_answer,
     )
     click.echo(f"watching {requests_dir} → {server} → {settings.result_folder}", err=True)
+    stop = threading.Event()
+    # SIGTERM: finish the file in hand (answer, move, journal), then stop.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with _client(server, clinic_code, clinic_token) as client, contextlib.suppress(KeyboardInterrupt):
-        Bridge(settings, client, on_event=report).run()
+        Bridge(settings, client, on_event=report).run(stop)
 
 
 @click.command(help="受付画面（ブラウザ）/ reception console (web)")
