@@ -26,7 +26,7 @@ from clinic_client.errors import OnshiError
 from clinic_client.explain import explain
 from clinic_client.outcome import CheckOutcome, copay_label
 from onshi import defaults, xmlcodec
-from onshi.codes import CharacterCodeIdentifier
+from onshi.codes import CharacterCodeIdentifier, SegmentOfResult
 from onshi.messages import (
     BulkCheckRequestMessage,
     BulkResultMessage,
@@ -304,24 +304,87 @@ def read_queries(path: Path) -> list[QualificationConfirmSearchInfo] | BulkCheck
     ]
 
 
-@check.command("bulk", help="一括照会 / bulk check from a CSV, JSON or OQSmuquc01req XML file")
+NOT_READY_EXIT = 3
+
+
+@check.command(
+    "bulk",
+    help="一括照会（受付→結果取得の2段階）/ bulk check in the real two steps, from a CSV, JSON or "
+    "OQSmuquc01req XML file. Exit 3: received, results not ready yet (ask with `check bulk-results`).",
+)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @SERVER
 @CLINIC
 @TOKEN
 @FORMAT
 @SJIS
-def check_bulk(file: Path, server: str, clinic_code: str, clinic_token: str, fmt: str, sjis: bool) -> None:
+@click.option("--wait", default=0.0, show_default=True,
+              help="seconds to keep asking for the results (every 2 s) before giving up with exit 3")
+@click.option("--one-step", is_flag=True,
+              help="receipt and results at once (our shorthand, not the real exchange)")
+def check_bulk(file: Path, server: str, clinic_code: str, clinic_token: str, fmt: str, sjis: bool,
+               wait: float, one_step: bool) -> None:
     try:
         queries = read_queries(file)
     except (ValueError, KeyError, xmlcodec.MessageError) as exc:
         raise click.BadParameter(f"{file}: {exc}") from exc
     with _client(server, clinic_code, clinic_token, timeout=60) as client:
         try:
-            result = client.bulk_check(queries)
+            if one_step:
+                result = client.bulk_check(queries)
+            else:
+                receipt = client.bulk_reception(queries)
+                number = receipt.MessageBody.ReceptionNumber or ""
+                click.echo(f"受付番号 / reception number: {number}", err=True)
+                result = _bulk_results(client, number, wait)
         except OnshiError as exc:
             _fail(exc, fmt)
             return
+    _bulk_output(result, fmt, sjis)
+
+
+@check.command("bulk-results", help="一括照会の結果取得（OQSmuquc02req）/ the results of a bulk check by its "
+               "reception number. Exit 3: not ready yet.")
+@click.argument("reception_number")
+@SERVER
+@CLINIC
+@TOKEN
+@FORMAT
+@SJIS
+@click.option("--wait", default=0.0, show_default=True, help="seconds to keep asking (every 2 s)")
+def check_bulk_results(reception_number: str, server: str, clinic_code: str, clinic_token: str, fmt: str,
+                       sjis: bool, wait: float) -> None:
+    with _client(server, clinic_code, clinic_token, timeout=60) as client:
+        try:
+            result = _bulk_results(client, reception_number, wait)
+        except OnshiError as exc:
+            _fail(exc, fmt)
+            return
+    _bulk_output(result, fmt, sjis)
+
+
+def _bulk_results(client: OnshiClient, number: str, wait: float) -> BulkResultMessage:
+    """Asks for the results until they are ready or ``wait`` seconds passed; not ready: exit 3 with the
+    number to ask with later; unknown or expired: exit 2 with the server's reason."""
+    deadline = time.monotonic() + wait
+    while True:
+        result = client.bulk_results(number)
+        header = result.MessageHeader
+        if header.SegmentOfResult is SegmentOfResult.NORMAL_END:
+            return result
+        if header.SegmentOfResult is SegmentOfResult.IN_PROGRESS and time.monotonic() < deadline:
+            time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+            continue
+        click.echo(f"{header.ErrorCode}: {header.ErrorMessage}", err=True)
+        if header.SegmentOfResult is SegmentOfResult.IN_PROGRESS:
+            click.echo(
+                f"結果はまだ準備中です。後で `onshi check bulk-results {number}` で取得してください。"
+                f" / Not ready yet: ask later with `onshi check bulk-results {number}`.", err=True)
+            sys.exit(NOT_READY_EXIT)
+        sys.exit(2)
+
+
+def _bulk_output(result: BulkResultMessage, fmt: str, sjis: bool) -> None:
     outcomes = [CheckOutcome.from_bulk_unit(u) for u in result.MessageBody.BulkConfirmUnit]
     if fmt == "xml":
         write_xml(result, sjis)
