@@ -252,11 +252,11 @@ def test_journal_survives_a_torn_last_line(tmp_path: Path, down_client: OnshiCli
     assert again.journal.done.keys() == {"OQSsiquc01req_T1.xml"}
 
 
-def test_reader_result_is_picked_up(tmp_path: Path, down_client: OnshiClient) -> None:
+def reader_result() -> ResultMessage:
     from onshi.codes import ProcessingResultStatus, QualificationValidity
     from onshi.messages import ResultBody, ResultHeader
 
-    result = ResultMessage(
+    return ResultMessage(
         MessageHeader=ResultHeader(
             ProcessExecutionTime="20261123101500",
             QualificationConfirmationDate="20261123",
@@ -269,6 +269,10 @@ def test_reader_result_is_picked_up(tmp_path: Path, down_client: OnshiClient) ->
             QualificationValidity=QualificationValidity.VALID,
         ),
     )
+
+
+def test_reader_result_is_picked_up(tmp_path: Path, down_client: OnshiClient) -> None:
+    result = reader_result()
     picked: list[tuple[str, ResultMessage]] = []
     clock = Clock()
     bridge = Bridge(
@@ -311,6 +315,15 @@ def test_two_folders_requests_in_one_answers_in_the_other(tmp_path: Path, down_c
     assert not (requests / "OQSsiquc01res_D1.xml").exists()
     assert sorted(p.name for p in requests.iterdir()) == [".onshi-bridge", DONE_DIR, ERROR_DIR]
     assert (requests / DONE_DIR / "OQSsiquc01req_D1.xml").exists()
+
+    # The reader's results are read from the result folder (where the clinic program reads them too);
+    # the same name in the request folder is nothing the bridge takes.
+    face = xmlcodec.encode(reader_result())
+    (results / "OQSsiquc01res_face_20261123101500.xml").write_bytes(face)
+    (requests / "OQSsiquc01res_face_20261123101600.xml").write_bytes(face)
+    assert [(e.name, e.status) for e in answer_once(bridge, clock)] == [
+        ("OQSsiquc01res_face_20261123101500.xml", "picked_up")]
+    assert (requests / "OQSsiquc01res_face_20261123101600.xml").exists()
 
 
 @pytest.mark.parametrize("stem", ["OQSmuonq01req", "OQSmuhvq01req", "OQSmutic01req", "OQSmuonq02req",
