@@ -329,6 +329,19 @@ class Bridge:
         self._seen: dict[str, _Seen] = {}
         self._wake = threading.Event()
         self._clean_temp_files()
+        self._close_interrupted()
+
+    def _close_interrupted(self) -> None:
+        """A bridge killed after moving a request to done/ but before journalling it: record the outcome now,
+        so the journal has one per file (and the same name dropped again later is a new request)."""
+        for name, entry in list(self.journal.last.items()):
+            if entry.get("status") != "taken" or (self.folder / name).exists():
+                continue
+            archived = self.folder / DONE_DIR / bounded_name(name)
+            if archived.exists():
+                answer = self.results / answer_name(name)
+                self.journal.record(BridgeEvent(name, "answered", entry["sha256"], answer.name,
+                                                "recorded after a restart", key=entry.get("key")))
 
     def _clean_temp_files(self) -> None:
         """Temp files a killed bridge left behind (ours, and the old ``.<name>.<random>.tmp`` form)."""

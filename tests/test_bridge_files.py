@@ -24,6 +24,7 @@ from clinic_client.bridge import (
     Bridge,
     BridgeEvent,
     BridgeSettings,
+    Journal,
     answer_name,
     classify,
     declared_encoding,
@@ -472,3 +473,14 @@ def test_a_file_over_the_limit_is_refused_without_being_read(
     assert moved.stat().st_atime_ns == atime  # never read (nor hashed)
     note = (tmp_path / ERROR_DIR / f"{big.name}.error.txt").read_text(encoding="utf-8")
     assert "file_too_large" in note and "52,428,800" in note
+
+
+def test_a_bridge_killed_between_archiving_and_journalling_is_journalled_at_restart(
+    tmp_path: Path, down_client: OnshiClient
+) -> None:
+    (tmp_path / DONE_DIR).mkdir()
+    (tmp_path / DONE_DIR / "OQSsiquc01req_K1.xml").write_bytes(request_xml(file_id="K1"))
+    Journal(tmp_path).record(BridgeEvent("OQSsiquc01req_K1.xml", "taken", "abc", key="k1"))
+    bridge = make_bridge(tmp_path, down_client, Clock())
+    entry = bridge.journal.last["OQSsiquc01req_K1.xml"]
+    assert (entry["status"], entry["key"], entry["answer"]) == ("answered", "k1", "OQSsiquc01res_K1.xml")
