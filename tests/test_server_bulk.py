@@ -3,6 +3,7 @@ OQSmuquc02res), the one-step shorthand, one unit per query (a wrong query is one
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -241,3 +242,11 @@ def test_a_download_for_another_institution_code_in_the_message_is_refused(live_
             "MessageBody": {"ReceptionNumber": "X"}}
     response = post(live_server, "/bulk-checks/results", json=body)
     assert response.status_code == 403 and response.json()["code"] == "institution_mismatch"
+
+
+def test_the_bulk_operations_document_their_bodies_without_dangling_refs(live_server: LiveServer) -> None:
+    document = httpx.get(f"{live_server.url}/openapi.json", timeout=30).json()
+    for path in ("/api/v1/bulk-checks/receptions", "/api/v1/bulk-checks/results", "/api/v1/bulk-checks"):
+        body = document["paths"][path]["post"]["requestBody"]["content"]
+        assert "#/$defs/" not in json.dumps(body), path
+        assert "QualificationConfirmSearchInfo" in json.dumps(body) or "ReceptionNumber" in json.dumps(body)

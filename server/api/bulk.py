@@ -85,12 +85,32 @@ def _xml_body(request: Request) -> bool:
                      f"Content-Type {content_type!r}: send application/json or application/xml")
 
 
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema with its ``#/$defs/…`` references replaced by the definitions: inside an OpenAPI
+    document those references would point at the document's root, where there is no ``$defs``."""
+    definitions = schema.get("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve({**definitions[ref.removeprefix("#/$defs/")],
+                                **{k: v for k, v in node.items() if k != "$ref"}})
+            return {k: resolve(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
 def _request_body(model: type[Any], kind: str) -> dict[str, Any]:
     return {
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": model.model_json_schema()},
+                "application/json": {"schema": inline_refs(model.model_json_schema())},
                 "application/xml": {"schema": {"type": "string", "description": f"{kind} XML"}},
             },
         }
