@@ -408,7 +408,12 @@ class Bridge:
         events: list[BridgeEvent] = []
         now = self.clock()
         present: set[str] = set()
-        for entry, kind in self._entries():
+        try:
+            entries = self._entries()
+        except OSError as exc:  # a folder removed or unreachable (a network share): try again next pass
+            log.warning("cannot read the folders: %s", exc)
+            return events
+        for entry, kind in entries:
             present.add(entry.path)
             try:
                 status = entry.stat(follow_symlinks=False)

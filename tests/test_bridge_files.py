@@ -484,3 +484,11 @@ def test_a_bridge_killed_between_archiving_and_journalling_is_journalled_at_rest
     bridge = make_bridge(tmp_path, down_client, Clock())
     entry = bridge.journal.last["OQSsiquc01req_K1.xml"]
     assert (entry["status"], entry["key"], entry["answer"]) == ("answered", "k1", "OQSsiquc01res_K1.xml")
+
+
+def test_a_vanished_folder_does_not_stop_the_bridge(tmp_path: Path, down_client: OnshiClient) -> None:
+    results = tmp_path / "res"
+    bridge = Bridge(BridgeSettings(tmp_path / "req", results=results, use_watchdog=False), down_client,
+                    clock=Clock())
+    results.rmdir()  # a network share gone away
+    assert bridge.scan() == []
