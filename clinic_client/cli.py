@@ -11,7 +11,9 @@ import csv
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from clinic_client.errors import OnshiError
 from clinic_client.explain import explain
 from clinic_client.outcome import CheckOutcome, copay_label
 from onshi import defaults, xmlcodec
-from onshi.codes import CharacterCodeIdentifier
+from onshi.codes import CharacterCodeIdentifier, SegmentOfResult
 from onshi.messages import (
     BulkCheckRequestMessage,
     BulkResultMessage,
@@ -308,24 +310,87 @@ def read_queries(path: Path) -> list[QualificationConfirmSearchInfo] | BulkCheck
     ]
 
 
-@check.command("bulk", help="一括照会 / bulk check from a CSV, JSON or OQSmuquc01req XML file")
+NOT_READY_EXIT = 3
+
+
+@check.command(
+    "bulk",
+    help="一括照会（受付→結果取得の2段階）/ bulk check in the real two steps, from a CSV, JSON or "
+    "OQSmuquc01req XML file. Exit 3: received, results not ready yet (ask with `check bulk-results`).",
+)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @SERVER
 @CLINIC
 @TOKEN
 @FORMAT
 @SJIS
-def check_bulk(file: Path, server: str, clinic_code: str, clinic_token: str, fmt: str, sjis: bool) -> None:
+@click.option("--wait", default=0.0, show_default=True,
+              help="seconds to keep asking for the results (every 2 s) before giving up with exit 3")
+@click.option("--one-step", is_flag=True,
+              help="receipt and results at once (our shorthand, not the real exchange)")
+def check_bulk(file: Path, server: str, clinic_code: str, clinic_token: str, fmt: str, sjis: bool,
+               wait: float, one_step: bool) -> None:
     try:
         queries = read_queries(file)
     except (ValueError, KeyError, xmlcodec.MessageError) as exc:
         raise click.BadParameter(f"{file}: {exc}") from exc
     with _client(server, clinic_code, clinic_token, timeout=60) as client:
         try:
-            result = client.bulk_check(queries)
+            if one_step:
+                result = client.bulk_check(queries)
+            else:
+                receipt = client.bulk_reception(queries)
+                number = receipt.MessageBody.ReceptionNumber or ""
+                click.echo(f"受付番号 / reception number: {number}", err=True)
+                result = _bulk_results(client, number, wait)
         except OnshiError as exc:
             _fail(exc, fmt)
             return
+    _bulk_output(result, fmt, sjis)
+
+
+@check.command("bulk-results", help="一括照会の結果取得（OQSmuquc02req）/ the results of a bulk check by its "
+               "reception number. Exit 3: not ready yet.")
+@click.argument("reception_number")
+@SERVER
+@CLINIC
+@TOKEN
+@FORMAT
+@SJIS
+@click.option("--wait", default=0.0, show_default=True, help="seconds to keep asking (every 2 s)")
+def check_bulk_results(reception_number: str, server: str, clinic_code: str, clinic_token: str, fmt: str,
+                       sjis: bool, wait: float) -> None:
+    with _client(server, clinic_code, clinic_token, timeout=60) as client:
+        try:
+            result = _bulk_results(client, reception_number, wait)
+        except OnshiError as exc:
+            _fail(exc, fmt)
+            return
+    _bulk_output(result, fmt, sjis)
+
+
+def _bulk_results(client: OnshiClient, number: str, wait: float) -> BulkResultMessage:
+    """Asks for the results until they are ready or ``wait`` seconds passed; not ready: exit 3 with the
+    number to ask with later; unknown or expired: exit 2 with the server's reason."""
+    deadline = time.monotonic() + wait
+    while True:
+        result = client.bulk_results(number)
+        header = result.MessageHeader
+        if header.SegmentOfResult is SegmentOfResult.NORMAL_END:
+            return result
+        if header.SegmentOfResult is SegmentOfResult.IN_PROGRESS and time.monotonic() < deadline:
+            time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+            continue
+        click.echo(f"{header.ErrorCode}: {header.ErrorMessage}", err=True)
+        if header.SegmentOfResult is SegmentOfResult.IN_PROGRESS:
+            click.echo(
+                f"結果はまだ準備中です。後で `onshi check bulk-results {number}` で取得してください。"
+                f" / Not ready yet: ask later with `onshi check bulk-results {number}`.", err=True)
+            sys.exit(NOT_READY_EXIT)
+        sys.exit(2)
+
+
+def _bulk_output(result: BulkResultMessage, fmt: str, sjis: bool) -> None:
     outcomes = [CheckOutcome.from_bulk_unit(u) for u in result.MessageBody.BulkConfirmUnit]
     if fmt == "xml":
         write_xml(result, sjis)
@@ -356,8 +421,15 @@ def check_bulk(file: Path, server: str, clinic_code: str, clinic_token: str, fmt
     sys.exit(0 if all(o.valid for o in outcomes) else 1)
 
 
-@click.command(help="フォルダ連携：要求ファイルを照会し結果を隣に置く / folder bridge")
-@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.command(
+    help="フォルダ連携：要求フォルダのファイルを照会し、結果フォルダに結果を置く / folder bridge: "
+    "requests from one folder, answers into another (DIR alone: one folder for both)"
+)
+@click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--requests", "requests_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="要求フォルダ / the folder the clinic program writes requests into")
+@click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="結果フォルダ / the folder answers go to (and the reader's OQSsiquc01res_face_*.xml)")
 @SERVER
 @CLINIC
 @TOKEN
@@ -371,7 +443,9 @@ def check_bulk(file: Path, server: str, clinic_code: str, clinic_token: str, fmt
     help="seconds of server outage before an abnormal-end answer is written",
 )
 def bridge(
-    folder: Path,
+    folder: Path | None,
+    requests_dir: Path | None,
+    results_dir: Path | None,
     server: str,
     clinic_code: str,
     clinic_token: str,
@@ -382,21 +456,29 @@ def bridge(
 ) -> None:
     from clinic_client.bridge import Bridge, BridgeEvent, BridgeSettings
 
+    requests_dir = requests_dir or folder
+    if requests_dir is None or (folder is not None and requests_dir != folder):
+        raise click.UsageError("DIR か --requests のどちらか一つを指定してください / give DIR or --requests")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     def report(event: BridgeEvent) -> None:
-        click.echo(f"{event.status:16} {event.name} {event.answer or event.detail}")
+        click.echo(f"{event.status:16} {event.name} {event.answer or event.detail}", nl=True)
+        sys.stdout.flush()
 
     settings = BridgeSettings(
-        folder,
+        requests_dir,
+        results=results_dir,
         settle_seconds=settle,
         give_up_seconds=give_up,
         poll_seconds=poll,
         outage_answer_seconds=outage_answer,
     )
-    click.echo(f"watching {folder} → {server}", err=True)
+    click.echo(f"watching {requests_dir} → {server} → {settings.result_folder}", err=True)
+    stop = threading.Event()
+    # SIGTERM: finish the file in hand (answer, move, journal), then stop.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with _client(server, clinic_code, clinic_token) as client, contextlib.suppress(KeyboardInterrupt):
-        Bridge(settings, client, on_event=report).run()
+        Bridge(settings, client, on_event=report).run(stop)
 
 
 @click.command(help="受付画面（ブラウザ）/ reception console (web)")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -50,6 +51,10 @@ from onshi.codes import CharacterCodeIdentifier, ConsentFlag, MedicalInfoKind, R
 from onshi.messages import (
     BulkCheckRequestBody,
     BulkCheckRequestMessage,
+    BulkDownloadRequestBody,
+    BulkDownloadRequestHeader,
+    BulkDownloadRequestMessage,
+    BulkReceiptMessage,
     BulkResultMessage,
     NumberCheckRequestBody,
     NumberCheckRequestMessage,
@@ -143,6 +148,15 @@ def _bulk(response: httpx.Response) -> BulkResultMessage:
     if "MessageHeader" not in data and "result" in data:
         data = data["result"]
     return BulkResultMessage.model_validate(data)
+
+
+def _receipt(response: httpx.Response) -> BulkReceiptMessage:
+    return BulkReceiptMessage.model_validate(response.json())
+
+
+def _idempotency_key() -> dict[str, str]:
+    """A fresh key per call: the client's own retries of this call are answered from the server's record."""
+    return {"Idempotency-Key": uuid.uuid4().hex}
 
 
 def _card(response: httpx.Response) -> CheckOutcome:
@@ -423,7 +437,8 @@ class Api:
         queries: Sequence[QualificationConfirmSearchInfo] | BulkCheckRequestMessage,
         file_id: str | None = None,
     ) -> Call[BulkResultMessage]:
-        """Bulk check (一括照会, OQSmuquc01req); ``CheckOutcome.from_bulk_unit`` reads each unit.
+        """Bulk check in one step (ours, not the real exchange: see :meth:`bulk_reception` and
+        :meth:`bulk_results`); ``CheckOutcome.from_bulk_unit`` reads each unit.
 
         >>> query = search_info("06139981", "1234", "19800401", arbitrary_identifier="P1")
         >>> res = client.bulk_check([query])  # doctest: +SKIP
@@ -435,19 +450,69 @@ class Api:
             if isinstance(queries, BulkCheckRequestMessage)
             else self.bulk_check_message(queries, file_id)
         )
-        return Call("POST", f"{API}/bulk-checks", _bulk, json=dump(message), idempotent=True)
+        return Call("POST", f"{API}/bulk-checks", _bulk, json=dump(message), idempotent=True,
+                    headers=_idempotency_key())
 
-    def post_xml(self, kind: str, xml: bytes, encoding: str | None = None) -> Call[XmlAnswer]:
-        """Sends a request file's bytes unchanged (kind: number | bulk); answers the XML bytes."""
-        path = {"number": "number-checks", "bulk": "bulk-checks"}[kind]
+    def bulk_reception(
+        self,
+        queries: Sequence[QualificationConfirmSearchInfo] | BulkCheckRequestMessage,
+        file_id: str | None = None,
+    ) -> Call[BulkReceiptMessage]:
+        """Bulk check step 1 (一括照会要求, OQSmuquc01req): the receipt (OQSmuquc01res) at once; its
+        ``MessageBody.ReceptionNumber`` asks for the results later with :meth:`bulk_results`.
+
+        >>> receipt = client.bulk_reception([query], file_id="B-20261123")  # doctest: +SKIP
+        >>> receipt.MessageBody.ReceptionNumber  # doctest: +SKIP
+        '3F2A9C0D11E84B07'
+        """
+        message = (
+            queries
+            if isinstance(queries, BulkCheckRequestMessage)
+            else self.bulk_check_message(queries, file_id)
+        )
+        return Call("POST", f"{API}/bulk-checks/receptions", _receipt, json=dump(message), idempotent=True,
+                    headers=_idempotency_key())
+
+    def bulk_results(self, reception_number: str) -> Call[BulkResultMessage]:
+        """Bulk check step 2 (OQSmuquc02req → OQSmuquc02res). Not ready yet: ``SegmentOfResult`` 2 (処理中)
+        and no units, ask again later; unknown number: 9 with ErrorCode B404; deleted after the retention
+        time: 9 with B410.
+
+        >>> res = client.bulk_results("3F2A9C0D11E84B07")  # doctest: +SKIP
+        >>> res.MessageHeader.SegmentOfResult  # doctest: +SKIP
+        <SegmentOfResult.NORMAL_END: '1'>
+        """
+        message = BulkDownloadRequestMessage(
+            MessageHeader=BulkDownloadRequestHeader(MedicalInstitutionCode=self.settings.clinic_code),
+            MessageBody=BulkDownloadRequestBody(ReceptionNumber=reception_number),
+        )
+        return Call("POST", f"{API}/bulk-checks/results", _bulk, json=dump(message), idempotent=True)
+
+    def post_xml(
+        self, kind: str, xml: bytes, encoding: str | None = None, *, idempotency_key: str | None = None
+    ) -> Call[XmlAnswer]:
+        """Sends a request file's bytes unchanged; answers the XML bytes. ``kind``: number
+        (OQSsiquc01req), bulk (OQSmuquc01req, the receipt), bulk_results (OQSmuquc02req) or bulk_oneshot.
+
+        ``idempotency_key``: the same key for a repeat of the same request (after a crash or a lost answer)
+        gets the first answer again, without a second lookup."""
+        path = {
+            "number": "number-checks",
+            "bulk": "bulk-checks/receptions",
+            "bulk_results": "bulk-checks/results",
+            "bulk_oneshot": "bulk-checks",
+        }[kind]
         params = {"encoding": encoding} if encoding else None
+        headers = {"Content-Type": "application/xml", "Accept": "application/xml"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         return Call(
             "POST",
             f"{API}/{path}",
             _raw,
             content=xml,
             params=params,
-            headers={"Content-Type": "application/xml", "Accept": "application/xml"},
+            headers=headers,
             idempotent=True,
         )
 
@@ -733,6 +798,8 @@ class _Endpoints:
     number_check = Endpoint(Api.number_check)
     send_number_check = Endpoint(Api.send_number_check)
     bulk_check = Endpoint(Api.bulk_check)
+    bulk_reception = Endpoint(Api.bulk_reception)
+    bulk_results = Endpoint(Api.bulk_results)
     post_xml = Endpoint(Api.post_xml)
     challenge = Endpoint(Api.challenge)
     card_check = Endpoint(Api.card_check)

@@ -266,3 +266,43 @@ class MedicalInfoKind(Code):
     CLINICAL = ("clinical", "診療情報", "clinical information")
     OPERATION = ("operation", "手術情報", "surgery information")
     CHECKUP = ("checkup", "特定健診情報", "specific health check-ups")
+
+
+class BulkCode(Code):
+    """The bulk exchange's and the folder bridge's own codes (ours: the real values are not in our sources).
+
+    ``QUERY_INVALID`` is the ProcessingResultCode of one BulkConfirmUnit whose query was wrong; the others
+    are the ErrorCode of a result header (SegmentOfResult 2 処理中 or 9 異常終了)."""
+
+    QUERY_INVALID = (
+        "E101",
+        "照会内容に誤りがあります（この1件のみ照会できませんでした）。",
+        "This query is not valid (only this one could not be checked).",
+    )
+    IN_PROGRESS = (
+        "B202",
+        "一括照会の結果はまだ準備中です。しばらくしてから取得要求（OQSmuquc02req）を送り直してください。",
+        "The bulk results are not ready yet. Send the download request (OQSmuquc02req) again later.",
+    )
+    RECEPTION_UNKNOWN = (
+        "B404",
+        "この医療機関の受付番号として見つかりません。受付結果（OQSmuquc01res）の受付番号を確認してください。",
+        "No reception with this number for this medical institution. Check the number in the receipt "
+        "(OQSmuquc01res).",
+    )
+    RESULT_EXPIRED = (
+        "B410",
+        "保存期間を過ぎたため、この受付番号の結果は削除されました。一括照会をやり直してください。",
+        "The results of this reception were deleted after the retention period. Send the bulk request again.",
+    )
+    FILE_REJECTED = (
+        "B400",
+        "要求ファイルを処理できませんでした。error フォルダの説明を確認し、直して置き直してください。",
+        "The request file could not be processed. Read the note in the error folder, fix the file and "
+        "put it back.",
+    )
+    KIND_UNSUPPORTED = (
+        "B501",
+        "この種類の要求には、この模擬環境は対応していません（オンライン資格確認の要求のみ）。",
+        "This mock does not serve this kind of request (only eligibility checks).",
+    )

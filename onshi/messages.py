@@ -9,9 +9,9 @@ timestamps ``YYYYMMDDHHmmss`` strings, as in the real files.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from onshi import codes
@@ -268,20 +268,124 @@ class ResultMessage(Element):
     MessageBody: ResultBody
 
 
-class BulkResultHeader(ResultHeader):
+# --- bulk check (一括照会): the real two-step exchange ----------------------------------------
+#
+# 1. OQSmuquc01req (BulkCheckRequestMessage, above) -> at once OQSmuquc01res, the receipt
+#    (BulkReceiptMessage: ReceptionNumber, ReceptionDateTime);
+# 2. later OQSmuquc02req (BulkDownloadRequestMessage: ReceptionNumber) -> OQSmuquc02res
+#    (BulkResultMessage), or, before the results are ready, the same message with SegmentOfResult 2.
+
+
+class BulkReceiptHeader(Element):
+    ProcessExecutionTime: str = Field(pattern=TIMESTAMP_PATTERN)
+    MedicalInstitutionCode: str = Field(pattern=INSTITUTION_CODE_PATTERN)
+    ArbitraryFileIdentifier: str | None = None
+    # Ours, only on an abnormal end (the bridge's outage answer): the real receipt lists none of them.
+    SegmentOfResult: codes.SegmentOfResult | None = None
+    ErrorCode: str | None = None
+    ErrorMessage: str | None = None
+    CharacterCodeIdentifier: codes.CharacterCodeIdentifier = codes.CharacterCodeIdentifier.UTF8
+
+
+class BulkReceiptBody(Element):
     ReceptionNumber: str | None = None
+    ReceptionDateTime: str | None = Field(default=None, pattern=TIMESTAMP_PATTERN)
+
+
+class BulkReceiptMessage(Element):
+    """OQSmuquc01res (受付結果): the bulk request was received; ask for the results with its number."""
+
+    MessageHeader: BulkReceiptHeader
+    MessageBody: BulkReceiptBody
+
+
+class BulkDownloadRequestHeader(Element):
+    MedicalInstitutionCode: str = Field(pattern=INSTITUTION_CODE_PATTERN)
+    # Ours, optional: the answer's file identifier and encoding (default: those of the bulk request).
+    ArbitraryFileIdentifier: Text | None = Field(default=None, max_length=64)
+    CharacterCodeIdentifier: codes.CharacterCodeIdentifier | None = None
+
+
+class BulkDownloadRequestBody(Element):
+    ReceptionNumber: Text = Field(min_length=1, max_length=64)
+
+
+class BulkDownloadRequestMessage(Element):
+    """OQSmuquc02req (一括照会ダウンロード要求): the results of the bulk request with this ReceptionNumber."""
+
+    MessageHeader: BulkDownloadRequestHeader
+    MessageBody: BulkDownloadRequestBody
+
+
+class BulkQueryEcho(Element):
+    """A bulk query echoed in its BulkConfirmUnit as it was sent: text as written, also when the query
+    itself was wrong (its unit then has ProcessingResultStatus 2 and says why)."""
+
+    InsurerNumber: Text | None = None
+    InsuredCardSymbol: Text | None = None
+    InsuredIdentificationNumber: Text | None = None
+    InsuredBranchNumber: Text | None = None
+    Birthdate: Text | None = None
+    LimitApplicationCertificateRelatedConsFlg: Text | None = None
+    ArbitraryIdentifier: Text | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_query(cls, value: Any) -> Any:
+        """A QualificationConfirmSearchInfo (the valid query) is echoed field by field."""
+        if isinstance(value, QualificationConfirmSearchInfo):
+            return value.model_dump(mode="json", exclude_none=True)
+        return value
+
+
+_BulkQueryEcho = BulkQueryEcho
+
+
+class BulkResultOfQualificationConfirmation(ResultOfQualificationConfirmation):
+    """The qualification in a bulk unit: the single check's elements plus LimitApplicationCertificateChanged
+    (known to C# clinic programs' bulk DTOs; "1" when the 限度額 information changed. Not emitted by the
+    mock yet: our registry keeps no history of it)."""
+
+    LimitApplicationCertificateChanged: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_single(cls, value: Any) -> Any:
+        if isinstance(value, ResultOfQualificationConfirmation) and not isinstance(
+            value, BulkResultOfQualificationConfirmation
+        ):
+            return dict(value)
+        return value
+
+
+_BulkResultOfQualificationConfirmation = BulkResultOfQualificationConfirmation
+
+
+class BulkResultHeader(Element):
+    """OQSmuquc02res header: no ReferenceClassification; ReceptionNumber required, after
+    ArbitraryFileIdentifier (as C# clinic programs' DTOs have it)."""
+
+    ProcessExecutionTime: str = Field(pattern=TIMESTAMP_PATTERN)
+    QualificationConfirmationDate: str | None = Field(default=None, pattern=DATE_PATTERN)
+    MedicalInstitutionCode: str = Field(pattern=INSTITUTION_CODE_PATTERN)
+    ArbitraryFileIdentifier: str | None = None
+    ReceptionNumber: str
+    SegmentOfResult: codes.SegmentOfResult = codes.SegmentOfResult.NORMAL_END
+    ErrorCode: str | None = None
+    ErrorMessage: str | None = None
     NumberOfProcessingResult: int = 0
     NumberOfNormalProcessing: int = 0
     NumberOfError: int = 0
+    CharacterCodeIdentifier: codes.CharacterCodeIdentifier = codes.CharacterCodeIdentifier.UTF8
 
 
 class BulkConfirmUnit(Element):
-    QualificationConfirmSearchInfo: _QualificationConfirmSearchInfo
+    QualificationConfirmSearchInfo: _BulkQueryEcho
     ProcessingResultStatus: ProcessingResultStatus
     ProcessingResultCode: str | None = None
     ProcessingResultMessage: str | None = None
     QualificationValidity: codes.QualificationValidity | None = None
-    ResultOfQualificationConfirmation: _ResultOfQualificationConfirmation | None = None
+    ResultOfQualificationConfirmation: _BulkResultOfQualificationConfirmation | None = None
     ReferenceNumber: str | None = None
 
 
@@ -293,10 +397,32 @@ class BulkResultBody(Element):
 
 
 class BulkResultMessage(Element):
-    """OQSmuquc02res: the answer to a bulk check."""
+    """OQSmuquc02res (一括照会結果): one unit per query, or SegmentOfResult 2 / 9 and why."""
 
     MessageHeader: BulkResultHeader
     MessageBody: BulkResultBody
+
+
+class ErrorAnswerHeader(Element):
+    ProcessExecutionTime: str = Field(pattern=TIMESTAMP_PATTERN)
+    MedicalInstitutionCode: str | None = None
+    ArbitraryFileIdentifier: str | None = None
+    SegmentOfResult: codes.SegmentOfResult = codes.SegmentOfResult.ABNORMAL_END
+    ErrorCode: str
+    ErrorMessage: str
+    CharacterCodeIdentifier: codes.CharacterCodeIdentifier = codes.CharacterCodeIdentifier.UTF8
+
+
+class ErrorAnswerBody(Element):
+    pass
+
+
+class ErrorAnswerMessage(Element):
+    """The bridge's answer to a request file it cannot serve (OQSmuonq01req, OQSmuhvq01req, …):
+    ``<stem>res_<id>.xml`` with SegmentOfResult 9, so the clinic program is never left waiting."""
+
+    MessageHeader: ErrorAnswerHeader
+    MessageBody: ErrorAnswerBody = Field(default_factory=ErrorAnswerBody)
 
 
 # Root element names and file-name stems of the real file exchange.
@@ -304,5 +430,7 @@ ROOT_ELEMENT = "XmlMsg"
 SINGLE_REQUEST_STEM = "OQSsiquc01req"
 SINGLE_RESULT_STEM = "OQSsiquc01res"
 BULK_REQUEST_STEM = "OQSmuquc01req"
+BULK_RECEIPT_STEM = "OQSmuquc01res"
+BULK_DOWNLOAD_STEM = "OQSmuquc02req"
 BULK_RESULT_STEM = "OQSmuquc02res"
 READER_RESULT_PREFIX = "OQSsiquc01res_face_"

@@ -42,17 +42,26 @@ from xml.etree.ElementTree import ParseError
 import defusedxml.ElementTree as defused_et
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 from lxml import etree
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from onshi.codes import CharacterCodeIdentifier, Code
-from onshi.messages import CHARACTER_INVALID, FORBIDDEN_CHARACTER, ROOT_ELEMENT, character_name
+from onshi.messages import (
+    CHARACTER_INVALID,
+    FORBIDDEN_CHARACTER,
+    ROOT_ELEMENT,
+    BulkQueryEcho,
+    QualificationConfirmSearchInfo,
+    RequestHeader,
+    character_name,
+)
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("onshi.xml")
 
 DEFAULT_MAX_BYTES = 1_048_576
 SCHEMA_DIR = Path(__file__).parent / "schema"
-MESSAGE_KINDS = ("OQSsiquc01req", "OQSsiquc01res", "OQSmuquc01req", "OQSmuquc02res")
+MESSAGE_KINDS = ("OQSsiquc01req", "OQSsiquc01res", "OQSmuquc01req", "OQSmuquc01res", "OQSmuquc02req",
+                 "OQSmuquc02res")
 
 XSI_NAMESPACE = "{http://www.w3.org/2001/XMLSchema-instance}"
 XML_WHITESPACE = " \t\r\n"
@@ -685,3 +694,170 @@ def validate(xml: bytes, message_kind: str, *, max_bytes: int = DEFAULT_MAX_BYTE
         f"at {path}: {listed}",
         path=path,
     )
+
+
+# --- bulk requests: every query judged alone -------------------------------------------------
+#
+# A bulk file with one wrong query (an impossible birth date, a 3-digit insurer number) is not a
+# wrong file: that query becomes one error unit in the answer and the others are checked. The file
+# itself is refused only when it cannot be read at all (size, encoding, well-formedness, a
+# forbidden construct, a control character anywhere), when its header is wrong, or when its body
+# is not a list of QualificationConfirmSearchInfo.
+
+ECHO_LIMIT = 200  # characters of one echoed value (a query's text is echoed as written, up to this)
+
+
+@dataclass(frozen=True)
+class BulkQuery:
+    """One query of a bulk request: valid (``info``) or not (``error``), and its echo as written."""
+
+    echo: dict[str, str]
+    info: QualificationConfirmSearchInfo | None = None
+    error: MessageError | None = None
+
+
+@dataclass(frozen=True)
+class BulkRequestRead:
+    header: RequestHeader
+    queries: list[BulkQuery]
+
+
+class _JsonObject(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+_ECHO_FIELDS = tuple(BulkQueryEcho.model_fields)
+_QUERY = "QualificationConfirmSearchInfo"
+
+
+def _echo_text(value: Any) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    text = str(value).strip(XML_WHITESPACE)
+    return text[:ECHO_LIMIT] or None
+
+
+def _echo(source: dict[str, Any], path: str) -> dict[str, str]:
+    """A query's leaf texts as written (cut at ``ECHO_LIMIT``); a control character refuses the file."""
+    echo = {name: text for name in _ECHO_FIELDS if (text := _echo_text(source.get(name))) is not None}
+    for name, text in echo.items():
+        if (found := FORBIDDEN_CHARACTER.search(text)) is not None:
+            char = character_name(found.group(0))
+            raise MessageError(
+                CHARACTER_INVALID,
+                f"{path}/{name} に使用できない文字 {char}（制御文字など）があります。削除してください。"
+                f" / {path}/{name} contains {char} (a control character), which is not allowed; remove it.",
+                path=f"{path}/{name}",
+            )
+    return echo
+
+
+def _bulk_query(data: Any, source: dict[str, Any], path: str) -> BulkQuery:
+    echo = _echo(source, path)
+    try:
+        if not isinstance(data, dict):
+            raise MessageError("schema_invalid", f"{path} は要素の集まりでなければなりません。"
+                               f" / {path} must be an object of elements.", path=path)
+        info = _build(QualificationConfirmSearchInfo, data, path)
+    except MessageError as exc:
+        if exc.code == CHARACTER_INVALID:
+            raise
+        return BulkQuery(echo=echo, error=exc)
+    return BulkQuery(echo=echo, info=info)
+
+
+def _no_queries(path: str) -> MessageError:
+    return MessageError(
+        "schema_invalid",
+        f"{path} に照会（{_QUERY}）が1件もありません。 / {path} holds no {_QUERY}.",
+        path=path,
+    )
+
+
+def _bulk_from_xml(data: bytes, max_bytes: int) -> BulkRequestRead:
+    root = _parse(data, max_bytes)
+    if root.tag != ROOT_ELEMENT:
+        raise MessageError(
+            "schema_invalid",
+            f"ルート要素は {ROOT_ELEMENT} でなければなりません（「{root.tag}」でした）。"
+            f" / The root element must be {ROOT_ELEMENT}, not {root.tag!r}.",
+            path=str(root.tag),
+        )
+    header: RequestHeader | None = None
+    queries: list[BulkQuery] | None = None
+    for part in root:
+        path = f"{ROOT_ELEMENT}/{part.tag}"
+        if part.tag == "MessageHeader" and header is None:
+            header = _build(RequestHeader, _tree_to_data(part, RequestHeader, path), path)
+        elif part.tag == "MessageBody" and queries is None:
+            queries = []
+            for index, element in enumerate(part, start=1):
+                query_path = f"{path}/{element.tag}[{index}]"
+                if element.tag != _QUERY:
+                    raise MessageError(
+                        "schema_invalid",
+                        f"{path} に未知の要素「{element.tag}」があります（使用できる要素: {_QUERY}）。"
+                        f" / Unknown element {element.tag!r} in {path}; allowed here: {_QUERY}.",
+                        path=query_path,
+                    )
+                leaves = {child.tag: child.text for child in element
+                          if isinstance(child.tag, str) and not len(child)}
+                try:
+                    query_data: Any = _tree_to_data(element, QualificationConfirmSearchInfo, query_path)
+                except MessageError as exc:
+                    if exc.code == CHARACTER_INVALID:
+                        raise
+                    queries.append(BulkQuery(echo=_echo(leaves, query_path), error=exc))
+                    continue
+                queries.append(_bulk_query(query_data, leaves, query_path))
+        else:
+            raise MessageError(
+                "schema_invalid",
+                f"{ROOT_ELEMENT} の要素「{part.tag}」は使用できないか、2回目です"
+                "（MessageHeader と MessageBody を1回ずつ）。"
+                f" / {ROOT_ELEMENT}: element {part.tag!r} is unknown or repeated"
+                " (one MessageHeader, one MessageBody).",
+                path=path,
+            )
+    if header is None:
+        raise MessageError("schema_invalid", f"必須要素 {ROOT_ELEMENT}/MessageHeader がありません。"
+                           f" / required element {ROOT_ELEMENT}/MessageHeader is missing.")
+    if not queries:
+        raise _no_queries(f"{ROOT_ELEMENT}/MessageBody")
+    return BulkRequestRead(header, queries)
+
+
+def _bulk_from_json(data: bytes | str, max_bytes: int) -> BulkRequestRead:
+    parsed = decode_json(data, _JsonObject, max_bytes=max_bytes).model_extra or {}
+    unknown = set(parsed) - {"MessageHeader", "MessageBody"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise MessageError("schema_invalid", f"未知の要素 {name} があります。 / unknown element {name}.",
+                           path=name)
+    header = _build(RequestHeader, parsed.get("MessageHeader"), "MessageHeader")
+    body = parsed.get("MessageBody")
+    items = body.get(_QUERY) if isinstance(body, dict) else None
+    if isinstance(body, dict) and set(body) - {_QUERY}:
+        name = sorted(set(body) - {_QUERY})[0]
+        raise MessageError("schema_invalid", f"未知の要素 MessageBody/{name} があります。"
+                           f" / unknown element MessageBody/{name}.", path=f"MessageBody/{name}")
+    if isinstance(items, dict):
+        items = [items]
+    if not isinstance(items, list) or not items:
+        raise _no_queries("MessageBody")
+    queries = []
+    for index, item in enumerate(items, start=1):
+        path = f"MessageBody/{_QUERY}[{index}]"
+        queries.append(_bulk_query(item, item if isinstance(item, dict) else {}, path))
+    return BulkRequestRead(header, queries)
+
+
+def decode_bulk_request(
+    data: bytes | str, *, xml: bool, max_bytes: int = DEFAULT_MAX_BYTES
+) -> BulkRequestRead:
+    """An OQSmuquc01req (XML, or the same structure as JSON) with every query judged alone.
+
+    Raises ``MessageError`` only for a file that is wrong as a whole (see above)."""
+    if xml:
+        return _bulk_from_xml(data.encode("utf-8") if isinstance(data, str) else data, max_bytes)
+    return _bulk_from_json(data, max_bytes)

@@ -8,7 +8,11 @@ the server answers is written as is, so the files are what clinic software would
 Layout::
 
     DIR/index.md                          the list (Japanese and English)
-    DIR/OQSmuquc01req_bulk.xml            one bulk check over every persona (+ OQSmuquc02res_bulk.xml)
+    DIR/OQSmuquc01req_bulk.xml            one bulk check over every persona, in the real two steps:
+    DIR/OQSmuquc01res_bulk.xml              its receipt (ReceptionNumber)
+    DIR/OQSmuquc02req_bulk.xml|_sjis.xml    the download request (UTF-8, Shift_JIS)
+    DIR/OQSmuquc02res_bulk_in-progress.xml  the answer before the results are ready (SegmentOfResult 2)
+    DIR/OQSmuquc02res_bulk.xml|_sjis.xml    the results (UTF-8, Shift_JIS)
     DIR/<persona>/OQSsiquc01req_<persona>.json|.xml        number-check request
     DIR/<persona>/OQSsiquc01res_<persona>.json|.xml|_sjis.xml   its answer (JSON, UTF-8, Shift_JIS)
     DIR/<persona>/card-check-request_<persona>.json        what the reader submits (card holders)
@@ -38,12 +42,18 @@ from onshi import defaults, xmlcodec
 from onshi.catalogue import FailureMode
 from onshi.codes import CharacterCodeIdentifier, ConsentFlag, QualificationValidity
 from onshi.messages import (
+    BULK_DOWNLOAD_STEM,
+    BULK_RECEIPT_STEM,
     BULK_REQUEST_STEM,
     BULK_RESULT_STEM,
     READER_RESULT_PREFIX,
     SINGLE_REQUEST_STEM,
     SINGLE_RESULT_STEM,
     BulkCheckRequestMessage,
+    BulkDownloadRequestBody,
+    BulkDownloadRequestHeader,
+    BulkDownloadRequestMessage,
+    BulkReceiptMessage,
     NumberCheckRequestMessage,
     QualificationConfirmSearchInfo,
 )
@@ -216,6 +226,8 @@ def _card_examples(session: _Session, out: _Writer, entry: PersonaFiles) -> None
 
 
 def _bulk_example(session: _Session, out: _Writer, personas: list[dict[str, Any]], day: str) -> list[str]:
+    """The real two steps: the request and its receipt, a download before the results are ready (処理中),
+    then, 10 minutes later on the simulated clock, the results in UTF-8 and in Shift_JIS."""
     message = BulkCheckRequestMessage.model_validate({
         "MessageHeader": _header(day, UTF8, "example-bulk", single=False),
         "MessageBody": {"QualificationConfirmSearchInfo": [
@@ -223,9 +235,27 @@ def _bulk_example(session: _Session, out: _Writer, personas: list[dict[str, Any]
         ]},
     })
     request_xml = xmlcodec.encode(message, UTF8)
-    response = session.clinic("/bulk-checks", content=request_xml, headers=XML)
-    return [out.write(f"{BULK_REQUEST_STEM}_bulk.xml", request_xml),
-            out.write(f"{BULK_RESULT_STEM}_bulk.xml", response.content)]
+    receipt = session.clinic("/bulk-checks/receptions", content=request_xml, headers=XML)
+    number = xmlcodec.decode(receipt.content, BulkReceiptMessage).MessageBody.ReceptionNumber or ""
+    files = [out.write(f"{BULK_REQUEST_STEM}_bulk.xml", request_xml),
+             out.write(f"{BULK_RECEIPT_STEM}_bulk.xml", receipt.content)]
+    downloads: dict[str, bytes] = {}
+    for encoding, suffix in ((UTF8, ""), (SJIS, "_sjis")):
+        download = BulkDownloadRequestMessage(
+            MessageHeader=BulkDownloadRequestHeader(MedicalInstitutionCode=CLINIC_CODE,
+                                                    ArbitraryFileIdentifier="example-bulk",
+                                                    CharacterCodeIdentifier=encoding),
+            MessageBody=BulkDownloadRequestBody(ReceptionNumber=number),
+        )
+        downloads[suffix] = xmlcodec.encode(download, encoding)
+        files.append(out.write(f"{BULK_DOWNLOAD_STEM}_bulk{suffix}.xml", downloads[suffix]))
+    pending = session.clinic("/bulk-checks/results", content=downloads[""], headers=XML)
+    files.append(out.write(f"{BULK_RESULT_STEM}_bulk_in-progress.xml", pending.content))
+    session.admin("POST", "/clock", json={"advance_seconds": 600})  # the default delay until ready
+    for suffix, download_xml in downloads.items():
+        results = session.clinic("/bulk-checks/results", content=download_xml, headers=XML)
+        files.append(out.write(f"{BULK_RESULT_STEM}_bulk{suffix}.xml", results.content))
+    return files
 
 
 OUTAGE_DIR = "F13-outage"

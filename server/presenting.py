@@ -1,4 +1,4 @@
-"""The pure core's EligibilityResult -> wire messages (ResultMessage, BulkResultMessage).
+"""The pure core's EligibilityResult -> wire messages (ResultMessage, BulkResultMessage, BulkReceiptMessage).
 
 No I/O and no clock: the caller passes the moment of execution, the confirmation date and the
 consent moment. Every mapping decision that is ours rather than the real spec's is listed here:
@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 from onshi.codes import (
+    BulkCode,
     CharacterCodeIdentifier,
     Code,
     ConsentFlag,
@@ -42,6 +43,10 @@ from onshi.codes import (
 )
 from onshi.messages import (
     BulkConfirmUnit,
+    BulkQueryEcho,
+    BulkReceiptBody,
+    BulkReceiptHeader,
+    BulkReceiptMessage,
     BulkResultBody,
     BulkResultHeader,
     BulkResultMessage,
@@ -271,6 +276,24 @@ def to_bulk_unit(
     )
 
 
+def to_error_unit(
+    echo: BulkQueryEcho | dict[str, str], *, detail: str, reference_number: str | None = None
+) -> BulkConfirmUnit:
+    """The unit of a query that could not be checked (wrong format, impossible date): status 2, E101 and
+    what exactly was wrong; the other queries of the file are answered as usual."""
+    code = BulkCode.QUERY_INVALID
+    return BulkConfirmUnit(
+        QualificationConfirmSearchInfo=echo,
+        ProcessingResultStatus=ProcessingResultStatus.ERROR,
+        ProcessingResultCode=code.value,
+        ProcessingResultMessage=f"{code.ja} {detail}"[:MESSAGE_LIMIT],
+        ReferenceNumber=reference_number,
+    )
+
+
+MESSAGE_LIMIT = 400  # characters of a ProcessingResultMessage / ErrorMessage (the XSD's Text)
+
+
 def to_bulk_message(
     units: Sequence[BulkConfirmUnit],
     *,
@@ -279,7 +302,7 @@ def to_bulk_message(
     institution_code: str,
     encoding: CharacterCodeIdentifier,
     file_identifier: str | None,
-    reception_number: str | None,
+    reception_number: str,
 ) -> BulkResultMessage:
     """OQSmuquc02res with the units and their counts."""
     errors = sum(1 for u in units if u.ProcessingResultStatus is ProcessingResultStatus.ERROR)
@@ -289,15 +312,67 @@ def to_bulk_message(
             QualificationConfirmationDate=ymd(confirmation_date) or "",
             MedicalInstitutionCode=institution_code,
             ArbitraryFileIdentifier=file_identifier,
-            ReferenceClassification=ReferenceClassification.INSURED_CARD_INFO,
-            SegmentOfResult=SegmentOfResult.NORMAL_END,
-            CharacterCodeIdentifier=encoding,
             ReceptionNumber=reception_number,
+            SegmentOfResult=SegmentOfResult.NORMAL_END,
             NumberOfProcessingResult=len(units),
             NumberOfNormalProcessing=len(units) - errors,
             NumberOfError=errors,
+            CharacterCodeIdentifier=encoding,
         ),
         MessageBody=BulkResultBody(BulkConfirmUnit=list(units)),
+    )
+
+
+def to_bulk_status_message(
+    code: BulkCode,
+    *,
+    executed_at: datetime,
+    confirmation_date: date,
+    institution_code: str,
+    encoding: CharacterCodeIdentifier,
+    file_identifier: str | None,
+    reception_number: str,
+    detail: str = "",
+) -> BulkResultMessage:
+    """OQSmuquc02res without units: 2 処理中 (not ready yet) or 9 異常終了 (unknown reception, expired)."""
+    segment = SegmentOfResult.IN_PROGRESS if code is BulkCode.IN_PROGRESS else SegmentOfResult.ABNORMAL_END
+    text = f"{code.ja} / {code.en}" + (f" {detail}" if detail else "")
+    return BulkResultMessage(
+        MessageHeader=BulkResultHeader(
+            ProcessExecutionTime=timestamp(executed_at),
+            QualificationConfirmationDate=ymd(confirmation_date) or "",
+            MedicalInstitutionCode=institution_code,
+            ArbitraryFileIdentifier=file_identifier,
+            ReceptionNumber=reception_number,
+            SegmentOfResult=segment,
+            ErrorCode=code.value,
+            ErrorMessage=text[:MESSAGE_LIMIT],
+            CharacterCodeIdentifier=encoding,
+        ),
+        MessageBody=BulkResultBody(),
+    )
+
+
+def to_bulk_receipt(
+    *,
+    executed_at: datetime,
+    received_at: datetime,
+    institution_code: str,
+    encoding: CharacterCodeIdentifier,
+    file_identifier: str | None,
+    reception_number: str,
+) -> BulkReceiptMessage:
+    """OQSmuquc01res: the bulk request is received under this ReceptionNumber."""
+    return BulkReceiptMessage(
+        MessageHeader=BulkReceiptHeader(
+            ProcessExecutionTime=timestamp(executed_at),
+            MedicalInstitutionCode=institution_code,
+            ArbitraryFileIdentifier=file_identifier,
+            CharacterCodeIdentifier=encoding,
+        ),
+        MessageBody=BulkReceiptBody(
+            ReceptionNumber=reception_number, ReceptionDateTime=timestamp(received_at)
+        ),
     )
 
 

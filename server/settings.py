@@ -25,3 +25,11 @@ class Settings:
     nonce_seconds: int = 60
     max_body_bytes: int = 1_048_576
     max_bulk_queries: int = 5_000
+    # Bulk check (一括照会): results ready this long after the receipt, on the simulated clock, and kept this
+    # long after they are ready (docs/integration.md says why these defaults).
+    bulk_ready_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("ONSHI_BULK_READY_SECONDS", "600"))
+    )
+    bulk_retention_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("ONSHI_BULK_RETENTION_SECONDS", str(7 * 86_400)))
+    )

@@ -8,26 +8,37 @@ The exchange with a real server is in test_bridge_server.py.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from clinic_client.bridge import (
+    DONE_DIR,
     ERROR_DIR,
     JOURNAL,
     STATE_DIR,
     Bridge,
+    BridgeEvent,
     BridgeSettings,
+    Journal,
     answer_name,
     classify,
     declared_encoding,
 )
 from clinic_client.client import ClientSettings, OnshiClient, search_info
 from onshi import xmlcodec
-from onshi.codes import CharacterCodeIdentifier, ReferenceClassification, SegmentOfResult
-from onshi.messages import NumberCheckRequestBody, NumberCheckRequestMessage, RequestHeader, ResultMessage
+from onshi.codes import BulkCode, CharacterCodeIdentifier, ReferenceClassification, SegmentOfResult
+from onshi.messages import (
+    ErrorAnswerMessage,
+    NumberCheckRequestBody,
+    NumberCheckRequestMessage,
+    RequestHeader,
+    ResultMessage,
+)
 
 CLINIC = "1312345678"
 
@@ -91,12 +102,18 @@ def make_bridge(folder: Path, client: OnshiClient, clock: Clock, **settings: flo
 def test_names() -> None:
     assert classify("OQSsiquc01req_0001.xml") == ("number", "0001")
     assert classify("OQSmuquc01req_X-2.xml") == ("bulk", "X-2")
+    assert classify("OQSmuquc02req_X-2.xml") == ("bulk_results", "X-2")
+    assert classify("OQSmuonq01req_7.xml") == ("unsupported", "7")
     assert classify("OQSsiquc01res_face_20261123101500.xml") == ("reader", "20261123101500")
     assert classify("OQSsiquc01res_0001.xml") is None  # our own answers
     assert classify(".OQSsiquc01req_0001.xml.tmp") is None
+    assert classify("OQSsiquc01req_0001.xml.tmp") is None  # a clinic program's own temp file: not yet
+    assert classify("OQSsiquc01req_0001.xml\n") == ("bad_name", "0001.xml\n")
     assert classify("notes.txt") is None
     assert answer_name("OQSsiquc01req_0001.xml") == "OQSsiquc01res_0001.xml"
-    assert answer_name("OQSmuquc01req_b.xml") == "OQSmuquc02res_b.xml"
+    assert answer_name("OQSmuquc01req_b.xml") == "OQSmuquc01res_b.xml"  # the receipt
+    assert answer_name("OQSmuquc02req_b.xml") == "OQSmuquc02res_b.xml"
+    assert answer_name("OQSmuhvq01req_c.xml") == "OQSmuhvq01res_c.xml"
 
 
 def test_declared_encoding() -> None:
@@ -180,7 +197,9 @@ def test_outage_answers_abnormal_end_in_the_request_encoding(
     assert result.MessageHeader.ArbitraryFileIdentifier == "S1"
     assert "被保険者資格申立書" in (result.MessageHeader.ErrorMessage or "")
     assert "10割" in (result.MessageHeader.ErrorMessage or "")  # "10割負担にしない" — never 100%
-    assert request.exists()  # the request itself is never removed
+    assert not request.exists()  # taken: moved to done/, never deleted
+    assert (tmp_path / DONE_DIR / request.name).read_bytes() == request_xml(
+        CharacterCodeIdentifier.SHIFT_JIS, file_id="S1")
 
 
 def test_restart_resumes_without_answering_twice(tmp_path: Path, down_client: OnshiClient) -> None:
@@ -203,14 +222,18 @@ def test_restart_resumes_without_answering_twice(tmp_path: Path, down_client: On
     clock2.advance(1)
     assert [e.name for e in again.scan()] == ["OQSsiquc01req_R3.xml"]
     assert (tmp_path / "OQSsiquc01res_R1.xml").stat().st_mtime_ns == first
-    lines = (tmp_path / STATE_DIR / JOURNAL).read_text(encoding="utf-8").splitlines()
-    assert [json.loads(line)["name"] for line in lines] == [
-        "OQSsiquc01req_R1.xml",
-        "OQSsiquc01req_R2.xml",
-        "OQSsiquc01req_R3.xml",
+    journal = (tmp_path / STATE_DIR / JOURNAL).read_text(encoding="utf-8")
+    lines = [json.loads(line) for line in journal.splitlines()]
+    assert [(e["name"], e["status"]) for e in lines if e["status"] != "taken"] == [
+        ("OQSsiquc01req_R1.xml", "outage_answered"),
+        ("OQSsiquc01req_R2.xml", "outage_answered"),
+        ("OQSsiquc01req_R3.xml", "outage_answered"),
     ]
+    # Each was taken (with its idempotency key) before the server was asked.
+    assert [e["name"] for e in lines if e["status"] == "taken"] == [
+        "OQSsiquc01req_R1.xml", "OQSsiquc01req_R2.xml", "OQSsiquc01req_R3.xml"]
 
-    # Rewritten with new content: handled again.
+    # Dropped again (the first was moved to done/): a new request, handled again.
     (tmp_path / "OQSsiquc01req_R1.xml").write_bytes(request_xml(file_id="R1b"))
     again.scan()
     clock2.advance(1)
@@ -230,11 +253,11 @@ def test_journal_survives_a_torn_last_line(tmp_path: Path, down_client: OnshiCli
     assert again.journal.done.keys() == {"OQSsiquc01req_T1.xml"}
 
 
-def test_reader_result_is_picked_up(tmp_path: Path, down_client: OnshiClient) -> None:
+def reader_result() -> ResultMessage:
     from onshi.codes import ProcessingResultStatus, QualificationValidity
     from onshi.messages import ResultBody, ResultHeader
 
-    result = ResultMessage(
+    return ResultMessage(
         MessageHeader=ResultHeader(
             ProcessExecutionTime="20261123101500",
             QualificationConfirmationDate="20261123",
@@ -247,6 +270,10 @@ def test_reader_result_is_picked_up(tmp_path: Path, down_client: OnshiClient) ->
             QualificationValidity=QualificationValidity.VALID,
         ),
     )
+
+
+def test_reader_result_is_picked_up(tmp_path: Path, down_client: OnshiClient) -> None:
+    result = reader_result()
     picked: list[tuple[str, ResultMessage]] = []
     clock = Clock()
     bridge = Bridge(
@@ -265,3 +292,203 @@ def test_reader_result_is_picked_up(tmp_path: Path, down_client: OnshiClient) ->
     assert face.exists()  # left for the clinic software
     clock.advance(1)
     assert bridge.scan() == []  # once only
+
+
+# --- separate folders, unsupported kinds ---------------------------------------------------------
+
+
+def answer_once(bridge: Bridge, clock: Clock) -> list[BridgeEvent]:
+    """Two passes: the first sees the files, the second (after they settled) handles them."""
+    first = bridge.scan()
+    clock.advance(1)
+    return first + bridge.scan()
+
+
+def test_two_folders_requests_in_one_answers_in_the_other(tmp_path: Path, down_client: OnshiClient) -> None:
+    requests, results = tmp_path / "req", tmp_path / "res"
+    clock = Clock()
+    bridge = Bridge(BridgeSettings(requests, results=results, use_watchdog=False, outage_answer_seconds=0),
+                    down_client, clock=clock)
+    (requests / "OQSsiquc01req_D1.xml").write_bytes(request_xml(file_id="D1"))
+    (events,) = [answer_once(bridge, clock)]
+    assert [e.status for e in events] == ["outage_answered"]
+    assert (results / "OQSsiquc01res_D1.xml").exists()
+    assert not (requests / "OQSsiquc01res_D1.xml").exists()
+    assert sorted(p.name for p in requests.iterdir()) == [".onshi-bridge", DONE_DIR, ERROR_DIR]
+    assert (requests / DONE_DIR / "OQSsiquc01req_D1.xml").exists()
+
+    # The reader's results are read from the result folder (where the clinic program reads them too);
+    # the same name in the request folder is nothing the bridge takes.
+    face = xmlcodec.encode(reader_result())
+    (results / "OQSsiquc01res_face_20261123101500.xml").write_bytes(face)
+    (requests / "OQSsiquc01res_face_20261123101600.xml").write_bytes(face)
+    assert [(e.name, e.status) for e in answer_once(bridge, clock)] == [
+        ("OQSsiquc01res_face_20261123101500.xml", "picked_up")]
+    assert (requests / "OQSsiquc01res_face_20261123101600.xml").exists()
+
+
+@pytest.mark.parametrize("stem", ["OQSmuonq01req", "OQSmuhvq01req", "OQSmutic01req", "OQSmuonq02req",
+                                  "OQSmuimm01req", "OQSzzzzz99req"])
+def test_a_kind_we_do_not_serve_gets_a_visible_error_answer(
+    tmp_path: Path, down_client: OnshiClient, stem: str
+) -> None:
+    requests, results = tmp_path / "req", tmp_path / "res"
+    clock = Clock()
+    bridge = Bridge(BridgeSettings(requests, results=results, use_watchdog=False), down_client, clock=clock)
+    request = requests / f"{stem}_U1.xml"
+    request.write_bytes(b'<?xml version="1.0" encoding="Shift_JIS"?><XmlMsg><MessageHeader>'
+                        b"<MedicalInstitutionCode>1312345678</MedicalInstitutionCode></MessageHeader></XmlMsg>")
+    (event,) = answer_once(bridge, clock)
+    assert event.status == "rejected"
+    answer = results / f"{stem[:-3]}res_U1.xml"
+    assert declared_encoding(answer.read_bytes()) == "shift-jis"  # in the request's encoding
+    message = xmlcodec.decode(answer.read_bytes(), ErrorAnswerMessage)
+    assert message.MessageHeader.SegmentOfResult is SegmentOfResult.ABNORMAL_END
+    assert message.MessageHeader.ErrorCode == BulkCode.KIND_UNSUPPORTED.value
+    assert "対応していません" in message.MessageHeader.ErrorMessage
+    note = (requests / ERROR_DIR / f"{stem}_U1.xml.error.txt").read_text(encoding="utf-8")
+    assert "対応していません" in note and "does not serve" in note and answer.name in note
+    assert (requests / ERROR_DIR / request.name).exists()
+
+
+# --- issue 14, finding 1: one file name must not stop the bridge ----------------------------------
+
+
+def test_a_255_byte_name_is_answered_and_the_bridge_goes_on(tmp_path: Path, down_client: OnshiClient) -> None:
+    clock = Clock()
+    bridge = make_bridge(tmp_path, down_client, clock, outage_answer_seconds=0)
+    long_id = "診" * 79  # 237 bytes: the whole name is 255 bytes, the most a file name can have
+    long_name = f"OQSsiquc01req_{long_id}.xml"
+    assert len(long_name.encode()) == 255
+    (tmp_path / long_name).write_bytes(request_xml(file_id="L1"))
+    (tmp_path / "OQSsiquc01req_after.xml").write_bytes(request_xml(file_id="L2"))
+    events = answer_once(bridge, clock)
+    assert sorted(e.status for e in events) == ["outage_answered", "outage_answered"]
+    assert (tmp_path / f"OQSsiquc01res_{long_id}.xml").exists()
+    assert (tmp_path / "OQSsiquc01res_after.xml").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+    # The same name refused (a file that will not parse): its error note's name is cut to fit.
+    (tmp_path / long_name).write_bytes(b"not xml")
+    bridge.scan()
+    clock.advance(11)
+    (event,) = bridge.scan()
+    assert event.status == "rejected"
+    (note,) = [p for p in (tmp_path / ERROR_DIR).iterdir() if p.name.endswith(".error.txt")]
+    assert len(note.name.encode()) <= 255 and long_name in note.read_text(encoding="utf-8")
+
+
+def test_a_name_with_a_newline_does_not_take_anothers_answer(
+    tmp_path: Path, down_client: OnshiClient
+) -> None:
+    clock = Clock()
+    bridge = make_bridge(tmp_path, down_client, clock, outage_answer_seconds=0)
+    (tmp_path / "OQSsiquc01req_A.xml\n").write_bytes(request_xml(file_id="newline"))
+    (tmp_path / "OQSsiquc01req_A.xml").write_bytes(request_xml(file_id="plain"))
+    events = {e.name: e for e in answer_once(bridge, clock)}
+    assert events["OQSsiquc01req_A.xml\n"].status == "rejected"
+    assert "name_invalid" in events["OQSsiquc01req_A.xml\n"].detail
+    assert events["OQSsiquc01req_A.xml"].status == "outage_answered"
+    answer = xmlcodec.decode((tmp_path / "OQSsiquc01res_A.xml").read_bytes(), ResultMessage)
+    assert answer.MessageHeader.ArbitraryFileIdentifier == "plain"  # its own answer, nobody else's
+    assert (tmp_path / ERROR_DIR / "OQSsiquc01req_A.xml\n").exists()
+
+
+def test_a_face_id_is_not_answered_under_a_reader_result_name(
+    tmp_path: Path, down_client: OnshiClient
+) -> None:
+    clock = Clock()
+    picked: list[str] = []
+    bridge = Bridge(BridgeSettings(tmp_path, use_watchdog=False, outage_answer_seconds=0), down_client,
+                    clock=clock, on_reader_result=lambda path, _m: picked.append(path.name))
+    (tmp_path / "OQSsiquc01req_face_20261124090000.xml").write_bytes(request_xml())
+    (event,) = answer_once(bridge, clock)
+    assert event.status == "rejected" and "name_reserved" in event.detail
+    clock.advance(1)
+    assert answer_once(bridge, clock) == []
+    assert not (tmp_path / "OQSsiquc01res_face_20261124090000.xml").exists() and picked == []
+    note_path = tmp_path / ERROR_DIR / "OQSsiquc01req_face_20261124090000.xml.error.txt"
+    note = note_path.read_text(encoding="utf-8")
+    assert "face_" in note
+
+
+# --- issue 14, finding 6 ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o664])
+def test_answers_get_the_requests_permissions(tmp_path: Path, down_client: OnshiClient, mode: int) -> None:
+    clock = Clock()
+    bridge = make_bridge(tmp_path, down_client, clock, outage_answer_seconds=0)
+    request = tmp_path / "OQSsiquc01req_M1.xml"
+    request.write_bytes(request_xml())
+    request.chmod(mode)
+    answer_once(bridge, clock)
+    assert stat.S_IMODE((tmp_path / "OQSsiquc01res_M1.xml").stat().st_mode) == mode
+
+
+def test_leftover_temp_files_are_removed_at_start(tmp_path: Path, down_client: OnshiClient) -> None:
+    results = tmp_path / "res"
+    results.mkdir()
+    left = [results / ".onshi-0a1b2c3d4e5f.tmp", results / ".OQSsiquc01res_X.xml.k3j2h1.tmp"]
+    for path in left:
+        path.write_bytes(b"half an answer")
+    keep = results / "OQSsiquc01res_X.xml"
+    keep.write_bytes(b"an answer")
+    Bridge(BridgeSettings(tmp_path / "req", results=results, use_watchdog=False), down_client, clock=Clock())
+    assert not any(path.exists() for path in left) and keep.exists()
+
+
+def test_a_symlink_to_a_file_outside_is_not_followed(tmp_path: Path, down_client: OnshiClient) -> None:
+    outside = tmp_path / "outside.xml"
+    outside.write_bytes(request_xml(file_id="SECRET"))
+    folder = tmp_path / "req"
+    folder.mkdir()
+    (folder / "OQSsiquc01req_S1.xml").symlink_to(outside)
+    clock = Clock()
+    bridge = make_bridge(folder, down_client, clock, outage_answer_seconds=0)
+    (event,) = answer_once(bridge, clock)
+    assert event.status == "rejected" and "symlink_refused" in event.detail
+    assert (folder / ERROR_DIR / "OQSsiquc01req_S1.xml").is_symlink()  # the link moved aside, as is
+    assert outside.read_bytes() == request_xml(file_id="SECRET")
+    answer = (folder / "OQSsiquc01res_S1.xml").read_bytes()
+    assert b"SECRET" not in answer  # answered as refused, nothing of the target in it
+    assert xmlcodec.decode(answer, ResultMessage).MessageHeader.ErrorCode == BulkCode.FILE_REJECTED.value
+
+
+def test_a_file_over_the_limit_is_refused_without_being_read(
+    tmp_path: Path, down_client: OnshiClient
+) -> None:
+    clock = Clock()
+    bridge = make_bridge(tmp_path, down_client, clock)
+    big = tmp_path / "OQSsiquc01req_BIG.xml"
+    with big.open("wb") as out:
+        out.truncate(50 * 1024 * 1024)  # 50 MB
+    status = big.stat()
+    os.utime(big, ns=(status.st_mtime_ns - 10**12, status.st_mtime_ns))  # any read would move atime
+    atime = big.stat().st_atime_ns
+    for _ in range(5):
+        bridge.scan()
+        clock.advance(0.25)
+    moved = tmp_path / ERROR_DIR / big.name
+    assert moved.stat().st_atime_ns == atime  # never read (nor hashed)
+    note = (tmp_path / ERROR_DIR / f"{big.name}.error.txt").read_text(encoding="utf-8")
+    assert "file_too_large" in note and "52,428,800" in note
+
+
+def test_a_bridge_killed_between_archiving_and_journalling_is_journalled_at_restart(
+    tmp_path: Path, down_client: OnshiClient
+) -> None:
+    (tmp_path / DONE_DIR).mkdir()
+    (tmp_path / DONE_DIR / "OQSsiquc01req_K1.xml").write_bytes(request_xml(file_id="K1"))
+    Journal(tmp_path).record(BridgeEvent("OQSsiquc01req_K1.xml", "taken", "abc", key="k1"))
+    bridge = make_bridge(tmp_path, down_client, Clock())
+    entry = bridge.journal.last["OQSsiquc01req_K1.xml"]
+    assert (entry["status"], entry["key"], entry["answer"]) == ("answered", "k1", "OQSsiquc01res_K1.xml")
+
+
+def test_a_vanished_folder_does_not_stop_the_bridge(tmp_path: Path, down_client: OnshiClient) -> None:
+    results = tmp_path / "res"
+    bridge = Bridge(BridgeSettings(tmp_path / "req", results=results, use_watchdog=False), down_client,
+                    clock=Clock())
+    results.rmdir()  # a network share gone away
+    assert bridge.scan() == []

@@ -23,7 +23,7 @@ from onshi.codes import CharacterCodeIdentifier, QualificationValidity, Referenc
 from onshi.messages import BulkResultMessage, ResultMessage
 from onshi.procs import ROOT, stop
 from tests.conftest import LiveServer
-from tests.server_helpers import outage, reader_process
+from tests.server_helpers import FIXTURE_MOMENT, advance_clock, clock_at, outage, reader_process
 
 PATIENTS = {p.id: p for p in demo_patients()}
 
@@ -146,7 +146,7 @@ def bulk_csv(tmp_path: Path) -> Path:
 
 
 def test_check_bulk_text_summary(live_server: LiveServer, bulk_csv: Path) -> None:
-    done = onshi(live_server, "check", "bulk", str(bulk_csv))
+    done = onshi(live_server, "check", "bulk", str(bulk_csv), "--one-step")
     lines = done.stdout.decode().splitlines()
     assert done.returncode == 1  # not everyone is valid
     assert lines[0] == "照会 / checked: 3  有効 / valid: 1  要対応 / needs attention: 2"
@@ -157,20 +157,36 @@ def test_check_bulk_text_summary(live_server: LiveServer, bulk_csv: Path) -> Non
 
 
 def test_check_bulk_json_and_xml(live_server: LiveServer, bulk_csv: Path) -> None:
-    rows = json.loads(onshi(live_server, "check", "bulk", str(bulk_csv), "--format", "json").stdout)
+    done = onshi(live_server, "check", "bulk", str(bulk_csv), "--format", "json", "--one-step")
+    rows = json.loads(done.stdout)
     assert [(r["id"], r["validity"]) for r in rows] == [
         ("healthy-employee", "1"),
         ("f1-input-lag", "4"),
         ("f14-twin-a", "5"),
     ]
     assert rows[2]["failures"] == ["F14"]
-    xml = onshi(live_server, "check", "bulk", str(bulk_csv), "--format", "xml").stdout
+    xml = onshi(live_server, "check", "bulk", str(bulk_csv), "--format", "xml", "--one-step").stdout
     answer = xmlcodec.decode(xml, BulkResultMessage)
     assert answer.MessageHeader.NumberOfProcessingResult == 3
     identifiers = [
         u.QualificationConfirmSearchInfo.ArbitraryIdentifier for u in answer.MessageBody.BulkConfirmUnit
     ]
     assert identifiers == BULK
+
+
+def test_check_bulk_in_two_steps(live_server: LiveServer, bulk_csv: Path) -> None:
+    with clock_at(live_server, FIXTURE_MOMENT):
+        received = onshi(live_server, "check", "bulk", str(bulk_csv))
+        assert received.returncode == 3, received.stderr.decode()  # received, not ready yet
+        stderr = received.stderr.decode()
+        number = stderr.split("受付番号 / reception number: ")[1].split()[0]
+        assert "準備中" in stderr and f"onshi check bulk-results {number}" in stderr
+        advance_clock(live_server, 600)
+        done = onshi(live_server, "check", "bulk-results", number, "--format", "json")
+    assert done.returncode == 1  # not everyone is valid
+    assert [r["validity"] for r in json.loads(done.stdout)] == ["1", "4", "5"]
+    unknown = onshi(live_server, "check", "bulk-results", "NO-SUCH-NUMBER")
+    assert unknown.returncode == 2 and "B404" in unknown.stderr.decode()
 
 
 # --- bridge DIR --------------------------------------------------------------------------------

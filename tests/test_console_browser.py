@@ -21,6 +21,7 @@ from clinic_client.records import PatientFile
 from clinic_client.testing import ALL_CONSENTS, pin_card_check
 from onshi.procs import free_port, start_onshi, stop, wait_http
 from tests.browser import chromium, screenshot
+from tests.server_helpers import FIXTURE_MOMENT, advance_clock, clock_at
 
 pytestmark = pytest.mark.browser
 
@@ -225,11 +226,20 @@ def test_outage_explains_the_declaration_route(console: str, fresh_server: Any) 
         screenshot(page, "console-bulk-outage")
 
 
-def test_bulk_summary(console: str, client: OnshiClient) -> None:
-    with chromium() as page:
+def test_bulk_summary(console: str, client: OnshiClient, live_server: Any) -> None:
+    with chromium() as page, clock_at(live_server, FIXTURE_MOMENT):
         page.goto(f"{console}/bulk")
         page.click("[data-test=run-bulk]")
         page.wait_for_url("**/bulk/*")
+        # Step 1: received, the results not ready yet (they are, 10 simulated minutes later).
+        number = page.locator("[data-test=reception-number]").inner_text()
+        assert len(number) >= 8
+        assert "結果はまだ準備中です" in page.locator("[data-test=not-ready]").inner_text()
+        screenshot(page, "console-bulk-not-ready")
+        advance_clock(live_server, 600)
+        page.click("[data-test=fetch-results]")
+        page.wait_for_selector("[data-test=trouble]")
+        assert page.locator("[data-test=reception-number]").inner_text() == number
         trouble = page.locator("[data-test=trouble]").inner_text()
         assert "小林 大輔" in trouble  # F1
         assert "複数該当" in trouble  # F14

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from onshi import xmlcodec
-from onshi.messages import BulkResultMessage, ResultMessage
+from onshi.codes import SegmentOfResult
+from onshi.messages import BulkReceiptMessage, BulkResultMessage, ResultMessage
 from server.examples import write_examples
 from server.fixtures import FIXTURES_DIR
 
@@ -101,6 +102,29 @@ def test_the_bulk_check_covers_every_persona(examples: tuple[Path, int]) -> None
     units = bulk.MessageBody.BulkConfirmUnit
     identifiers = [str(unit.QualificationConfirmSearchInfo.ArbitraryIdentifier) for unit in units]
     assert sorted(identifiers) == sorted(p["id"] for p in PERSONAS)
+
+
+def test_the_bulk_check_is_written_in_its_two_real_steps(examples: tuple[Path, int]) -> None:
+    directory, _ = examples
+    kinds = {"OQSmuquc01req_bulk.xml": "OQSmuquc01req", "OQSmuquc01res_bulk.xml": "OQSmuquc01res",
+             "OQSmuquc02req_bulk.xml": "OQSmuquc02req", "OQSmuquc02req_bulk_sjis.xml": "OQSmuquc02req",
+             "OQSmuquc02res_bulk_in-progress.xml": "OQSmuquc02res", "OQSmuquc02res_bulk.xml": "OQSmuquc02res",
+             "OQSmuquc02res_bulk_sjis.xml": "OQSmuquc02res"}
+    for name, kind in kinds.items():
+        xmlcodec.validate((directory / name).read_bytes(), kind)
+    receipt = xmlcodec.decode((directory / "OQSmuquc01res_bulk.xml").read_bytes(), BulkReceiptMessage)
+    pending_xml = (directory / "OQSmuquc02res_bulk_in-progress.xml").read_bytes()
+    pending = xmlcodec.decode(pending_xml, BulkResultMessage)
+    assert pending.MessageHeader.SegmentOfResult is SegmentOfResult.IN_PROGRESS
+    sjis = (directory / "OQSmuquc02res_bulk_sjis.xml").read_bytes()
+    assert sjis.startswith(b'<?xml version="1.0" encoding="Shift_JIS"?>')
+    sjis.decode("shift_jis")  # really Shift_JIS, for bulk programs that read nothing else
+    results = xmlcodec.decode(sjis, BulkResultMessage)
+    assert results.MessageHeader.ReceptionNumber == receipt.MessageBody.ReceptionNumber
+    assert results == xmlcodec.decode((directory / "OQSmuquc02res_bulk.xml").read_bytes(), BulkResultMessage
+                                      ).model_copy(update={"MessageHeader": results.MessageHeader})
+    index = (directory / "index.md").read_text(encoding="utf-8")
+    assert all(name in index for name in kinds)
 
 
 def test_the_f13_outage_answer_is_the_real_503_problem_and_is_indexed(examples: tuple[Path, int]) -> None:

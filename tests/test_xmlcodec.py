@@ -180,7 +180,6 @@ def bulk_result(charset: Charset = Charset.UTF8) -> BulkResultMessage:
             ProcessExecutionTime="20261123180000",
             QualificationConfirmationDate="20261124",
             MedicalInstitutionCode="1312345678",
-            ReferenceClassification=codes.ReferenceClassification.INSURED_CARD_INFO,
             CharacterCodeIdentifier=charset,
             ReceptionNumber="R000123",
             NumberOfProcessingResult=2,
@@ -709,6 +708,7 @@ XSD_ENUMS: dict[str, set[str]] = {
         c.value for c in codes.LimitApplicationCertificateClassificationFlag
     },
     "SpecificDiseasesDiseaseCategoryCode": {c.value for c in codes.SpecificDiseaseCategory},
+    "BulkQueryErrorCode": {codes.BulkCode.QUERY_INVALID.value},
 }
 
 

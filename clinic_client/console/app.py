@@ -47,7 +47,7 @@ from clinic_client.records import (
 )
 from clinic_client.wronglink import check_identity
 from onshi import defaults
-from onshi.codes import MedicalInfoKind
+from onshi.codes import MedicalInfoKind, SegmentOfResult
 from onshi.timeutil import JST
 
 log = logging.getLogger("onshi.console")
@@ -385,10 +385,35 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
                 for d in p.documents[:1]
             ]
             try:
-                run.message = client.bulk_check(queries)
+                receipt = client.bulk_reception(queries, f"console-{run.id}")
+                run.reception_number = receipt.MessageBody.ReceptionNumber
+                run.received_at = receipt.MessageBody.ReceptionDateTime
+                fetch_results(run)
             except OnshiError as exc:
                 run.error = exc
         state.add_bulk(run)
+        return RedirectResponse(f"/bulk/{run.id}", status_code=303)
+
+    def fetch_results(run: BulkRun) -> None:
+        """Step 2: the results if ready; otherwise the answer saying why not (kept for the page)."""
+        if run.reception_number is None:
+            return
+        answer = client.bulk_results(run.reception_number)
+        if answer.MessageHeader.SegmentOfResult is SegmentOfResult.NORMAL_END:
+            run.message, run.waiting = answer, None
+        else:
+            run.waiting = answer
+
+    @app.post("/bulk/{run_id}/results")
+    def bulk_fetch(run_id: str) -> Response:
+        run = state.bulk_runs.get(run_id)
+        if run is None:
+            raise HTTPException(404, "no such bulk run")
+        run.error = None
+        try:
+            fetch_results(run)
+        except OnshiError as exc:
+            run.error = exc
         return RedirectResponse(f"/bulk/{run.id}", status_code=303)
 
     @app.get("/bulk/{run_id}", response_class=HTMLResponse)

@@ -154,11 +154,16 @@ def assess(check: ConsoleCheck, patient: PatientRecord | None) -> ConsoleCheck:
 
 @dataclass
 class BulkRun:
+    """One bulk check in its two steps: the receipt (reception number), then the results when ready."""
+
     id: str
     at: datetime
     patients: list[PatientRecord]
-    message: BulkResultMessage | None = None
+    message: BulkResultMessage | None = None  # the results, once ready
     error: OnshiError | None = None
+    reception_number: str | None = None
+    received_at: str | None = None  # ReceptionDateTime, YYYYMMDDHHmmss
+    waiting: BulkResultMessage | None = None  # the last answer without results (not ready, unknown, expired)
 
 
 class ConsoleState:

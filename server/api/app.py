@@ -16,8 +16,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onshi.xmlcodec import MessageError
-from server.api import admin, checks
+from server.api import admin, bulk, checks
 from server.api.context import AppContext, Context, DbSession
+from server.api.idempotency import Idempotency
 from server.api.problems import (
     ApiProblem,
     api_problem_handler,
@@ -197,6 +198,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             return await apply_faults(headers, path)
         return None
 
+    # Inner (added first): a repeat with the same Idempotency-Key is answered from the record.
+    app.add_middleware(Idempotency, engine=engine, now=app.state.context.now,
+                       max_body_bytes=settings.max_body_bytes)
     # A pure ASGI middleware (Starlette's BaseHTTPMiddleware, i.e. @app.middleware("http"), costs a
     # task and memory streams per request); same place in the stack, same answers.
     app.add_middleware(LimitsAndFaults, check=limits_and_faults, max_body_bytes=settings.max_body_bytes)
@@ -221,5 +225,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return crl_to_pem(ctx.ca(session).build_crl(revoked, now))
 
     app.include_router(checks.router)
+    app.include_router(bulk.router)
     app.include_router(admin.router)
     return app

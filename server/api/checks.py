@@ -1,4 +1,4 @@
-"""The clinic API: number checks, bulk checks, card checks (challenge/response), medical info."""
+"""The clinic API: number checks, card checks (challenge/response), medical info (bulk checks: bulk.py)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,6 @@ from onshi.codes import (
     WithheldReason,
 )
 from onshi.messages import (
-    BulkCheckRequestMessage,
-    BulkResultMessage,
     NumberCheckRequestMessage,
     QualificationConfirmSearchInfo,
     ResultMessage,
@@ -186,17 +184,6 @@ NUMBER_CHECK_BODY = {
         },
     }
 }
-BULK_CHECK_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": BulkCheckRequestMessage.model_json_schema()},
-            "application/xml": {"schema": {"type": "string", "description": "OQSmuquc01req XML"}},
-        },
-    }
-}
-
-
 @router.post("/number-checks", openapi_extra=NUMBER_CHECK_BODY, response_model=ResultMessage,
              summary="Number check (OQSsiquc01req → OQSsiquc01res)")
 async def number_check(request: Request, ctx: Context, session: DbSession, clinic: Clinic,
@@ -235,38 +222,6 @@ def _extras(result: core.EligibilityResult) -> dict[str, Any]:
         "withheld": presenting.describe_all(result.withheld),
         "medical_info": sorted(k.value for k in result.medical_info),
     }
-
-
-@router.post("/bulk-checks", openapi_extra=BULK_CHECK_BODY, response_model=BulkResultMessage,
-             summary="Bulk check 一括照会 (OQSmuquc01req → OQSmuquc02res)")
-async def bulk_check(request: Request, ctx: Context, session: DbSession, clinic: Clinic,
-                     format: str | None = None, encoding: str | None = None) -> Response:
-    message = await read_message(request, BulkCheckRequestMessage, ctx.settings.max_body_bytes)
-    header = message.MessageHeader
-    check_institution(clinic.code, header.MedicalInstitutionCode)
-    queries = message.MessageBody.QualificationConfirmSearchInfo
-    if len(queries) > ctx.settings.max_bulk_queries:
-        raise ApiProblem(413, "bulk_too_large", "一括照会の件数が多すぎます",
-                         "too many queries in one bulk check",
-                         f"{len(queries)} queries; at most {ctx.settings.max_bulk_queries}")
-    out_encoding = encoding_from_query(encoding) or header.CharacterCodeIdentifier
-    now = ctx.now()
-    target_day = message_date(header.QualificationConfirmationDate, CONFIRMATION_DATE)
-    units = []
-    accessed = []
-    for index, info in enumerate(queries, start=1):
-        result = _number_check(ctx, session, info, now, target_day)
-        accessed.append(access_row(now, clinic.code, result.person_id, "bulk_check", "number",
-                                   outcome_of(result)))
-        units.append(presenting.to_bulk_unit(result, search_info=info, reference_number=f"{index:06d}"))
-    record_access(session, accessed)  # written together at the end: the write lock is held briefly
-    session.commit()
-    out = presenting.to_bulk_message(
-        units, executed_at=now, confirmation_date=target_day, institution_code=clinic.code,
-        encoding=out_encoding, file_identifier=header.ArbitraryFileIdentifier,
-        reception_number=uuid.uuid4().hex[:12].upper(),
-    )
-    return respond(out, xml=wants_xml(request, format) or _is_xml(request), encoding=out_encoding)
 
 
 # --- card checks ----------------------------------------------------------------------------

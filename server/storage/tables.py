@@ -170,3 +170,34 @@ class AccessRecord(SQLModel, table=True):
     action: str  # card_check | number_check | bulk_check | medical_info
     basis: str  # e.g. "card:face", "number", "consent:medication", "refused:no_provide_flag"
     outcome: str
+
+
+class BulkReception(SQLModel, table=True):
+    """A bulk check received (OQSmuquc01req, 一括照会): judged once, when first asked for at or after
+    ``ready_at`` (as the registry stood at ``ready_at``); the queries and units are deleted at
+    ``expires_at``, the row itself some time later (until then a download says "expired")."""
+
+    reception_number: str = Field(primary_key=True, max_length=32)
+    clinic_code: str = Field(index=True, max_length=10)
+    file_identifier: str | None = Field(default=None, max_length=64)
+    request_sha256: str = Field(max_length=64)  # a repeat of the same file is answered from this row
+    received_at: datetime
+    ready_at: datetime
+    expires_at: datetime = Field(index=True)
+    confirmation_date: date
+    encoding: str = Field(max_length=1)  # CharacterCodeIdentifier of the request: the answer's default
+    queries: str  # JSON: [{"echo": {...}, "info": {...} | null, "error": "<detail>" | null}]
+    units: str | None = None  # JSON of the BulkConfirmUnits once judged
+    judged_at: datetime | None = None
+    purged: bool = False  # queries and units deleted after the retention time
+
+
+class IdempotentAnswer(SQLModel, table=True):
+    """The first answer to a request sent with an ``Idempotency-Key`` (see ``server.api.idempotency``)."""
+
+    key_sha256: str = Field(primary_key=True, max_length=64)  # caller (clinic, token hash) + key
+    request_sha256: str = Field(max_length=64)
+    status: int
+    headers: str  # JSON [[name, value], ...]
+    body: bytes
+    at: datetime = Field(index=True)
