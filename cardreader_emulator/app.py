@@ -140,6 +140,7 @@ def create_app(reader: Reader, tick_seconds: float = 0.25) -> FastAPI:
 
     @app.get("/api/reader/cards")
     def cards() -> list[dict[str, Any]]:
+        reader.tray.sync()  # cards the registry issued since (a reload, a new card) show up here
         return [card.summary() for card in reader.store.all()]
 
     @app.get("/api/reader/cards/{card_id}/photo")

@@ -108,9 +108,11 @@ def _fail(exc: Exception) -> None:
 def build_reader(s: Settings) -> Any:
     """Registers the reader (once; the identity is kept beside the cards), syncs the fixture
     cards from the server and returns a ready Reader."""
+    from cardreader_emulator.card import CardStore
     from cardreader_emulator.central import Admin, Central, CentralError, ReaderIdentity
     from cardreader_emulator.provision import fetch_fixture_cards
     from cardreader_emulator.reader import Reader, ReaderConfig
+    from cardreader_emulator.tray import Tray
 
     identity_path = s.cards_dir.parent / f"reader-{s.clinic_code}.json"
     admin = Admin(s.server, s.admin_token)
@@ -121,10 +123,9 @@ def build_reader(s: Settings) -> Any:
             identity.save(identity_path)
         fetch_fixture_cards(admin, s.cards_dir)
     except CentralError as exc:
+        admin.close()
         _fail(exc)
         raise
-    finally:
-        admin.close()
     central = Central(s.server, s.clinic_code, s.clinic_token, identity)
     config = ReaderConfig(
         cards_dir=s.cards_dir,
@@ -134,7 +135,8 @@ def build_reader(s: Settings) -> Any:
         threshold=s.threshold,
         face_attempts=s.face_attempts,
     )
-    return Reader(config, central)
+    # the admin client stays open: the tray asks the registry for each card's current material
+    return Reader(config, central, tray=Tray(CardStore(s.cards_dir), admin))
 
 
 def _reregister_if_unknown(reader: Any, s: Settings) -> None:

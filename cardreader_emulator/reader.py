@@ -66,6 +66,7 @@ from cardreader_emulator.results import (
     result_notice,
     write_result_file,
 )
+from cardreader_emulator.tray import Tray
 
 log = logging.getLogger("onshi.reader")
 
@@ -140,12 +141,15 @@ class Reader:
         central: Central | None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        tray: Tray | None = None,
     ) -> None:
         self.config = config
         self.central = central
         self.clock = clock
         self.sleep = sleep  # the slow-read fault waits through this (tests advance a fake clock)
         self.store = CardStore(config.cards_dir)
+        # the cards beside the reader, kept in step with the registry when it has a card source
+        self.tray = tray or Tray(self.store, None)
         self.encoding = encoding_of(config.encoding)
         self.machine = ReaderMachine(
             face_attempts=config.face_attempts, timeouts=config.timeouts, now=clock()
@@ -293,7 +297,7 @@ class Reader:
         if self.faults.card_unreadable:
             return CardReadFailed(command.step, ReaderError.CARD_NOT_RECOGNISED)
         try:
-            card = self.store.get(command.card_id)
+            card = self.tray.current(self.store.get(command.card_id))  # as the registry last issued it
         except KeyError:
             return CardReadFailed(command.step, ReaderError.CARD_NOT_RECOGNISED)
         if self.faults.not_my_number_card or not card.is_my_number_card:

@@ -92,3 +92,56 @@ def test_a_card_check_started_at_the_console_comes_back_with_the_wrong_link_flag
 
     files = list((tmp_path / "results").glob("OQSsiquc01res_face_*.xml"))
     assert len(files) == 1
+
+
+# --- the reader in step with the registry -----------------------------------------------------
+
+
+def finish_consents(reader_url: str, state: dict[str, Any]) -> dict[str, Any]:
+    while state["state"] == "consent":
+        answer: bool | str = "electronic" if state["consent_step"] == "prescription" else True
+        response = httpx.post(f"{reader_url}/api/reader/consent", json={"answer": answer}, timeout=30)
+        assert response.status_code == 200, response.text
+        state = wait_for_state(reader_url, {"consent", "result", "error"})
+    return state
+
+
+def check_at_reader(reader_url: str, card_id: str, method: str, proof: str) -> dict[str, Any]:
+    """A patient's whole check at the reader: place the card, prove it's them (a PIN or a sample
+    face), agree to the consents; the reader's final state (result or error)."""
+    placed = httpx.post(f"{reader_url}/api/reader/card", json={"card_id": card_id}, timeout=60)
+    assert placed.status_code == 200, placed.text
+    wait_for_state(reader_url, {"method"})
+    httpx.post(f"{reader_url}/api/reader/method", json={"method": method}, timeout=10).raise_for_status()
+    if method == "pin":
+        httpx.post(f"{reader_url}/api/reader/pin", json={"pin": proof}, timeout=30).raise_for_status()
+    else:
+        response = httpx.post(f"{reader_url}/api/reader/face/sample", json={"spec": proof}, timeout=60)
+        assert response.status_code == 200, response.text
+    state = finish_consents(reader_url, wait_for_state(reader_url, {"consent", "result", "error"}))
+    return state
+
+
+def take_card(reader_url: str) -> None:
+    if reader_state(reader_url)["card_present"]:
+        httpx.delete(f"{reader_url}/api/reader/card", timeout=10).raise_for_status()
+
+
+def test_a_fixture_reload_under_the_running_trio_reaches_the_reader(
+    trio: tuple[str, str], fresh_server: LiveServer
+) -> None:
+    reader_url, _ = trio
+    before = check_at_reader(reader_url, "healthy-employee", "pin", "1234")
+    assert before["summary"]["validity"] == "1", before
+    take_card(reader_url)
+
+    fresh_server.admin("POST", "/fixtures/load", json={"name": "personas"})  # new certificates for every card
+
+    by_pin = check_at_reader(reader_url, "healthy-employee", "pin", "1234")
+    assert by_pin["state"] == "result", by_pin
+    assert by_pin["summary"]["validity"] == "1", by_pin["summary"]
+    assert by_pin["summary"]["processing_result_status"] == "1", by_pin["summary"]
+    take_card(reader_url)
+    by_face = check_at_reader(reader_url, "healthy-employee", "face", "astronaut")
+    assert by_face["summary"]["validity"] == "1", by_face["summary"]
+    take_card(reader_url)
