@@ -145,3 +145,57 @@ def test_a_fixture_reload_under_the_running_trio_reaches_the_reader(
     by_face = check_at_reader(reader_url, "healthy-employee", "face", "astronaut")
     assert by_face["summary"]["validity"] == "1", by_face["summary"]
     take_card(reader_url)
+
+
+# --- no check is lost ----------------------------------------------------------------------------
+
+
+def start_at_console(console_url: str, patient: str) -> None:
+    started = httpx.post(f"{console_url}/patients/{patient}/card-check", follow_redirects=False, timeout=10)
+    assert started.status_code == 303, started.text
+
+
+def console_latest(console_url: str, patient: str, timeout: float = 30) -> dict[str, Any]:
+    """The console's latest check of a patient, waiting for one to arrive."""
+    deadline = time.monotonic() + timeout
+    latest: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        latest = httpx.get(f"{console_url}/api/console/patients/{patient}/latest", timeout=10).json()
+        if latest.get("check_id"):
+            return latest
+        time.sleep(0.2)
+    raise AssertionError(f"no check of {patient} reached the console")
+
+
+def test_a_check_started_while_the_last_patients_card_is_still_on_the_reader_is_not_lost(
+    trio: tuple[str, str],
+) -> None:
+    reader_url, console_url = trio
+    start_at_console(console_url, "healthy-employee")
+    assert check_at_reader(reader_url, "healthy-employee", "pin", "1234")["state"] == "result"
+    first = console_latest(console_url, "healthy-employee")
+
+    start_at_console(console_url, "healthy-national")  # patient A's card still lies on the reader
+    assert reader_state(reader_url)["next_patient_ref"] == "healthy-national"
+    take_card(reader_url)
+    assert reader_state(reader_url)["patient_ref"] == "healthy-national"
+    final = check_at_reader(reader_url, "healthy-national", "pin", "2468")
+    assert final["state"] == "result" and final["patient_ref"] == "healthy-national"
+    second = console_latest(console_url, "healthy-national")
+    assert second["check_id"] != first["check_id"]
+    check = httpx.get(f"{console_url}/api/console/checks/{second['check_id']}", timeout=10).json()
+    assert check["valid"] is True
+    take_card(reader_url)
+
+
+def test_a_card_pulled_mid_check_reaches_the_console_as_a_reader_error(trio: tuple[str, str]) -> None:
+    reader_url, console_url = trio
+    start_at_console(console_url, "healthy-employee")
+    httpx.post(f"{reader_url}/api/reader/card", json={"card_id": "healthy-employee"}, timeout=60)
+    wait_for_state(reader_url, {"method"})
+    take_card(reader_url)  # pulled before choosing a method
+    latest = console_latest(console_url, "healthy-employee")
+    check = httpx.get(f"{console_url}/api/console/checks/{latest['check_id']}", timeout=10).json()
+    assert check["valid"] is False and check["patient_id"] == "healthy-employee"
+    page = httpx.get(f"{console_url}{latest['url']}", timeout=10).text
+    assert "カードが取り外されました" in page  # the reader's own words, on the patient's page
