@@ -66,6 +66,7 @@ from cardreader_emulator.results import (
     result_notice,
     write_result_file,
 )
+from cardreader_emulator.screens import result_screen
 from cardreader_emulator.tray import Tray
 
 log = logging.getLogger("onshi.reader")
@@ -225,6 +226,7 @@ class Reader:
             snap = self.machine.snapshot()
             snap["reader_id"] = self.reader_id
             snap["card"] = self._card.summary() if self._card else None
+            snap["screen"] = result_screen(snap["summary"]) if snap["summary"] else None
             snap["faults"] = self.faults.view()
             snap["threshold"] = self.config.threshold
             snap["encoding"] = self.encoding.codec
