@@ -180,14 +180,26 @@ def reader(ctx: click.Context, host: str, port: int, **options: Any) -> None:
     uvicorn.run(create_app(r), host=host, port=port, log_level="warning")
 
 
-@reader.command("run", help="手順ファイルを実行 / run a scripted check (YAML or JSON steps)")
+def _run_help() -> str:
+    from cardreader_emulator.script import SCRIPT_FORMAT
+
+    # \b keeps click from re-wrapping the example
+    return ("手順ファイルを実行 / run a scripted check (YAML or JSON steps).\n\n\b\n"
+            + SCRIPT_FORMAT.replace("\n\n", "\n\n\b\n"))
+
+
+@reader.command("run", help=_run_help())
 @click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="結果をJSONで出力 / print the report as JSON")
 @click.pass_obj
 def run(settings: Settings, script: Path, as_json: bool) -> None:
     from cardreader_emulator.script import ScriptError, load_script, run_steps
 
-    steps = load_script(script)
+    try:
+        steps = load_script(script)
+    except (ScriptError, ValueError) as exc:  # yaml.YAMLError and JSON errors are ValueErrors or ScriptErrors
+        click.echo(f"手順エラー / script error: {exc}", err=True)
+        sys.exit(1)
     r = build_reader(settings)
     _reregister_if_unknown(r, settings)
     try:

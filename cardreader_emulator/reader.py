@@ -186,6 +186,37 @@ class Reader:
             self._pending_image = image
         return self._act(FaceSubmitted())
 
+    def capture(self, spec: str) -> faces.Image:
+        """A prepared camera frame; ``holder`` (``holder:mask``, ``holder+man-a`` …) is the card
+        holder on the reader (the card's shipped face, or the card's own photo for a trainee's card)."""
+        parts = []
+        for part in spec.split("+"):
+            name, sep, derivation = part.partition(":")
+            if name == "holder":
+                with self._lock:
+                    card = self._card
+                if card is None or card.photo_path is None:
+                    raise ValueError("no card with a photo on the reader: 'holder' has no face")
+                name = card.photo_source or str(card.photo_path)
+            parts.append(name + sep + derivation)
+        return faces.capture("+".join(parts))
+
+    def samples(self) -> dict[str, list[dict[str, str]]]:
+        """The prepared captures for the page, in words: the card holder's first, then everyone."""
+        with self._lock:
+            card = self._card
+        holder = []
+        if card is not None and card.photo_path is not None:
+            for derivation in faces.SAMPLE_DERIVATIONS:
+                ja, en = faces.CAPTURE_LABELS[derivation]
+                if derivation == "plain":
+                    holder.append({"spec": "holder", "ja": "カードの本人", "en": "the card holder"})
+                else:
+                    holder.append({"spec": f"holder:{derivation}", "ja": f"カードの本人・{ja}",
+                                   "en": f"the card holder, {en}"})
+        everyone = [{"spec": spec, **faces.capture_label(spec)} for spec in faces.sample_specs()]
+        return {"holder": holder, "all": everyone}
+
     def camera_failed(self) -> dict[str, Any]:
         return self._act(CameraFailed())
 

@@ -186,6 +186,7 @@ function render() {
   else photo.hidden = true;
   $("visual-ok").disabled = s.state !== "visual";
   for (const box of document.querySelectorAll("[data-fault]")) box.checked = !!s.faults[box.dataset.fault];
+  loadSamples();
   maybeAutoCapture(s);
 }
 
@@ -238,18 +239,34 @@ async function loadCards() {
   }
 }
 
-function loadSamples() {
+let samplesKey = null;
+
+async function loadSamples() {  // the prepared faces, in words; the card holder's first
+  const key = `${lang}|${snap && snap.card ? snap.card.card_id : ""}`;
+  if (key === samplesKey) return;
+  samplesKey = key;
+  const samples = await (await fetch("/api/reader/face/samples")).json();
   const select = $("sample-select");
-  for (const who of ["astronaut", "hopper"]) {
-    for (const d of ["", ":dim", ":dark", ":blur", ":rotate", ":mask", ":glasses", ":sunglasses"]) {
+  const chosen = select.value;
+  select.innerHTML = "";
+  const camera = document.createElement("option");
+  camera.value = "";
+  camera.textContent = t("（カメラの映像）", "(camera image)");
+  select.appendChild(camera);
+  const groups = [[t("カードの本人", "The card holder"), samples.holder], [t("見本の顔", "Sample faces"), samples.all]];
+  for (const [label, items] of groups) {
+    if (!items.length) continue;
+    const group = document.createElement("optgroup");
+    group.label = label;
+    for (const item of items) {
       const o = document.createElement("option");
-      o.value = o.textContent = who + d;
-      select.appendChild(o);
+      o.value = item.spec;
+      o.textContent = t(item.ja, item.en);
+      group.appendChild(o);
     }
+    select.appendChild(group);
   }
-  const o = document.createElement("option");
-  o.value = o.textContent = "astronaut+hopper";
-  select.appendChild(o);
+  if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
 }
 
 async function poll() {
@@ -270,7 +287,6 @@ for (const box of document.querySelectorAll("[data-fault]")) {
   });
 }
 
-loadSamples();
 applyLang();
 loadCards();
 startCamera();
