@@ -199,3 +199,103 @@ def test_a_card_pulled_mid_check_reaches_the_console_as_a_reader_error(trio: tup
     assert check["valid"] is False and check["patient_id"] == "healthy-employee"
     page = httpx.get(f"{console_url}{latest['url']}", timeout=10).text
     assert "カードが取り外されました" in page  # the reader's own words, on the patient's page
+
+
+# --- a trainer's afternoon: card scenarios in a row on one running demo --------------------------
+
+
+@pytest.fixture
+def demo(fresh_server: LiveServer, tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+    """Server, reader, console and the gallery/trainer app as processes, as `make demo` runs them."""
+    if fresh_server.backend != "sqlite":
+        pytest.skip("the wiring is backend-independent; the server tests cover PostgreSQL")
+    console_port, gallery_port = free_port(), free_port()
+    console_url = f"http://127.0.0.1:{console_port}"
+    gallery_url = f"http://127.0.0.1:{gallery_port}"
+    env = {
+        "ONSHI_ADMIN_TOKEN": fresh_server.admin_token,
+        "ONSHI_CLINIC_CODE": fresh_server.clinic_code,
+        "ONSHI_CLINIC_TOKEN": fresh_server.clinic_token,
+        "ONSHI_SERVER_URL": fresh_server.url,
+    }
+    with reader_process(fresh_server, tmp_path, "--console-url", console_url) as reader_url:
+        console = start_onshi(
+            ["console", "--port", str(console_port), "--server", fresh_server.url, "--reader-url", reader_url,
+             "--patients", str(tmp_path / "patients.json")],
+            env=env, log=ROOT / "var" / "test-logs" / "demo-console.log",
+        )
+        gallery = start_onshi(
+            ["gallery", "--port", str(gallery_port), "--server", fresh_server.url, "--console", console_url,
+             "--reader", reader_url, "--data", str(tmp_path / "rehearsal")],
+            env=env, log=ROOT / "var" / "test-logs" / "demo-gallery.log",
+        )
+        try:
+            wait_http(f"{console_url}/", timeout=60, process=console)
+            wait_http(f"{gallery_url}/", timeout=60, process=gallery)
+            yield reader_url, console_url, gallery_url
+        finally:
+            stop(gallery)
+            stop(console)
+
+
+# scenario id → (card, method, proof, what the reader must show: summary fields or a reader error code)
+CARD_SCENARIOS: list[tuple[str, str, str, str, dict[str, str]]] = [
+    ("f03-certificate-expired", "f3-certificate-expired", "pin", "1234", {"processing_result_code": "E001"}),
+    ("f09-not-registered", "f9-not-registered", "face", "holder", {"processing_result_code": "E003"}),
+    ("f04-no-provide", "f4-no-provide", "face", "holder:glasses", {"validity": "1",
+                                                                    "processing_result_code": "W003"}),
+    ("f01-input-lag", "f1-input-lag", "pin", "1234", {"validity": "2"}),
+    ("f12-renewal-link", "late-elderly-30", "pin", "3333", {"validity": "4"}),
+    ("f15-revoked", "f15-revoked", "pin", "1234", {"processing_result_code": "E002"}),
+    ("f06-reader-unplugged", "healthy-employee", "pin", "1234", {"error": "R401"}),
+]
+
+
+def play_prepared(reader_url: str, card: str, method: str, proof: str) -> dict[str, Any]:
+    """The trainee at the reader after 「準備」: the reader's final state."""
+    placed = httpx.post(f"{reader_url}/api/reader/card", json={"card_id": card}, timeout=60)
+    assert placed.status_code == 200, placed.text
+    state = wait_for_state(reader_url, {"method", "error"})
+    if state["state"] == "error":
+        return state
+    chosen = httpx.post(f"{reader_url}/api/reader/method", json={"method": method}, timeout=10)
+    if chosen.status_code != 200:  # e.g. the cable came out as the PIN screen opened
+        return reader_state(reader_url)
+    if method == "pin":
+        httpx.post(f"{reader_url}/api/reader/pin", json={"pin": proof}, timeout=30)
+    else:
+        httpx.post(f"{reader_url}/api/reader/face/sample", json={"spec": proof}, timeout=60)
+    return finish_consents(reader_url, wait_for_state(reader_url, {"consent", "result", "error"}))
+
+
+def test_card_scenarios_in_a_row_on_one_demo_each_show_their_own_failure(
+    demo: tuple[str, str, str],
+) -> None:
+    reader_url, _, gallery_url = demo
+    seen: list[str] = []
+    for number, (scenario, card, method, proof, expected) in enumerate(CARD_SCENARIOS):
+        if number == 3:  # 「ライブで実行」 in between: it reloads the registry under the running reader
+            live = httpx.post(f"{gallery_url}/api/run/f02-wrong-link", timeout=600)
+            assert live.status_code == 200, live.text
+            assert live.json()["ok"], live.json()
+        prepared = httpx.post(f"{gallery_url}/api/prepare/{scenario}", timeout=120)
+        assert prepared.status_code == 200, prepared.text
+        final = play_prepared(reader_url, card, method, proof)
+        if "error" in expected:
+            assert final["state"] == "error", (scenario, final)
+            assert final["error"]["code"] == expected["error"], (scenario, final)
+            seen.append(final["error"]["code"])
+        else:
+            assert final["state"] == "result", (scenario, final)
+            summary = final["summary"]
+            for key, value in expected.items():
+                assert summary[key] == value, (scenario, key, summary)
+            screen = final["screen"]
+            if summary["validity"] != "1":  # a failure never looks like a completed check-in
+                assert screen["tone"] == "bad" and screen["step"]["ja"] != "完了", (scenario, screen)
+            seen.append(summary["processing_result_code"] or f"validity {summary['validity']}")
+        httpx.delete(f"{gallery_url}/api/prepare/{scenario}", timeout=60).raise_for_status()  # faults off
+        if not reader_state(reader_url)["connected"]:
+            httpx.post(f"{reader_url}/api/reader/faults", json={"unplugged": False}, timeout=10)
+        take_card(reader_url)
+    assert len(set(seen)) == len(CARD_SCENARIOS), seen  # each its own failure

@@ -52,7 +52,7 @@ function button(label, onClick, cls) {
   return b;
 }
 
-function both(ja, en) { return `${t(ja, en)}<small>${t(en, ja)}</small>`; }
+function both(ja, en) { return t(ja, en); }  // one language at a time; English on the toggle
 
 function screenText(s) {
   const card = s.card_present;
