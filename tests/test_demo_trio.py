@@ -6,6 +6,7 @@ comes back to the console, which flags the wrong link (F2) and holds the strange
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -299,3 +300,24 @@ def test_card_scenarios_in_a_row_on_one_demo_each_show_their_own_failure(
             httpx.post(f"{reader_url}/api/reader/faults", json={"unplugged": False}, timeout=10)
         take_card(reader_url)
     assert len(set(seen)) == len(CARD_SCENARIOS), seen  # each its own failure
+
+
+def test_every_date_the_reader_shows_or_writes_is_on_the_simulated_clock(
+    trio: tuple[str, str], tmp_path: Path
+) -> None:
+    from datetime import date
+
+    reader_url, _ = trio
+    final = check_at_reader(reader_url, "healthy-employee", "pin", "1234")
+    (path,) = (tmp_path / "results").glob("OQSsiquc01res_face_*.xml")
+    page = httpx.get(f"{reader_url}/", timeout=10).text
+    state = json.dumps(final, ensure_ascii=False)
+    seen = "\n".join([path.name, path.read_text(encoding="utf-8"), state, page])
+    assert path.name == "OQSsiquc01res_face_20261124090000.xml"  # the fixture moment, 2026-11-24 09:00 JST
+    assert "<ProcessExecutionTime>20261124090000</ProcessExecutionTime>" in seen
+    today = date.today()
+    if today != date(2026, 11, 24):
+        walls = (today.strftime("%Y%m%d"), today.isoformat(), f"{today.year}年{today.month}月{today.day}日")
+        for wall in walls:
+            assert wall not in seen, wall
+    take_card(reader_url)
