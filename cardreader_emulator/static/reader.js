@@ -229,6 +229,7 @@ function applyLang() {
 async function loadCards() {
   const cards = await api("GET", "/api/reader/cards");
   const select = $("card-select");
+  const chosen = select.value;  // a refresh of the list keeps the card the trainer chose
   select.innerHTML = "";
   for (const c of cards) {
     const o = document.createElement("option");
@@ -237,6 +238,7 @@ async function loadCards() {
     o.textContent = `${c.name}（${born}${t(c.variant.ja, c.variant.en)}${c.pin_locked ? t("・暗証番号ロック", ", PIN locked") : ""}）`;
     select.appendChild(o);
   }
+  if (cards.some((c) => c.card_id === chosen)) select.value = chosen;
 }
 
 let samplesKey = null;
