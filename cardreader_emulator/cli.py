@@ -135,8 +135,11 @@ def build_reader(s: Settings) -> Any:
         threshold=s.threshold,
         face_attempts=s.face_attempts,
     )
-    # the admin client stays open: the tray asks the registry for each card's current material
-    return Reader(config, central, tray=Tray(CardStore(s.cards_dir), admin))
+    admin.close()
+    # the tray asks the registry for each card's current material before a read: a short timeout, so a
+    # slow server costs seconds, not the read step's whole time (the card is then used as it is)
+    tray_source = Admin(s.server, s.admin_token, timeout=5.0)
+    return Reader(config, central, tray=Tray(CardStore(s.cards_dir), tray_source))
 
 
 def _reregister_if_unknown(reader: Any, s: Settings) -> None:
