@@ -51,7 +51,8 @@ class ConsentBody(BaseModel):
 
 class SampleBody(BaseModel):
     spec: str = Field(
-        min_length=1, max_length=200, description="e.g. astronaut, hopper:mask, astronaut+hopper"
+        min_length=1, max_length=200,
+        description="e.g. holder, holder:mask, man-a, hopper:mask, astronaut+man-a",
     )
 
 
@@ -140,6 +141,7 @@ def create_app(reader: Reader, tick_seconds: float = 0.25) -> FastAPI:
 
     @app.get("/api/reader/cards")
     def cards() -> list[dict[str, Any]]:
+        reader.tray.sync()  # cards the registry issued since (a reload, a new card) show up here
         return [card.summary() for card in reader.store.all()]
 
     @app.get("/api/reader/cards/{card_id}/photo")
@@ -173,11 +175,17 @@ def create_app(reader: Reader, tick_seconds: float = 0.25) -> FastAPI:
             raise ValueError(f"not an image: {exc}") from exc
         return reader.present_face(image)
 
+    @app.get("/api/reader/face/samples")
+    def face_samples() -> dict[str, list[dict[str, str]]]:
+        """The prepared captures in words (the card holder's first): {"holder": [...], "all": [...]}."""
+        return reader.samples()
+
     @app.post("/api/reader/face/sample")
     def face_sample(body: SampleBody) -> dict[str, Any]:
-        """Presents a prepared capture (a fixture portrait, dark, masked …) instead of the camera."""
+        """Presents a prepared capture (a shipped face, dark, masked …; ``holder`` for the card's
+        holder) instead of the camera."""
         try:
-            image = faces.capture(body.spec)
+            image = reader.capture(body.spec)
         except (KeyError, ValueError, faces.NoFaceInPhoto) as exc:
             raise ValueError(str(exc)) from exc
         return reader.present_face(image)
@@ -185,7 +193,7 @@ def create_app(reader: Reader, tick_seconds: float = 0.25) -> FastAPI:
     @app.get("/api/reader/face/sample/{spec}.jpg")
     def face_sample_image(spec: str) -> Response:
         try:
-            return Response(faces.encode_jpeg(faces.capture(spec)), media_type="image/jpeg")
+            return Response(faces.encode_jpeg(reader.capture(spec)), media_type="image/jpeg")
         except (KeyError, ValueError, faces.NoFaceInPhoto):
             raise HTTPException(404, "unknown capture") from None
 

@@ -106,6 +106,7 @@ class VirtualCard:
         self.expires_on = date.fromisoformat(data["card_expires_on"]) if data.get("card_expires_on") else None
         self.certificate_pem: str = data["certificate_pem"]
         self.is_my_number_card: bool = data.get("is_my_number_card", True)
+        self.photo_source: str | None = data.get("photo_source")  # the shipped face it was made from
         self._pin_verified = False
 
     # --- what the reader can see ---------------------------------------------------------
@@ -152,6 +153,7 @@ class VirtualCard:
             "person_id": self.person_id,
             "card_expires_on": self.expires_on.isoformat() if self.expires_on else None,
             "has_photo": self.has_photo,
+            "photo_source": self.photo_source,
             "has_pin": self.has_pin,
             "pin_remaining": self.pin_remaining,
             "pin_locked": self.pin_locked,
@@ -244,6 +246,7 @@ def write_card(
     person_id: str | None = None,
     persona: str | None = None,
     is_my_number_card: bool = True,
+    photo_source: str | None = None,
 ) -> VirtualCard:
     """Writes (or overwrites) a card's files. The PIN is stored only as a salted hash."""
     if not CARD_ID_PATTERN.match(card_id):
@@ -269,6 +272,7 @@ def write_card(
         "card_expires_on": card_expires_on,
         "certificate_pem": certificate_pem,
         "is_my_number_card": is_my_number_card,
+        "photo_source": photo_source if photo_jpeg is not None else None,
     }
     _atomic_write(folder / "key.pem", private_key_pem.encode("ascii"))
     os.chmod(folder / "key.pem", 0o600)

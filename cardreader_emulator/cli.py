@@ -108,9 +108,11 @@ def _fail(exc: Exception) -> None:
 def build_reader(s: Settings) -> Any:
     """Registers the reader (once; the identity is kept beside the cards), syncs the fixture
     cards from the server and returns a ready Reader."""
+    from cardreader_emulator.card import CardStore
     from cardreader_emulator.central import Admin, Central, CentralError, ReaderIdentity
     from cardreader_emulator.provision import fetch_fixture_cards
     from cardreader_emulator.reader import Reader, ReaderConfig
+    from cardreader_emulator.tray import Tray
 
     identity_path = s.cards_dir.parent / f"reader-{s.clinic_code}.json"
     admin = Admin(s.server, s.admin_token)
@@ -121,10 +123,9 @@ def build_reader(s: Settings) -> Any:
             identity.save(identity_path)
         fetch_fixture_cards(admin, s.cards_dir)
     except CentralError as exc:
+        admin.close()
         _fail(exc)
         raise
-    finally:
-        admin.close()
     central = Central(s.server, s.clinic_code, s.clinic_token, identity)
     config = ReaderConfig(
         cards_dir=s.cards_dir,
@@ -134,7 +135,11 @@ def build_reader(s: Settings) -> Any:
         threshold=s.threshold,
         face_attempts=s.face_attempts,
     )
-    return Reader(config, central)
+    admin.close()
+    # the tray asks the registry for each card's current material before a read: a short timeout, so a
+    # slow server costs seconds, not the read step's whole time (the card is then used as it is)
+    tray_source = Admin(s.server, s.admin_token, timeout=5.0)
+    return Reader(config, central, tray=Tray(CardStore(s.cards_dir), tray_source))
 
 
 def _reregister_if_unknown(reader: Any, s: Settings) -> None:
@@ -178,14 +183,26 @@ def reader(ctx: click.Context, host: str, port: int, **options: Any) -> None:
     uvicorn.run(create_app(r), host=host, port=port, log_level="warning")
 
 
-@reader.command("run", help="手順ファイルを実行 / run a scripted check (YAML or JSON steps)")
+def _run_help() -> str:
+    from cardreader_emulator.script import SCRIPT_FORMAT
+
+    # \b keeps click from re-wrapping the example
+    return ("手順ファイルを実行 / run a scripted check (YAML or JSON steps).\n\n\b\n"
+            + SCRIPT_FORMAT.replace("\n\n", "\n\n\b\n"))
+
+
+@reader.command("run", help=_run_help())
 @click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="結果をJSONで出力 / print the report as JSON")
 @click.pass_obj
 def run(settings: Settings, script: Path, as_json: bool) -> None:
     from cardreader_emulator.script import ScriptError, load_script, run_steps
 
-    steps = load_script(script)
+    try:
+        steps = load_script(script)
+    except (ScriptError, ValueError) as exc:  # yaml.YAMLError and JSON errors are ValueErrors or ScriptErrors
+        click.echo(f"手順エラー / script error: {exc}", err=True)
+        sys.exit(1)
     r = build_reader(settings)
     _reregister_if_unknown(r, settings)
     try:

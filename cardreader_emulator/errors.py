@@ -72,3 +72,13 @@ class ReaderError(Code):
         "本人確認を中止しました。",
         "The check was cancelled.",
     )
+    SUPERSEDED = (
+        "R603",
+        "別の患者さんの確認が始まったため、この確認は取り消されました。必要なら、もう一度カードで確認を始めてください。",
+        "Another patient's check was started, so this one was withdrawn. Start it again if needed.",
+    )
+    NO_CARD = (
+        "R604",
+        "カードが置かれないまま時間が過ぎたため、確認を取り消しました。カードを置いていただき、もう一度始めてください。",
+        "No card was placed in time, so the check was withdrawn. Ask for the card and start again.",
+    )

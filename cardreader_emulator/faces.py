@@ -1,7 +1,9 @@
 """Face matching at the reader: the camera image against the photo stored on the card's chip.
 
-Real face_recognition (dlib) on real photos. The portraits come from packages that are already
-installed (scikit-image's astronaut, matplotlib's Grace Hopper): nothing is downloaded.
+Real face_recognition (dlib) on real photos. The portraits come from installed packages
+(``PORTRAITS``: scikit-image's astronaut, matplotlib's Grace Hopper, and the synthetic people of the
+``openpeople`` package, each with a studio portrait for the chip and a selfie for the camera):
+nothing is downloaded.
 Camera-like captures (dim, dark, blurred, rotated, masked, with glasses …) are derived from them
 with OpenCV so that tests see what a real counter sees.
 
@@ -56,11 +58,75 @@ _DLIB_LOCK = threading.Lock()  # dlib's models are not documented as thread-safe
 # --- portraits -------------------------------------------------------------------------------
 
 
-PORTRAITS = ("astronaut", "hopper")
+@dataclass(frozen=True)
+class Portrait:
+    """A face the emulator ships: the chip photo's source and, where the package has a second photo
+    of the same person, a different photo for the camera (a genuine match across two photos)."""
+
+    name: str
+    ja: str
+    en: str
+    sex: str  # onshi.codes.Sex value: "1" male, "2" female
+    ages: tuple[int, int]  # the age range the face fits
+    source: str  # package and licence
+
+    @property
+    def label(self) -> dict[str, str]:
+        return {"ja": self.ja, "en": self.en}
+
+
+_OPENPEOPLE = "openpeople (PyPI, MIT): a synthetic person, no real individual"
+
+
+def _op(name: str, person: str, ja: str, en: str, sex: str, ages: tuple[int, int]) -> Portrait:
+    return Portrait(name, ja, en, sex, ages, f"{_OPENPEOPLE}; {person}")
+
+
+PORTRAITS: dict[str, Portrait] = {
+    p.name: p
+    for p in (
+        Portrait("astronaut", "女性（40歳前後）・宇宙服", "woman, about 40, space suit", "2", (35, 50),
+                 "scikit-image data.astronaut (NASA, public domain)"),
+        Portrait("hopper", "高齢の女性（80歳前後）", "elderly woman, about 80", "2", (70, 95),
+                 "matplotlib sample_data grace_hopper.jpg (US Navy, public domain)"),
+        _op("woman-a", "P001", "女性Ａ（40歳前後）", "woman A, about 40", "2", (35, 45)),
+        _op("woman-b", "P002", "女性Ｂ（40〜50代）", "woman B, 40s to 50s", "2", (35, 60)),
+        _op("woman-c", "P003", "女性Ｃ（30歳前後）", "woman C, about 30", "2", (25, 38)),
+        _op("woman-d", "P004", "女性Ｄ（30歳前後）", "woman D, about 30", "2", (25, 38)),
+        _op("woman-e", "P006", "女性Ｅ（40歳前後）", "woman E, about 40", "2", (35, 48)),
+        _op("woman-f", "P009", "女性Ｆ（20代前半）", "woman F, early 20s", "2", (15, 25)),
+        _op("woman-g", "P010", "女性Ｇ（30歳前後）", "woman G, about 30", "2", (25, 38)),
+        _op("man-a", "P005", "男性Ａ（60歳前後）", "man A, about 60", "1", (50, 75)),
+        _op("man-b", "P007", "男性Ｂ（30歳前後）", "man B, about 30", "1", (20, 38)),
+        _op("man-c", "P008", "男性Ｃ（40歳前後）", "man C, about 40", "1", (35, 50)),
+    )
+}
+_OPENPEOPLE_IDS = {name: p.source.rsplit("; ", 1)[1] for name, p in PORTRAITS.items()
+                   if p.source.startswith("openpeople")}
+_MAX_SOURCE_SIDE = 1024  # the package's photos are 2048 px; a chip photo and a camera frame need far less
+
+
+def _openpeople_photo(person: str, asset: str) -> Image:
+    import openpeople
+
+    path = Path(openpeople.__file__).parent / "data" / "curated" / person / "assets" / f"{asset}.jpg"
+    image = load_image(path)
+    height, width = image.shape[:2]
+    scale = _MAX_SOURCE_SIDE / max(height, width)
+    if scale < 1:
+        small = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(small, dtype=np.uint8)
+    return image
+
+
+def unknown_portrait(name: str) -> KeyError:
+    return KeyError(f"unknown face {name!r}; known faces: {', '.join(PORTRAITS)} "
+                    f"(or an image file; add :derivation, e.g. {next(iter(PORTRAITS))}:mask)")
 
 
 @functools.cache
 def _portrait(name: str) -> Image:
+    """The photo a chip photo is made from."""
     if name == "astronaut":
         from skimage import data
 
@@ -70,7 +136,17 @@ def _portrait(name: str) -> Image:
 
         path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
         return load_image(path)
-    raise KeyError(f"unknown portrait {name!r}; known: {', '.join(PORTRAITS)}")
+    if name in _OPENPEOPLE_IDS:
+        return _openpeople_photo(_OPENPEOPLE_IDS[name], "studio_portrait")
+    raise unknown_portrait(name)
+
+
+@functools.cache
+def _camera_source(name: str) -> Image:
+    """The photo the camera sees the person in: another photo of the same person where there is one."""
+    if name in _OPENPEOPLE_IDS:
+        return _openpeople_photo(_OPENPEOPLE_IDS[name], "amateur_selfie")
+    return _portrait(name)
 
 
 def portrait(name: str) -> Image:
@@ -457,6 +533,57 @@ CAPTURES: dict[str, Callable[[Image], Image]] = {
 }
 
 
+CAPTURE_LABELS: dict[str, tuple[str, str]] = {
+    "plain": ("そのまま", "as is"),
+    "dim": ("少し暗い照明", "dim light"),
+    "dark": ("暗すぎる", "too dark"),
+    "blur": ("少しぶれる", "slightly blurred"),
+    "heavy_blur": ("大きくぶれる", "badly blurred"),
+    "noise": ("画質が粗い", "grainy"),
+    "rotate": ("顔を少し傾ける", "head tilted a little"),
+    "tilted": ("顔を大きく傾ける", "head tilted far"),
+    "mask": ("マスク着用", "wearing a mask"),
+    "glasses": ("眼鏡", "glasses"),
+    "sunglasses": ("サングラス", "sunglasses"),
+    "empty": ("誰も映っていない", "nobody in front of the camera"),
+}
+SAMPLE_DERIVATIONS = ("plain", "dim", "mask", "glasses", "sunglasses", "dark")
+
+
+def capture_label(spec: str) -> dict[str, str]:
+    """A capture spec in words for people: "man-a:mask" → 男性A（60歳前後）・マスク着用."""
+    if "+" in spec:
+        first, second = (capture_label(part) for part in spec.split("+", 1))
+        return {"ja": f"2人が映る：{first['ja']}と{second['ja']}",
+                "en": f"two people: {first['en']} and {second['en']}"}
+    name, _, derivation = spec.partition(":")
+    portrait_ = PORTRAITS.get(name)
+    who = portrait_.label if portrait_ else {"ja": "画像ファイル", "en": "image file"}
+    if not derivation or derivation == "plain":
+        return dict(who)
+    ja, en = CAPTURE_LABELS.get(derivation, (derivation, derivation))
+    return {"ja": f"{who['ja']}・{ja}", "en": f"{who['en']}, {en}"}
+
+
+def sample_specs() -> list[str]:
+    """The prepared captures the reader page offers instead of a camera."""
+    specs = [name if d == "plain" else f"{name}:{d}" for name in PORTRAITS for d in SAMPLE_DERIVATIONS]
+    return [*specs, "astronaut+man-a"]
+
+
+def check_spec(spec: str, extra_names: tuple[str, ...] = ()) -> None:
+    """Raises KeyError (naming the known faces and variations) for a capture spec that names no
+    shipped face, no image file and none of ``extra_names`` (e.g. the reader's "holder")."""
+    for part in spec.split("+"):
+        name, _, derivation = part.partition(":")
+        if derivation and derivation not in CAPTURES:
+            raise KeyError(f"unknown face variation {derivation!r}; known: {', '.join(CAPTURES)}")
+        if name not in PORTRAITS and name not in extra_names and not Path(name).is_file():
+            known = ", ".join([*extra_names, *PORTRAITS])
+            raise KeyError(f"unknown face {name!r}; known faces: {known} (or an image file; "
+                           f"add :variation, e.g. {next(iter(PORTRAITS))}:mask)")
+
+
 def capture(spec: str) -> Image:
     """A camera frame from a spec: "astronaut", "hopper:mask", "astronaut+hopper" (two people),
     or a path to an image file (optionally ":derivation"), framed as the reader's camera sees it."""
@@ -469,6 +596,8 @@ def capture(spec: str) -> Image:
     if name in PORTRAITS:
         frame = _framed_portrait(name)
     else:
+        if not Path(name).is_file():
+            raise unknown_portrait(name)
         source = load_image(Path(name))
         frame = source if source.shape[:2] == (CAPTURE_HEIGHT, CAPTURE_WIDTH) else camera_frame(source)
     return CAPTURES[derivation or "plain"](frame)
@@ -476,8 +605,9 @@ def capture(spec: str) -> Image:
 
 @functools.cache
 def _framed_portrait(name: str) -> Image:
-    # Framed a little differently from the chip photo (closer, off-centre), as a live camera would.
-    frame = camera_frame(_portrait(name), face_height=210, shift=(18, -6))
+    # Framed a little differently from the chip photo (closer, off-centre), as a live camera would,
+    # from another photo of the person where the package has one.
+    frame = camera_frame(_camera_source(name), face_height=210, shift=(18, -6))
     frame.setflags(write=False)
     return frame
 

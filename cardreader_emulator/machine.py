@@ -88,6 +88,7 @@ class Timeouts:
     consent: float = 60.0
     sending: float = 40.0
     error_without_card: float = 10.0  # an error screen with no card left returns to waiting
+    waiting_for_card: float = 180.0  # a check the console started, with no card placed: withdrawn
 
     def for_state(self, state: State) -> float | None:
         return {
@@ -310,6 +311,7 @@ class Context:
     card_present: bool = False
     facts: CardFacts | None = None
     patient_ref: str | None = None
+    next_patient_ref: str | None = None  # a check started while this card is still on the reader
     methods: tuple[AuthMethod, ...] = ()
     method: AuthMethod | None = None
     face_attempts: int = 0
@@ -342,6 +344,8 @@ class ReaderMachine:
     def deadline(self) -> float | None:
         if self.state is State.ERROR and not self.ctx.card_present:
             return self.entered_at + self.timeouts.error_without_card
+        if self.state is State.IDLE and self.ctx.patient_ref:
+            return self.entered_at + self.timeouts.waiting_for_card
         limit = self.timeouts.for_state(self.state)
         return None if limit is None else self.entered_at + limit
 
@@ -378,6 +382,7 @@ class ReaderMachine:
             "card_present": ctx.card_present,
             "card_id": ctx.card_id,
             "patient_ref": ctx.patient_ref,
+            "next_patient_ref": ctx.next_patient_ref,
             "methods": [m.value for m in ctx.methods],
             "method": ctx.method.value if ctx.method else None,
             "face_attempts": ctx.face_attempts,
@@ -485,10 +490,14 @@ class ReaderMachine:
             return []
         if self.state is State.ERROR:  # error shown long enough with no card: back to waiting
             self._enter(State.IDLE)
-            self.ctx = Context(patient_ref=None)
+            self.ctx = Context(patient_ref=self.ctx.next_patient_ref)
             return []
         if not self.connected:
             return []
+        if self.state is State.IDLE:  # the console's check never got a card: it is told, not left waiting
+            patient_ref, self.ctx.patient_ref = self.ctx.patient_ref, None
+            self._enter(State.IDLE)
+            return [ReportError(ReaderError.NO_CARD, patient_ref)]
         return self._fail(ReaderError.TIMEOUT, f"no answer in state {self.state.value}")
 
     def _disconnect(self) -> list[Command]:
@@ -496,6 +505,11 @@ class ReaderMachine:
             return []
         self.connected = False
         commands: list[Command] = [ForgetCard()]
+        waiting = [ref for ref in (self.ctx.next_patient_ref,) if ref]
+        if self.state is State.IDLE and self.ctx.patient_ref:
+            waiting.append(self.ctx.patient_ref)
+        commands += [ReportError(ReaderError.READER_DISCONNECTED, ref) for ref in waiting]
+        self.ctx.next_patient_ref = None
         if self.state not in (State.IDLE, State.RESULT, State.ERROR):
             commands += self._fail(ReaderError.READER_DISCONNECTED)
         else:
@@ -504,22 +518,39 @@ class ReaderMachine:
         return commands
 
     def _on_StartCheck(self, event: StartCheck) -> list[Command]:
-        if not self.ctx.card_present and self.state in (State.IDLE, State.RESULT, State.ERROR):
-            if self.state is not State.IDLE:
-                self._enter(State.IDLE)
-            self.ctx = Context(patient_ref=event.patient_ref)
-            return []
-        if self.ctx.card_present and self.state not in (State.RESULT, State.ERROR):
-            self.ctx.patient_ref = event.patient_ref  # the patient is already at the reader
-            return []
-        return self._invalid(event)  # the last patient's card is still on the reader
+        """The console starts a check for a patient. One check at a time, and every check the
+        console started ends in a report to it (a result or a reader error):
+
+        - no card on the reader: the reader waits for this patient's card (a check still waiting
+          for its card is withdrawn, and its console told: R603);
+        - a card on the reader whose check has no patient yet: the patient is already at the reader;
+        - the previous patient's card still on the reader (its result or error showing, or its
+          check running): this check waits until that card is taken, then waits for its card.
+        """
+        ctx = self.ctx
+        ref = event.patient_ref
+        commands: list[Command] = []
+        if not ctx.card_present and self.state in (State.IDLE, State.RESULT, State.ERROR):
+            if self.state is State.IDLE and ctx.patient_ref not in (None, ref):
+                commands.append(ReportError(ReaderError.SUPERSEDED, ctx.patient_ref))
+            self._enter(State.IDLE)  # the wait for the card starts now (its timeout too)
+            self.ctx = Context(patient_ref=ref)
+            return commands
+        running = ctx.card_present and self.state not in (State.RESULT, State.ERROR)
+        if running and ctx.patient_ref in (None, ref):
+            ctx.patient_ref = ref  # the patient is already at the reader
+            return commands
+        if ctx.next_patient_ref not in (None, ref):
+            commands.append(ReportError(ReaderError.SUPERSEDED, ctx.next_patient_ref))
+        ctx.next_patient_ref = ref  # after the card on the reader is taken
+        return commands
 
     def _on_CardPlaced(self, event: CardPlaced) -> list[Command]:
         if self.ctx.card_present:
             return self._invalid(event)
         if self.state not in (State.IDLE, State.ERROR, State.RESULT):
             return self._invalid(event)
-        patient_ref = self.ctx.patient_ref if self.state is State.IDLE else None
+        patient_ref = self.ctx.patient_ref if self.state is State.IDLE else self.ctx.next_patient_ref
         self.ctx = Context(card_id=event.card_id, card_present=True, patient_ref=patient_ref)
         self._enter(State.READING)
         return [ReadCard(self.step, event.card_id)]
@@ -641,8 +672,9 @@ class ReaderMachine:
         commands: list[Command] = [ForgetCard()]
         if self.state in (State.RESULT, State.ERROR):
             if self.state is State.RESULT or self.ctx.error is not ReaderError.READER_DISCONNECTED:
+                next_patient = self.ctx.next_patient_ref
                 self._enter(State.IDLE)
-                self.ctx = Context()
+                self.ctx = Context(patient_ref=next_patient)  # the next patient's check, if started
             return commands
         return commands + self._fail(ReaderError.CARD_REMOVED)
 

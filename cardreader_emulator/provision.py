@@ -11,7 +11,7 @@ from cardreader_emulator.central import Admin
 
 
 def photo_jpeg(photo: str | None) -> bytes | None:
-    """The chip photo: a named portrait ("astronaut", "hopper") or an image file."""
+    """The chip photo: a named portrait (``faces.PORTRAITS``) or an image file."""
     if not photo:
         return None
     if photo in faces.PORTRAITS:
@@ -26,8 +26,10 @@ def card_from_material(
 ) -> VirtualCard:
     person = material["person"]
     variant = variant_of(material.get("variant") or "standard")
+    source = None
     if photo is None and variant is not CardVariant.INFANT:
         photo = photo_jpeg(material.get("photo"))
+        source = material.get("photo") if material.get("photo") in faces.PORTRAITS else None
     return write_card(
         cards_dir,
         card_id or person["id"],
@@ -40,6 +42,7 @@ def card_from_material(
         card_expires_on=material.get("card_expires_on"),
         person_id=person["id"],
         persona=person["id"],
+        photo_source=source,
     )
 
 

@@ -66,6 +66,8 @@ from cardreader_emulator.results import (
     result_notice,
     write_result_file,
 )
+from cardreader_emulator.screens import result_screen
+from cardreader_emulator.tray import Tray
 
 log = logging.getLogger("onshi.reader")
 
@@ -140,12 +142,15 @@ class Reader:
         central: Central | None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        tray: Tray | None = None,
     ) -> None:
         self.config = config
         self.central = central
         self.clock = clock
         self.sleep = sleep  # the slow-read fault waits through this (tests advance a fake clock)
         self.store = CardStore(config.cards_dir)
+        # the cards beside the reader, kept in step with the registry when it has a card source
+        self.tray = tray or Tray(self.store, None)
         self.encoding = encoding_of(config.encoding)
         self.machine = ReaderMachine(
             face_attempts=config.face_attempts, timeouts=config.timeouts, now=clock()
@@ -180,6 +185,37 @@ class Reader:
         with self._lock:
             self._pending_image = image
         return self._act(FaceSubmitted())
+
+    def capture(self, spec: str) -> faces.Image:
+        """A prepared camera frame; ``holder`` (``holder:mask``, ``holder+man-a`` …) is the card
+        holder on the reader (the card's shipped face, or the card's own photo for a trainee's card)."""
+        parts = []
+        for part in spec.split("+"):
+            name, sep, derivation = part.partition(":")
+            if name == "holder":
+                with self._lock:
+                    card = self._card
+                if card is None or card.photo_path is None:
+                    raise ValueError("no card with a photo on the reader: 'holder' has no face")
+                name = card.photo_source or str(card.photo_path)
+            parts.append(name + sep + derivation)
+        return faces.capture("+".join(parts))
+
+    def samples(self) -> dict[str, list[dict[str, str]]]:
+        """The prepared captures for the page, in words: the card holder's first, then everyone."""
+        with self._lock:
+            card = self._card
+        holder = []
+        if card is not None and card.photo_path is not None:
+            for derivation in faces.SAMPLE_DERIVATIONS:
+                ja, en = faces.CAPTURE_LABELS[derivation]
+                if derivation == "plain":
+                    holder.append({"spec": "holder", "ja": "カードの本人", "en": "the card holder"})
+                else:
+                    holder.append({"spec": f"holder:{derivation}", "ja": f"カードの本人・{ja}",
+                                   "en": f"the card holder, {en}"})
+        everyone = [{"spec": spec, **faces.capture_label(spec)} for spec in faces.sample_specs()]
+        return {"holder": holder, "all": everyone}
 
     def camera_failed(self) -> dict[str, Any]:
         return self._act(CameraFailed())
@@ -221,6 +257,7 @@ class Reader:
             snap = self.machine.snapshot()
             snap["reader_id"] = self.reader_id
             snap["card"] = self._card.summary() if self._card else None
+            snap["screen"] = result_screen(snap["summary"]) if snap["summary"] else None
             snap["faults"] = self.faults.view()
             snap["threshold"] = self.config.threshold
             snap["encoding"] = self.encoding.codec
@@ -293,7 +330,7 @@ class Reader:
         if self.faults.card_unreadable:
             return CardReadFailed(command.step, ReaderError.CARD_NOT_RECOGNISED)
         try:
-            card = self.store.get(command.card_id)
+            card = self.tray.current(self.store.get(command.card_id))  # as the registry last issued it
         except KeyError:
             return CardReadFailed(command.step, ReaderError.CARD_NOT_RECOGNISED)
         if self.faults.not_my_number_card or not card.is_my_number_card:

@@ -1,23 +1,5 @@
-"""Scripted mode for integration tests: `onshi reader run SCRIPT`.
-
-A script is YAML or JSON: a list of steps (or ``{"steps": [...]}``), each a one-key mapping::
-
-    - start: P-0001                      # the console's patient reference (optional)
-    - fault: {camera_unavailable: true}  # any reader fault (see reader.Faults)
-    - place: healthy-employee            # put card X on the reader
-    - method: face                       # face | pin | visual
-    - face: astronaut:mask               # a capture spec (portrait[:derivation]) or an image file
-    - pin: "1234"
-    - visual: true                       # staff confirm the person by sight
-    - consent: {medical: true, operation: false, checkup: true, limit: true, prescription: electronic}
-    - expect: {state: result, validity: "1"}
-    - wait: 1.5                          # seconds (timeouts are real time in scripted mode)
-    - cancel: true
-    - remove: true                       # take the card off
-
-Consent answers not given are "no" (and paper prescription). The run prints each step and the
-result, and the reader writes its result file as in normal use.
-"""
+"""Scripted mode for integration tests: `onshi reader run SCRIPT` (the format: ``SCRIPT_FORMAT``,
+shown by `onshi reader run --help` and in docs/integration.md)."""
 
 from __future__ import annotations
 
@@ -33,6 +15,39 @@ import yaml
 from cardreader_emulator import faces
 from cardreader_emulator.machine import InvalidAction
 from cardreader_emulator.reader import Reader
+
+SCRIPT_FORMAT = """\
+A script is YAML or JSON: a list of steps (or {"steps": [...]}), each step one action:
+
+  - start: P-0001                     # the console's patient reference (optional)
+  - fault: {camera_unavailable: true} # reader faults: card_unreadable, not_my_number_card,
+                                      #   camera_unavailable, slow_read_ms, unplugged,
+                                      #   unplug_at (a state, e.g. sending), network_down
+  - place: healthy-employee           # put this card (a persona id, see `onshi card list`)
+  - method: face                      # face | pin | visual
+  - face: holder                      # who the camera sees: holder (the card's holder),
+                                      #   a shipped face (astronaut, hopper, woman-a … woman-g,
+                                      #   man-a, man-b, man-c) or an image file, with an optional
+                                      #   :variation (dim, dark, blur, heavy_blur, noise, rotate,
+                                      #   tilted, mask, glasses, sunglasses, empty);
+                                      #   two people: holder+man-a
+  - pin: "1234"
+  - visual: true                      # staff confirm the person by sight
+  - consent: {medical: true, operation: false, checkup: true, limit: true,
+              prescription: electronic}   # answers not given are "no" (and paper)
+  - expect: {state: result, validity: "1"}  # any field of the reader state or the result
+                                      #   summary; also error_code, notice_code
+  - wait: 1.5                         # seconds (timeouts run in real time here)
+  - cancel: true
+  - remove: true                      # take the card off
+
+face, pin and visual choose their method when the reader is still asking for one. The run
+prints each step and the result; the reader writes its result file as in normal use. A step
+that is not possible at that moment, or an expect that does not hold, stops the run (exit 1).
+"""
+
+ACTIONS = ("start", "fault", "place", "method", "face", "pin", "visual", "consent", "expect", "wait",
+           "cancel", "remove")
 
 
 class ScriptError(Exception):
@@ -61,6 +76,14 @@ def parse_steps(data: Any) -> list[dict[str, Any]]:
     for number, step in enumerate(steps, 1):
         if not isinstance(step, dict) or len(step) != 1:
             raise ScriptError(f"step {number}: one action per step, e.g. '- place: healthy-employee'")
+        ((action, arg),) = step.items()
+        if action not in ACTIONS:
+            raise ScriptError(f"step {number}: unknown action {action!r}; actions: {', '.join(ACTIONS)}")
+        if action == "face":
+            try:
+                faces.check_spec(str(arg), extra_names=("holder",))
+            except KeyError as exc:
+                raise ScriptError(f"step {number} (face): {exc.args[0]}") from None
     return steps
 
 
@@ -142,7 +165,7 @@ def _run_step(reader: Reader, action: str, arg: Any) -> dict[str, Any]:
     if action == "face":
         if reader.snapshot()["state"] == "method":
             reader.choose("face")
-        return reader.present_face(faces.capture(str(arg)))
+        return reader.present_face(reader.capture(str(arg)))
     if action == "pin":
         if reader.snapshot()["state"] == "method":
             reader.choose("pin")

@@ -108,7 +108,7 @@ def test_f1_input_lag_by_face(counter: Counter) -> None:
     r.start_check("P-F1")
     assert r.place_card("f1-input-lag")["methods"] == ["face", "pin", "visual"]
     r.choose("face")
-    assert r.present_face(faces.capture("astronaut:dim"))["state"] == "consent"
+    assert r.present_face(r.capture("holder:dim"))["state"] == "consent"  # 小林 大輔, in poor light
     snap = counter.consents(ALL_YES)
     assert snap["state"] == "result"
     assert snap["summary"]["validity"] == "2"  # insured, but the new insurer's registration is late
@@ -147,7 +147,7 @@ def test_f3_certificate_in_grace_by_visual_check(counter: Counter) -> None:
     r.remove_card()
     r.place_card("f3-certificate-expired")
     r.choose("face")
-    r.present_face(faces.capture("hopper"))
+    r.present_face(faces.capture("man-a"))  # 松本 浩 (61) himself
     summary = counter.consents({})["summary"]
     assert summary["processing_result_status"] == "2" and summary["processing_result_code"] == "E001"
     assert len(list(counter.results_dir.glob("OQSsiquc01res_face_*.xml"))) == 2  # error results are files too
@@ -158,7 +158,7 @@ def test_f4_no_provide_flag_withholds_everything(counter: Counter) -> None:
     r = counter.reader
     r.place_card("f4-no-provide")
     r.choose("face")
-    r.present_face(faces.capture("astronaut:glasses"))
+    r.present_face(faces.capture("woman-c:glasses"))  # 井上 さくら with her glasses on
     summary = counter.consents(ALL_YES)["summary"]
     assert summary["validity"] == "1"
     assert "W003" in [n["code"] for n in summary["notes"]]
@@ -229,7 +229,7 @@ def test_pin_lock_after_three_wrong_entries_survives_a_restart(counter: Counter)
     right = chip.verify_pin(RIGHT_PIN["healthy-national"])
     assert (right.ok, right.locked, right.remaining) == (False, True, 0)
     r2.choose("face")
-    r2.present_face(faces.capture("astronaut"))
+    r2.present_face(faces.capture("man-a"))  # 鈴木 一郎 himself
     assert counter.consents({})["summary"]["validity"] == "1"
     r2.remove_card()
     chip.reset_pin()  # at the municipal office (`onshi card unlock`): the same PIN now works

@@ -347,3 +347,84 @@ def test_an_unoffered_choice_with_no_special_reason_has_none() -> None:
     with pytest.raises(InvalidAction) as refused:
         m.dispatch(ChooseMethod(AuthMethod.FACE), 0)
     assert refused.value.reason is None
+
+
+# --- no check is lost: every check the console started ends in a report to it --------------------
+
+
+def to_result(m: ReaderMachine, facts: CardFacts, now: float = 0.0) -> list[object]:
+    """From a placed card to the result screen by the staff's visual check; the commands on the way."""
+    (read,) = m.dispatch(CardPlaced(facts.card_id), now)
+    assert isinstance(read, ReadCard)
+    m.dispatch(CardRead(read.step, facts), now)
+    m.dispatch(ChooseMethod(AuthMethod.VISUAL), now)
+    m.dispatch(VisualConfirmed(), now)
+    commands: list[object] = []
+    while m.state is State.CONSENT:
+        step = m.ctx.consent_step
+        answer = ConsentAnswered(prescription=PrescriptionIssueSelect.PAPER) if step and step.value == \
+            "prescription" else ConsentAnswered(agreed=False)
+        commands += m.dispatch(answer, now)
+    (submit,) = [c for c in commands if isinstance(c, SubmitCheck)]
+    return list(m.dispatch(Sent(submit.step, {"validity": "1"}), now))
+
+
+def test_a_check_started_while_the_last_patients_card_is_on_the_reader_waits_for_that_card() -> None:
+    m = ReaderMachine()
+    m.dispatch(StartCheck("A"), 0)
+    (report_a,) = to_result(m, STANDARD)
+    assert isinstance(report_a, ReportResult) and report_a.patient_ref == "A"
+    assert m.dispatch(StartCheck("B"), 1) == []  # A's card still lies on the reader
+    assert m.state is State.RESULT and m.snapshot()["next_patient_ref"] == "B"
+    m.dispatch(CardRemoved(), 2)  # A takes their card
+    assert m.state is State.IDLE and m.snapshot()["patient_ref"] == "B"
+    (report_b,) = to_result(m, FACE_ONLY, now=3)  # B's card: B's check
+    assert isinstance(report_b, ReportResult) and report_b.patient_ref == "B"
+
+
+def test_a_check_started_during_another_patients_check_follows_it() -> None:
+    m = ReaderMachine()
+    m.dispatch(StartCheck("A"), 0)
+    m.dispatch(CardPlaced(STANDARD.card_id), 0)
+    assert m.dispatch(StartCheck("B"), 1) == []
+    assert m.snapshot()["patient_ref"] == "A"  # A's check stays A's
+    (error,) = [c for c in m.dispatch(CardRemoved(), 2) if isinstance(c, ReportError)]  # A pulls the card
+    assert error.patient_ref == "A" and error.error is ReaderError.CARD_REMOVED
+    m.dispatch(CardPlaced(FACE_ONLY.card_id), 3)
+    assert m.snapshot()["patient_ref"] == "B"
+
+
+def test_a_second_start_before_any_card_withdraws_the_first_and_says_so() -> None:
+    m = ReaderMachine()
+    m.dispatch(StartCheck("A"), 0)
+    (withdrawn,) = m.dispatch(StartCheck("B"), 1)
+    assert isinstance(withdrawn, ReportError) and withdrawn.patient_ref == "A"
+    assert withdrawn.error is ReaderError.SUPERSEDED
+    assert m.dispatch(StartCheck("B"), 2) == []  # the same patient again: nothing to withdraw
+
+
+def test_a_started_check_with_no_card_ends_in_a_report_after_the_wait() -> None:
+    m = ReaderMachine(timeouts=Timeouts(waiting_for_card=120))
+    m.dispatch(StartCheck("A"), 0)
+    assert m.snapshot()["seconds_left"] == 120
+    assert m.dispatch(Tick(), 119) == []
+    (report,) = m.dispatch(Tick(), 120)
+    assert isinstance(report, ReportError) and report.patient_ref == "A"
+    assert report.error is ReaderError.NO_CARD
+    assert m.state is State.IDLE and m.snapshot()["patient_ref"] is None
+    assert m.dispatch(Tick(), 1000) == []  # reported once
+
+
+def test_a_card_pulled_mid_check_reports_to_the_patients_console() -> None:
+    m = ReaderMachine()
+    m.dispatch(StartCheck("A"), 0)
+    m.dispatch(CardPlaced(STANDARD.card_id), 0)
+    (error,) = [c for c in m.dispatch(CardRemoved(), 1) if isinstance(c, ReportError)]
+    assert error.patient_ref == "A" and error.error is ReaderError.CARD_REMOVED
+
+
+def test_unplugging_a_reader_that_waits_for_a_card_tells_the_console() -> None:
+    m = ReaderMachine()
+    m.dispatch(StartCheck("A"), 0)
+    (report,) = [c for c in m.dispatch(Disconnected(), 1) if isinstance(c, ReportError)]
+    assert report.patient_ref == "A" and report.error is ReaderError.READER_DISCONNECTED

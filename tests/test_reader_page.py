@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -126,3 +127,64 @@ def test_pin_pad_and_error_screens(reader_url: tuple[str, Path], tmp_path: Path)
         httpx.post(f"{url}/api/reader/faults", json={"card_unreadable": False}, timeout=10).raise_for_status()
         page.click("#remove")
         wait_state(page, "idle")
+
+
+ALLOWED_ASCII = re.compile(r"^(?:[REW]\d{3}|OQSsiquc01res_face_\d{14}\.xml|English)$")
+
+
+def ascii_words(page: Any) -> set[str]:
+    """ASCII words a person sees on the page in Japanese mode (the select menus' options too)."""
+    text = page.evaluate(
+        "() => document.body.innerText + '\\n' + [...document.querySelectorAll('option, optgroup')]"
+        ".map(o => o.label || o.textContent).join('\\n')"
+    )
+    return {word for word in re.findall(r"[A-Za-z_][A-Za-z0-9_.:-]*", text) if not ALLOWED_ASCII.match(word)}
+
+
+def test_japanese_mode_shows_no_english_or_internal_names(reader_url: tuple[str, Path]) -> None:
+    url, _ = reader_url
+    found: dict[str, set[str]] = {}
+
+    def look(page: Any, where: str) -> None:
+        page.wait_for_timeout(600)  # a poll of the state
+        words = ascii_words(page)
+        if words:
+            found[where] = words
+        screenshot(page, f"reader-ja-{where}")
+
+    with chromium(["--use-fake-ui-for-media-stream"], viewport={"width": 1400, "height": 900}) as page:
+        page.goto(url)
+        wait_state(page, "idle")
+        page.wait_for_function("document.querySelector('#card-select').options.length > 5")
+        look(page, "idle")
+        for card, method in (("f3-certificate-expired", 1), ("f4-no-provide", 1), ("f1-input-lag", 1)):
+            page.select_option("#card-select", card)
+            page.click("#place")
+            wait_state(page, "method")
+            look(page, f"{card}-method")
+            page.click(f"#buttons button >> nth={method}")  # 暗証番号
+            wait_state(page, "pin")
+            look(page, f"{card}-pin")
+            for digit in "1234":
+                page.click(f'#keypad button:text-is("{digit}")')
+            page.click('#keypad button:text-is("確定")')
+            wait_state(page, "consent")
+            look(page, f"{card}-consent")
+            while page.get_attribute("#screen", "data-state") == "consent":
+                title = page.inner_text("#title")
+                page.click("#buttons button >> nth=0")
+                page.wait_for_function("t => document.querySelector('#title').innerText !== t", arg=title)
+            wait_state(page, "result")
+            look(page, f"{card}-result")
+            assert page.get_attribute("#screen", "data-tone") in ("bad", "warn")  # each of these is a failure
+            page.click("#remove")
+            wait_state(page, "idle")
+        page.select_option("#card-select", "healthy-employee")
+        page.click("#place")
+        wait_state(page, "method")
+        page.click("#cancel")
+        wait_state(page, "error")
+        look(page, "cancelled")
+        page.click("#remove")
+        wait_state(page, "idle")
+    assert not found, "; ".join(f"{where}: {' '.join(sorted(words))}" for where, words in found.items())

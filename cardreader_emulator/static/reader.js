@@ -52,7 +52,7 @@ function button(label, onClick, cls) {
   return b;
 }
 
-function both(ja, en) { return `${t(ja, en)}<small>${t(en, ja)}</small>`; }
+function both(ja, en) { return t(ja, en); }  // one language at a time; English on the toggle
 
 function screenText(s) {
   const card = s.card_present;
@@ -72,10 +72,9 @@ function screenText(s) {
     case "consent": { const c = CONSENTS[s.consent_step] || ["", ""]; return [t(c[0], c[1]), ""]; }
     case "sending": return [t("資格情報を確認しています", "Checking your eligibility"), t("カードを取らずにお待ちください", "Leave the card on the reader")];
     case "result": {
-      const sum = s.summary || {};
-      if (sum.processing_result_status === "2" || sum.segment_of_result === "9")
-        return [t("資格確認ができませんでした", "Eligibility could not be confirmed"), card ? t("カードをお取りください。受付にお声がけください", "Take your card and speak to reception") : ""];
-      return [t("受付が完了しました", "Check-in complete"), card ? t("カードをお取りください", "Please take your card") : ""];
+      const sc = s.screen;
+      if (!sc) return [t("受付が完了しました", "Check-in complete"), ""];
+      return [t(sc.title.ja, sc.title.en), card ? t(sc.next.ja, sc.next.en) : ""];
     }
     case "error": return [t("エラーが発生しました", "An error occurred"), card ? t("カードをお取りください", "Please take your card") : ""];
   }
@@ -124,19 +123,28 @@ function drawDots() {
   for (let i = 0; i < 4; i++) { const d = document.createElement("span"); if (i < pin.length) d.className = "on"; dots.appendChild(d); }
 }
 
+function esc(value) {
+  return String(value).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+function dateJa(iso) {  // 1985-05-12 → 1985年5月12日 (the reader's Japanese date format)
+  const m = /^(\d{4})-?(\d{2})-?(\d{2})$/.exec(iso || "");
+  return m ? `${Number(m[1])}年${Number(m[2])}月${Number(m[3])}日` : "";
+}
+
 function renderResult(s) {
   const box = $("result");
-  const sum = s.summary;
-  if (s.state !== "result" || !sum) { box.hidden = true; return; }
-  const v = VALIDITY[sum.validity];
+  const sc = s.screen;
+  if (s.state !== "result" || !sc) { box.hidden = true; return; }
   const lines = [];
-  if (v) lines.push(`<div class="validity ${sum.validity === "1" ? "" : "bad"}">${t("資格", "Eligibility")}: ${t(v[0], v[1])}</div>`);
-  if (sum.name) lines.push(`<div>${t("氏名", "Name")}: ${sum.name}　${t("生年月日", "Born")}: ${sum.birthdate || ""}</div>`);
-  if (sum.copay) lines.push(`<div>${t("負担割合", "Co-pay")}: ${t(Number(sum.copay) / 10 + "割", Number(sum.copay) + "%")}</div>`);
-  if (sum.processing_result_message) lines.push(`<div class="${sum.processing_result_status === "2" ? "bad" : ""}">${sum.processing_result_message}</div>`);
-  const notes = (sum.notes || []).concat(sum.withheld || []);
-  if (notes.length) lines.push("<ul>" + notes.map((n) => `<li>${t(n.ja, n.en)}</li>`).join("") + "</ul>");
-  if (sum.file) $("file").textContent = sum.file;
+  for (const f of sc.facts) {
+    const cls = f.label.en === "Eligibility" ? `validity${f.bad ? " bad" : ""}` : "";
+    lines.push(`<div class="${cls}">${esc(t(f.label.ja, f.label.en))}: ${esc(t(f.value.ja, f.value.en))}</div>`);
+  }
+  for (const m of sc.messages) {
+    lines.push(`<div class="msg">${m.code ? `<span class="code">${esc(m.code)}</span>` : ""}${esc(t(m.ja, m.en))}</div>`);
+  }
+  if (s.summary && s.summary.file) $("file").textContent = s.summary.file;
   box.innerHTML = lines.join("");
   box.hidden = lines.length === 0;
 }
@@ -146,12 +154,14 @@ function render() {
   if (!s) return;
   const screen = $("screen");
   screen.dataset.state = s.state;
+  screen.dataset.tone = s.state === "result" && s.screen ? s.screen.tone : "";
   $("camera-status").textContent = t(...cameraText);
-  $("reader-id").textContent = s.reader_id + (s.connected ? "" : t("（未接続）", " (disconnected)"));
+  $("reader-id").textContent = s.connected ? t("接続中", "connected") : t("未接続", "disconnected");
+  $("reader-id").title = s.reader_id;
   const [title, message] = screenText(s);
   $("title").textContent = title;
   $("message").textContent = message;
-  const step = STEP_NAMES[s.state] || ["", ""];
+  const step = s.state === "result" && s.screen ? [s.screen.step.ja, s.screen.step.en] : STEP_NAMES[s.state] || ["", ""];
   $("step-name").textContent = t(step[0], step[1]);
   $("timer").textContent = s.seconds_left != null && s.state !== "error" ? t(`残り ${Math.ceil(s.seconds_left)} 秒`, `${Math.ceil(s.seconds_left)} s left`) : "";
   const notice = s.state === "error" && s.error ? s.error : s.notice;
@@ -161,7 +171,9 @@ function render() {
   $("pin-dots").hidden = $("keypad").hidden = s.state !== "pin";
   $("cancel").hidden = ["idle", "result", "error"].includes(s.state);
   $("card-slot").classList.toggle("present", !!s.card_present);
-  $("card-slot").textContent = s.card_present ? `${t("カード", "Card")}: ${s.card_id || ""}` : t("カード置き場", "card tray");
+  $("card-slot").textContent = s.card_present
+    ? (s.card ? `${t("カード", "Card")}: ${s.card.name}` : t("カードが置かれています", "Card on the reader"))
+    : t("カード置き場", "card tray");
   const key = `${lang}|${s.state}|${s.step}|${(s.methods || []).join()}`;
   if (key !== drawnKey) {
     drawnKey = key;
@@ -174,6 +186,7 @@ function render() {
   else photo.hidden = true;
   $("visual-ok").disabled = s.state !== "visual";
   for (const box of document.querySelectorAll("[data-fault]")) box.checked = !!s.faults[box.dataset.fault];
+  loadSamples();
   maybeAutoCapture(s);
 }
 
@@ -216,27 +229,46 @@ function applyLang() {
 async function loadCards() {
   const cards = await api("GET", "/api/reader/cards");
   const select = $("card-select");
+  const chosen = select.value;  // a refresh of the list keeps the card the trainer chose
   select.innerHTML = "";
   for (const c of cards) {
     const o = document.createElement("option");
     o.value = c.card_id;
-    o.textContent = `${c.card_id} — ${c.name}（${c.variant.ja}${c.pin_locked ? "・PINロック" : ""}）`;
+    const born = c.birthdate ? t(`${dateJa(c.birthdate)}生・`, `born ${c.birthdate}, `) : "";
+    o.textContent = `${c.name}（${born}${t(c.variant.ja, c.variant.en)}${c.pin_locked ? t("・暗証番号ロック", ", PIN locked") : ""}）`;
     select.appendChild(o);
   }
+  if (cards.some((c) => c.card_id === chosen)) select.value = chosen;
 }
 
-function loadSamples() {
+let samplesKey = null;
+
+async function loadSamples() {  // the prepared faces, in words; the card holder's first
+  const key = `${lang}|${snap && snap.card ? snap.card.card_id : ""}`;
+  if (key === samplesKey) return;
+  samplesKey = key;
+  const samples = await (await fetch("/api/reader/face/samples")).json();
   const select = $("sample-select");
-  for (const who of ["astronaut", "hopper"]) {
-    for (const d of ["", ":dim", ":dark", ":blur", ":rotate", ":mask", ":glasses", ":sunglasses"]) {
+  const chosen = select.value;
+  select.innerHTML = "";
+  const camera = document.createElement("option");
+  camera.value = "";
+  camera.textContent = t("（カメラの映像）", "(camera image)");
+  select.appendChild(camera);
+  const groups = [[t("カードの本人", "The card holder"), samples.holder], [t("見本の顔", "Sample faces"), samples.all]];
+  for (const [label, items] of groups) {
+    if (!items.length) continue;
+    const group = document.createElement("optgroup");
+    group.label = label;
+    for (const item of items) {
       const o = document.createElement("option");
-      o.value = o.textContent = who + d;
-      select.appendChild(o);
+      o.value = item.spec;
+      o.textContent = t(item.ja, item.en);
+      group.appendChild(o);
     }
+    select.appendChild(group);
   }
-  const o = document.createElement("option");
-  o.value = o.textContent = "astronaut+hopper";
-  select.appendChild(o);
+  if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
 }
 
 async function poll() {
@@ -244,7 +276,7 @@ async function poll() {
   setTimeout(poll, 400);
 }
 
-$("lang").addEventListener("click", () => { lang = lang === "ja" ? "en" : "ja"; applyLang(); });
+$("lang").addEventListener("click", () => { lang = lang === "ja" ? "en" : "ja"; applyLang(); loadCards(); });
 $("place").addEventListener("click", () => api("POST", "/api/reader/card", { card_id: $("card-select").value }));
 $("remove").addEventListener("click", async () => { await api("DELETE", "/api/reader/card"); loadCards(); });
 $("capture").addEventListener("click", capture);
@@ -257,7 +289,6 @@ for (const box of document.querySelectorAll("[data-fault]")) {
   });
 }
 
-loadSamples();
 applyLang();
 loadCards();
 startCamera();
