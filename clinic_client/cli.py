@@ -409,6 +409,12 @@ def bridge(
     show_default=True,
     help="the clinic's patient file (seeded with the demo patients when missing or empty)",
 )
+@click.option(
+    "--reader-wait",
+    default=120.0,
+    show_default=True,
+    help="seconds without progress at the reader before a card check ends with what to do next",
+)
 def console(
     port: int,
     host: str,
@@ -418,6 +424,7 @@ def console(
     clinic_token: str,
     clinic_name: str,
     patients_file: Path,
+    reader_wait: float,
 ) -> None:
     import uvicorn
 
@@ -436,5 +443,7 @@ def console(
         clinic_token=clinic_token or os.environ.get("ONSHI_CLINIC_TOKEN", ""),
         clinic_name=clinic_name,
         patients_file=patients_file,
+        reader_wait_seconds=reader_wait,
+        reader_unreachable_seconds=min(15.0, reader_wait),
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

@@ -169,7 +169,9 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
         if since is None:
             return Observation(), "not started on this page: nothing taken from the console"
         actions, problem = console_log("GET", since)
-        return observe(actions, scenario.persona), problem
+        # Staff see カルテ番号; the console's log names the persona behind each (the card they carry).
+        mine = [a for a in actions if (a.get("persona") or a.get("patient_id")) == scenario.persona]
+        return observe(mine), problem
 
     # --- gallery ---------------------------------------------------------------------------
 
