@@ -20,6 +20,7 @@ import click
 import httpx
 
 from clinic_client.client import ClientSettings, OnshiClient, search_info
+from clinic_client.clock import ServerClock
 from clinic_client.errors import OnshiError
 from clinic_client.explain import explain
 from clinic_client.outcome import CheckOutcome, copay_label
@@ -60,8 +61,16 @@ SJIS = click.option("--sjis", is_flag=True, help="XML output in Shift_JIS")
 
 
 def _client(server: str, clinic_code: str, clinic_token: str, timeout: float = 10.0) -> OnshiClient:
+    """The clinic's client; its requests are dated by the server's simulated clock (one clock), so the
+    answer's QualificationConfirmationDate and ProcessExecutionTime name the same day."""
     return OnshiClient(
-        ClientSettings(server, clinic_code=clinic_code, clinic_token=clinic_token, timeout=timeout)
+        ClientSettings(
+            server,
+            clinic_code=clinic_code,
+            clinic_token=clinic_token,
+            timeout=timeout,
+            today=ServerClock(server, timeout=min(timeout, 3.0)).today,
+        )
     )
 
 
