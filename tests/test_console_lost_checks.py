@@ -113,11 +113,15 @@ def pin_check_at_reader(trio: Trio, persona: str) -> None:
     state = reader_wait_for(trio, {"consent", "result", "error"})
     while state["state"] == "consent":
         answer: bool | str = "paper" if state["consent_step"] == "prescription" else True
-        httpx.post(f"{trio.reader}/api/reader/consent", json={"answer": answer}, timeout=30).raise_for_status()
+        consent = httpx.post(f"{trio.reader}/api/reader/consent", json={"answer": answer}, timeout=30)
+        consent.raise_for_status()
         state = reader_wait_for(trio, {"consent", "result", "error"})
 
 
-def console_poll(trio: Trio, persona: str, within: float) -> tuple[dict[str, Any], float, list[dict[str, Any]]]:
+Answers = list[dict[str, Any]]
+
+
+def console_poll(trio: Trio, persona: str, within: float) -> tuple[dict[str, Any], float, Answers]:
     """Polls the console as its waiting page does (once a second) until the check has a result page;
     answers (the last answer, seconds it took, every answer seen)."""
     began = time.monotonic()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -35,7 +35,7 @@ def simulated_moment() -> datetime:
 
 
 def wall_dates() -> set[date]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {now.date(), now.astimezone(JST).date()}
 
 
