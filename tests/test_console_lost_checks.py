@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,14 +24,15 @@ from clinic_client.console.demo import demo_patients
 from clinic_client.records import PatientFile
 from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
 from tests.conftest import LiveServer
+from tests.test_console_one_clock import assert_no_wall_date, wall_dates
 
 READER_WAIT = 5.0
 PIN = {"healthy-employee": "1234", "healthy-national": "2468"}
 
 
 class Trio:
-    def __init__(self, reader: str, console: str, reader_pid: int) -> None:
-        self.reader, self.console, self.reader_pid = reader, console, reader_pid
+    def __init__(self, reader: str, console: str, reader_pid: int, home: Path) -> None:
+        self.reader, self.console, self.reader_pid, self.home = reader, console, reader_pid, home
         self.patients = {p.persona: p.id for p in demo_patients()}
         self.after: dict[str, str] = {}  # persona -> the waiting page's ?after= of its last card check
 
@@ -64,7 +66,7 @@ def trio(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> I
     try:
         wait_http(f"{reader_url}/api/reader/state", timeout=180, process=reader)
         wait_http(f"{console_url}/", timeout=60, process=console)
-        yield Trio(reader_url, console_url, reader.pid)
+        yield Trio(reader_url, console_url, reader.pid, home)
     finally:
         stop(console)
         stop(reader)
@@ -237,3 +239,26 @@ def test_a_start_the_reader_never_answers_ends_on_the_waiting_page_with_what_to_
     assert "カードリーダーから応答がありません" in page.text
     assert "番号で確認" in page.text and "被保険者資格申立書" in page.text
     assert took < 10
+
+
+def test_the_result_files_and_pages_of_card_checks_carry_the_simulated_date(trio: Trio) -> None:
+    """One clock: the reader's result files (name and content) and the console's result page of a card
+    check are dated by the server's simulated clock, never by this PC's."""
+    reset_reader(trio)
+    simulated = httpx.get(f"{trio.reader}/api/reader/state", timeout=10)  # the reader is up
+    assert simulated.status_code == 200
+    start_card_check(trio, "healthy-employee")
+    pin_check_at_reader(trio, "healthy-employee")
+    ended, _, _ = console_poll(trio, "healthy-employee", within=30)
+    files = sorted((trio.home / "results").glob("OQSsiquc01res_face_*.xml"))
+    assert files, "the reader wrote no result file"
+    if any(f"{day:%Y%m%d}" == "20261124" for day in wall_dates()):
+        pytest.skip("this PC's date is the simulated date: nothing to tell apart")
+    for path in files:
+        assert_no_wall_date(f"result file name {path.name}", path.name)
+        assert_no_wall_date(f"result file {path.name}", path.read_text(encoding="utf-8"))
+        assert "20261124" in path.name
+    page = result_page(trio, ended["url"])
+    assert "2026-11-24" in page
+    assert_no_wall_date("the console's card result page", page)
+    reset_reader(trio)
