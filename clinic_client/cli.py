@@ -442,7 +442,11 @@ def console(
     from clinic_client.records import PatientStore
 
     store = PatientStore(patients_file)
-    if not store.all() and DEFAULT_PERSONAS.exists():
+    existing = store.all()
+    # An earlier demo file listed patients by persona name (f2-wrong-link …), which gives the exercise
+    # away: it is rewritten with カルテ番号 (a clinic's own patient file, with no personas, is kept).
+    old_demo = bool(existing) and all(p.persona and p.id == p.persona for p in existing)
+    if (not existing or old_demo) and DEFAULT_PERSONAS.exists():
         store.replace_all(demo_patients())
         click.echo(f"demo patients written to {patients_file}", err=True)
     settings = ConsoleSettings(
