@@ -22,6 +22,7 @@ import click
 import httpx
 
 from clinic_client.client import ClientSettings, OnshiClient, search_info
+from clinic_client.clock import ServerClock
 from clinic_client.errors import OnshiError
 from clinic_client.explain import explain
 from clinic_client.outcome import CheckOutcome, copay_label
@@ -62,8 +63,16 @@ SJIS = click.option("--sjis", is_flag=True, help="XML output in Shift_JIS")
 
 
 def _client(server: str, clinic_code: str, clinic_token: str, timeout: float = 10.0) -> OnshiClient:
+    """The clinic's client; its requests are dated by the server's simulated clock (one clock), so the
+    answer's QualificationConfirmationDate and ProcessExecutionTime name the same day."""
     return OnshiClient(
-        ClientSettings(server, clinic_code=clinic_code, clinic_token=clinic_token, timeout=timeout)
+        ClientSettings(
+            server,
+            clinic_code=clinic_code,
+            clinic_token=clinic_token,
+            timeout=timeout,
+            today=ServerClock(server, timeout=min(timeout, 3.0)).today,
+        )
     )
 
 
@@ -497,6 +506,12 @@ def bridge(
     show_default=True,
     help="the clinic's patient file (seeded with the demo patients when missing or empty)",
 )
+@click.option(
+    "--reader-wait",
+    default=120.0,
+    show_default=True,
+    help="seconds without progress at the reader before a card check ends with what to do next",
+)
 def console(
     port: int,
     host: str,
@@ -506,6 +521,7 @@ def console(
     clinic_token: str,
     clinic_name: str,
     patients_file: Path,
+    reader_wait: float,
 ) -> None:
     import uvicorn
 
@@ -514,7 +530,11 @@ def console(
     from clinic_client.records import PatientStore
 
     store = PatientStore(patients_file)
-    if not store.all() and DEFAULT_PERSONAS.exists():
+    existing = store.all()
+    # An earlier demo file listed patients by persona name (f2-wrong-link …), which gives the exercise
+    # away: it is rewritten with カルテ番号 (a clinic's own patient file, with no personas, is kept).
+    old_demo = bool(existing) and all(p.persona and p.id == p.persona for p in existing)
+    if (not existing or old_demo) and DEFAULT_PERSONAS.exists():
         store.replace_all(demo_patients())
         click.echo(f"demo patients written to {patients_file}", err=True)
     settings = ConsoleSettings(
@@ -524,5 +544,7 @@ def console(
         clinic_token=clinic_token or os.environ.get("ONSHI_CLINIC_TOKEN", ""),
         clinic_name=clinic_name,
         patients_file=patients_file,
+        reader_wait_seconds=reader_wait,
+        reader_unreachable_seconds=min(15.0, reader_wait),
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

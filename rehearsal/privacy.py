@@ -64,8 +64,8 @@ THEMES: tuple[Theme, ...] = (
         "access-record",
         Text("誰が見たかの記録", "A record of who looked"),
         Text("照会のたびに、どの医療機関がいつ、何を、どの根拠（同意・提供不可）で見たかが記録されます。"
-             "本人はマイナポータルでこれを確認できます。このシミュレーターも同じ記録を残します"
-             "（管理API GET /api/v1/admin/access-log）。",
+             "本人はマイナポータルでこれを確認できます。このシミュレーターも同じ記録を残し、"
+             "管理用のアクセス記録で確かめられます。",
              "Every lookup leaves a record of which clinic viewed what, when, and on what basis (consent, "
              "no-provide); the person can inspect it on the Mynaportal. This simulator keeps the same "
              "record (admin API GET /api/v1/admin/access-log)."),

@@ -119,8 +119,8 @@ def describe_outcome(outcome: CheckOutcome) -> Text:
     en = [f"qualification: {validity.en}" if validity else f"result: {outcome.status.en}"]
     person = outcome.primary
     if person is not None and person.Name:
-        ja.append(f"氏名 {person.Name}（{person.Birthdate}）")
-        en.append(f"name {person.Name} ({person.Birthdate})")
+        ja.append(f"氏名 {person.Name}（{date_words(person.Birthdate, 'ja')}生まれ）")
+        en.append(f"name {person.Name} (born {date_words(person.Birthdate, 'en')})")
         percent = copay_percent(person)
         if percent is not None:
             ja.append(f"負担 {percent // 10}割")
@@ -137,8 +137,16 @@ def describe_outcome(outcome: CheckOutcome) -> Text:
     return Text(" / ".join(ja), " / ".join(en))
 
 
+def date_words(text: str | None, lang: str) -> str:
+    """A message's YYYYMMDD as people read it: 1962年12月25日 / 1962-12-25 (anything else as is)."""
+    t = (text or "").strip()
+    if len(t) != 8 or not t.isdigit():
+        return t or "—"
+    return f"{int(t[:4])}年{int(t[4:6])}月{int(t[6:8])}日" if lang == "ja" else f"{t[:4]}-{t[4:6]}-{t[6:8]}"
+
+
 def describe_error(error: OnshiError) -> Text:
-    return Text(f"エラー [{error.status or '-'} {error.code}] {error.title_ja or error.title}",
+    return Text(f"エラー（{error.status or '通信'}）{error.title_ja or '照会できませんでした'}",
                 f"error [{error.status or '-'} {error.code}] {error.title or error.title_ja}")
 
 

@@ -7,7 +7,8 @@ counter sees, the right response, figures) are *not* repeated in scenarios: they
 
 File layout (see any shipped scenario)::
 
-    id, failure (F1–F15), title {ja, en}, persona (fixture persona id), clinic, arrive_at (simulated)
+    id, failure (F1–F15), title {ja, en}, neutral_title {ja, en} (what trainees see),
+    persona (fixture persona id), clinic, arrive_at (simulated)
     brief {ja, en}             what the trainee is told
     patient_says {ja, en}      what the patient says at the counter
     documents: [{kind, numbers?, note?}]      what the patient carries
@@ -198,6 +199,13 @@ class Scenario:
     why: Mapping[str, Text]
     debrief: Text
     path: Path | None = None
+    # What a trainee sees before the debrief: the patient and the visit, not the failure (the title
+    # names the failure: for the debrief, the trainer and the gallery).
+    neutral_title: Text | None = None
+
+    @property
+    def trainee_title(self) -> Text:
+        return self.neutral_title or self.title
 
     @property
     def failure(self) -> Failure:
@@ -351,6 +359,9 @@ def parse_scenario(data: Any, path: Path | None = None) -> Scenario:
         why=why,
         debrief=Text.parse(data.get("debrief"), f"{sid}: debrief", False),
         path=path,
+        neutral_title=(
+            Text.parse(data["neutral_title"], f"{sid}: neutral_title") if data.get("neutral_title") else None
+        ),
     )
     for step in scenario.steps:
         if step.action == "number_check" and isinstance(step.args, Mapping) and "document" in step.args:

@@ -25,9 +25,10 @@ from typing import Annotated, Any, TypeVar
 
 import httpx
 from fastapi import FastAPI, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from clinic_client.client import ClientSettings, OnshiClient
 from clinic_client.errors import OnshiError
@@ -51,6 +52,23 @@ from rehearsal.scoring import DEBRIEF_FIGURES, debrief, model_response, score
 
 HERE = Path(__file__).resolve().parent
 T = TypeVar("T")
+
+
+class NotFound(HTTPException):
+    """A page or an API object that does not exist, said in both languages: pages answer a Japanese-first
+    404 page with links on, the JSON API a problem JSON."""
+
+    def __init__(self, ja: str, en: str) -> None:
+        super().__init__(404, en)
+        self.ja, self.en = ja, en
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why something could not be done, in both languages (the pages show the one chosen)."""
+
+    ja: str
+    en: str
 
 
 @dataclass(frozen=True)
@@ -124,8 +142,23 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
 
     def scenario_or_404(scenario_id: str) -> Scenario:
         if scenario_id not in scenarios:
-            raise HTTPException(404, f"no scenario {scenario_id}")
+            raise NotFound(f"研修の場面「{scenario_id}」はありません。下の一覧から選んでください。",
+                           f"There is no rehearsal scenario {scenario_id!r}. Pick one from the lists below.")
         return scenarios[scenario_id]
+
+    @app.exception_handler(StarletteHTTPException)
+    async def not_found_page(request: Request, exc: StarletteHTTPException) -> Response:
+        """404 on a page: a page in words with the way back; the JSON API keeps its JSON."""
+        if exc.status_code != 404 or request.url.path.startswith("/api/"):
+            body: dict[str, Any] = {"detail": exc.detail}
+            if isinstance(exc, NotFound):
+                body["detail_ja"] = exc.ja
+            return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        ja, en = ((exc.ja, exc.en) if isinstance(exc, NotFound) else
+                  ("お探しのページはありません。下のリンクから選んでください。",
+                   "There is no such page. Pick one of the links below."))
+        context = {"settings": settings, "failures": failures, "what_ja": ja, "what_en": en}
+        return templates.TemplateResponse(request, "not_found.html", context, status_code=404)
 
     def render(request: Request, name: str, **context: Any) -> HTMLResponse:
         context = {"settings": settings, "failures": failures, **context}
@@ -147,29 +180,39 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
     # When the trainee started each scenario: the console's actions since then are their response.
     started: dict[str, str] = {}
 
-    def console_log(method: str, since: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    def console_log(method: str, since: str | None = None) -> tuple[list[dict[str, Any]], Problem | None]:
         """The console's action log (GET) or clears it (DELETE); answers (actions, why not, if it failed)."""
         url = f"{settings.console_url}/api/console/actions"
         try:
             response = httpx.request(method, url, params={"since": since} if since else None, timeout=5)
         except httpx.HTTPError as exc:
-            return [], f"the console at {settings.console_url} is not reachable ({type(exc).__name__})"
+            return [], Problem(
+                f"受付画面（{settings.console_url}）に接続できません",
+                f"the console at {settings.console_url} is not reachable ({type(exc).__name__})")
         if response.status_code != 200:
-            return [], f"the console's action log answered {response.status_code}: {response.text[:200]}"
+            return [], Problem(
+                f"受付画面の操作記録を読めませんでした（応答 {response.status_code}）",
+                f"the console's action log answered {response.status_code}: {response.text[:200]}")
         return list(response.json().get("actions") or []), None
 
     def start(scenario_id: str) -> dict[str, Any]:
         """The trainee starts: note the moment and clear the console's log (the last trainee's actions)."""
         started[scenario_id] = datetime.now(JST).isoformat()
         _, problem = console_log("DELETE")
-        return {"started_at": started[scenario_id], "console_ok": problem is None, "console_problem": problem}
+        return {"started_at": started[scenario_id], "console_ok": problem is None,
+                "console_problem": problem.en if problem else None,
+                "console_problem_ja": problem.ja if problem else None}
 
-    def observed(scenario: Scenario) -> tuple[Observation, str | None]:
+    def observed(scenario: Scenario) -> tuple[Observation, Problem | None]:
         since = started.get(scenario.id)
         if since is None:
-            return Observation(), "not started on this page: nothing taken from the console"
+            return Observation(), Problem(
+                "このページで開始していないため、受付画面の記録は取り込んでいません",
+                "not started on this page: nothing taken from the console")
         actions, problem = console_log("GET", since)
-        return observe(actions, scenario.persona), problem
+        # Staff see カルテ番号; the console's log names the persona behind each (the card they carry).
+        mine = [a for a in actions if (a.get("persona") or a.get("patient_id")) == scenario.persona]
+        return observe(mine), problem
 
     # --- gallery ---------------------------------------------------------------------------
 
@@ -187,7 +230,9 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
         try:
             mode = FailureMode.by_id(failure_id)
         except KeyError as exc:
-            raise HTTPException(404, f"no failure {failure_id}") from exc
+            raise NotFound(
+                f"失敗「{failure_id}」はありません（F1〜F15）。下の一覧から選んでください。",
+                f"There is no failure {failure_id!r} (F1–F15). Pick one from the lists below.") from exc
         related = by_failure(mode.id)
         ids = [f.id for f in failures]
         position = ids.index(mode.id)
@@ -351,7 +396,8 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
         """What the console's log shows of the trainee's response so far (to pre-fill the form)."""
         observation, problem = observed(scenario_or_404(scenario_id))
         return {"started_at": started.get(scenario_id), "response": observation.response,
-                "evidence": observation.evidence, "actions": observation.actions, "problem": problem}
+                "evidence": observation.evidence, "actions": observation.actions,
+                "problem": problem.en if problem else None, "problem_ja": problem.ja if problem else None}
 
     @app.post("/rehearsal/{scenario_id}/answer", response_class=HTMLResponse)
     async def rehearsal_answer(request: Request, scenario_id: str) -> HTMLResponse:
@@ -398,7 +444,8 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
     def session_page(request: Request, session_id: str) -> HTMLResponse:
         session = store.get(session_id)
         if session is None:
-            raise HTTPException(404, f"no session {session_id}")
+            raise NotFound("この研修セッションはありません。トレーナーのページから選んでください。",
+                           f"There is no session {session_id!r}. Pick one on the trainer's page.")
         latest = {r["scenario"]: r for r in session["results"]}
         return render(request, "session.html", session=session, latest=latest, scenarios=scenarios)
 

@@ -25,7 +25,7 @@ from onshi.procs import ROOT, stop
 from tests.conftest import LiveServer
 from tests.server_helpers import FIXTURE_MOMENT, advance_clock, clock_at, outage, reader_process
 
-PATIENTS = {p.id: p for p in demo_patients()}
+PATIENTS = {p.persona or p.id: p for p in demo_patients()}  # by persona (ids are カルテ番号)
 
 
 def onshi(server: LiveServer, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:

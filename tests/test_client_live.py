@@ -35,7 +35,7 @@ from onshi.codes import (
 )
 from tests.server_helpers import FIXTURE_MOMENT
 
-PATIENTS = {p.id: p for p in demo_patients()}
+PATIENTS = {p.persona or p.id: p for p in demo_patients()}  # by persona (ids are カルテ番号)
 
 
 def settings_for(server: Any, **changes: Any) -> ClientSettings:

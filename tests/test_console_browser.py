@@ -32,10 +32,15 @@ def console_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("console")
 
 
-def patient_entry(home: Path, patient_id: str) -> dict[str, Any]:
-    """The patient as the console's record file holds it, read from disk."""
+def patient_entry(home: Path, persona: str) -> dict[str, Any]:
+    """The patient (a demo persona's) as the console's record file holds it, read from disk."""
     data = json.loads((home / "patients.json").read_text(encoding="utf-8"))
-    return next(p for p in data["patients"] if p["id"] == patient_id)
+    return next(p for p in data["patients"] if p.get("persona") == persona)
+
+
+def chart(persona: str) -> str:
+    """The demo persona's カルテ番号: what staff see at the console (never the persona's name)."""
+    return next(p.id for p in demo_patients() if p.persona == persona)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +117,10 @@ def test_healthy_patient(console: str, client: OnshiClient) -> None:
     url = reader_posts(console, client, "healthy-employee")
     with chromium() as page:
         page.goto(f"{console}/")
-        assert page.locator("#patient-healthy-employee").is_visible()
+        assert page.locator(f"#patient-{chart('healthy-employee')}").is_visible()
+        listing = page.inner_text("main")
+        assert chart("healthy-employee") in listing and "healthy-employee" not in listing
+        assert "f2-wrong-link" not in listing  # nothing on the list names the exercise
         screenshot(page, "console-patients")
         page.goto(console + url)
         banner = page.locator("[data-test=banner]").first.inner_text()

@@ -49,12 +49,49 @@ def test_gallery_index_and_a_failure_page_run_live(gallery: str) -> None:
         page.goto(f"{gallery}/failures/F2")
         for heading in ("窓口に見えるもの", "本当に起きたこと", "患者にとっての代償"):
             assert heading in page.inner_text("main")
-        page.click(".run-live")
-        page.wait_for_selector(".live .verdict", timeout=60_000)
-        live = page.inner_text(".live")
-        assert "再現できました" in live and "19621225" in live  # the stranger's birth date on screen
-        assert "エスシタロプラム" in live  # and her medication
+        button = page.locator(".run-live").first
+        assert button.bounding_box()["y"] < 900  # the button is above the fold …
+        button.click()
+        page.wait_for_selector("#live-top.ok .verdict, #live-top.bad .verdict", timeout=60_000)
+        live = page.locator("#live-top")
+        text = live.inner_text()
+        assert "再現できました" in text and "1962年12月25日" in text  # the stranger's birth date, in words
+        assert "19621225" not in text and "フィクスチャ" not in text
+        assert "エスシタロプラム" in text  # and her medication
+        assert "正しい対応" in text  # what to do, in the same place
+        box = live.bounding_box()
+        assert box["y"] < 900 and box["y"] > button.bounding_box()["y"]  # … and the result right under it
+        verdict_px = float(page.eval_on_selector("#live-top .verdict",
+                                                 "e => parseFloat(getComputedStyle(e).fontSize)"))
+        assert verdict_px >= 36  # projector-sized
         screenshot(page, "gallery-F2-live")
+
+
+@pytest.mark.browser
+def test_a_trainee_sees_neutral_titles_and_the_whole_reader_at_1600px(gallery: str) -> None:
+    with chromium(viewport={"width": 1600, "height": 900}) as page:
+        page.goto(f"{gallery}/rehearsal")
+        listing = page.inner_text("main")
+        assert "木村拓也さん（42歳）、初診" in listing
+        assert "保険証利用登録をしていないカード" not in listing and "F9" not in listing
+        assert "f09-not-registered" not in listing
+        page.goto(f"{gallery}/rehearsal/f09-not-registered")
+        assert "保険証利用登録" not in page.inner_text("h1")
+        page.wait_for_timeout(500)
+        frame = page.locator(".fit iframe").bounding_box()
+        box = page.locator(".fit").bounding_box()
+        assert frame["width"] <= box["width"] + 1 and frame["height"] <= box["height"] + 1  # shown whole
+        screenshot(page, "rehearsal-f09-1600")
+
+
+def test_a_missing_page_answers_a_page_in_words(gallery: str) -> None:
+    for path, words in (("/rehearsal/F1", "研修の場面「F1」はありません"),
+                        ("/failures/F99", "失敗「F99」はありません")):
+        answer = httpx.get(f"{gallery}{path}", timeout=30)
+        assert answer.status_code == 404 and answer.headers["content-type"].startswith("text/html")
+        assert words in answer.text and 'href="/rehearsal"' in answer.text and 'href="/"' in answer.text
+    api = httpx.delete(f"{gallery}/api/prepare/f99-nothing", timeout=30)
+    assert api.status_code == 404 and api.json()["detail_ja"].startswith("研修の場面")
 
 
 @pytest.mark.browser
@@ -66,8 +103,8 @@ def test_english_toggle_and_the_outage_page(gallery: str) -> None:
         assert "What it costs the patient" in main and "患者にとっての代償" not in main
         assert "3,400" in main
         page.click(".run-live")
-        page.wait_for_selector(".live .verdict", timeout=60_000)
-        assert "Reproduced as expected" in page.inner_text(".live")
+        page.wait_for_selector("#live-top.ok .verdict, #live-top.bad .verdict", timeout=60_000)
+        assert "Reproduced" in page.inner_text("#live-top")
         screenshot(page, "gallery-F13-english")
         page.reload()
         assert "What the counter sees" in page.inner_text("main")  # the choice is remembered
@@ -86,7 +123,10 @@ def test_fault_panel_adds_shows_and_clears_faults(gallery: str, live_server: Liv
         page.click("#rule-form button[type=submit]")
         page.wait_for_selector(".rule.active")
         page.wait_for_selector("#fault-banner:not([hidden])", timeout=10_000)
-        assert "error" in page.inner_text("#fault-banner")
+        banner = page.inner_text("#fault-banner")
+        assert "エラー" in banner and "受付端末" in banner and "fault-" not in banner
+        panel = page.inner_text("#fault-state")
+        assert "エラー" in panel and "割合 0.5" in panel and "今から" in panel
         rules = live_server.admin("GET", "/faults")["rules"]
         assert rules[0]["kind"] == "error" and rules[0]["rate"] == 0.5 and rules[0]["clinic"] == "1312345678"
         screenshot(page, "gallery-faults-active")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,12 +24,14 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from clinic_client.client import ClientSettings, OnshiClient, search_info
+from clinic_client.clock import ServerClock
 from clinic_client.console import present
 from clinic_client.console.state import (
     COPAY_PERCENTS,
     DECISION_ACTIONS,
     NUMBER_DOCUMENTS,
     BulkRun,
+    CardWait,
     ConsoleCheck,
     ConsoleState,
     assess,
@@ -66,6 +69,13 @@ class ConsoleSettings:
     patients_file: Path = Path("var/console/patients.json")
     timeout: float = 10.0
     retries: int = 1
+    # A card check ends on the console within this many seconds without progress at the reader
+    # (this PC's time: the simulated clock may be frozen), sooner when the reader cannot be reached.
+    reader_wait_seconds: float = 120.0
+    reader_unreachable_seconds: float = 15.0
+    # A reader showing our check ended (result / error) whose result has not arrived after this long
+    # did not deliver it: the console ends the wait itself, with the reader's own words if it has them.
+    reader_delivery_grace_seconds: float = 4.0
 
 
 def problem(status: int, code: str, title: str, title_ja: str, detail: str) -> JSONResponse:
@@ -83,6 +93,54 @@ def reader_result_invalid(detail: str) -> JSONResponse:
     )
 
 
+# What the reader is doing, in words for the waiting page (its state names are the reader's API).
+READER_STATE_WORDS: dict[str, tuple[str, str]] = {
+    "idle": ("カードを置くのを待っています", "Waiting for the card"),
+    "reading": ("カードを読み取っています", "Reading the card"),
+    "method": ("患者さんが本人確認の方法を選んでいます", "The patient is choosing how to authenticate"),
+    "face": ("顔認証をしています", "Face authentication"),
+    "matching": ("顔を照合しています", "Matching the face"),
+    "pin": ("暗証番号を入力しています", "Entering the PIN"),
+    "pin_checking": ("暗証番号を確認しています", "Checking the PIN"),
+    "visual": ("職員の目視確認を待っています", "Waiting for a visual check by staff"),
+    "consent": ("患者さんが同意の画面を操作しています", "The patient is answering the consent screens"),
+    "sending": ("資格情報を照会しています", "Checking the qualification"),
+    "result": ("カードリーダーでの確認が終わりました", "The reader has finished"),
+    "error": ("カードリーダーでエラーが出ています", "The reader shows an error"),
+}
+
+# The console's own words when a card check ends without the reader's result (codes C6xx, like the
+# reader's R6xx session codes; explained as a reader error: retry, or check by number).
+CONSOLE_READER_ERRORS: dict[str, dict[str, str]] = {
+    "C601": {
+        "code": "C601",
+        "ja": "カードリーダーから応答がありません。"
+        "電源とケーブルを確認し、番号での確認に切り替えてください。",
+        "en": "The card reader does not answer. Check its power and cable, and switch to a number check.",
+    },
+    "C602": {
+        "code": "C602",
+        "ja": "カードリーダーでの確認は終わりましたが、結果が受付画面に届きませんでした。"
+        "もう一度カードで確認するか、番号で確認してください。",
+        "en": "The reader finished, but its result did not reach the console. Check the card again or "
+        "check by number.",
+    },
+    "C603": {
+        "code": "C603",
+        "ja": "時間内にカードリーダーから結果が届きませんでした。"
+        "もう一度カードで確認するか、番号で確認してください。",
+        "en": "No result from the card reader in time. Check the card again or check by number.",
+    },
+}
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     settings = settings or ConsoleSettings()
     app = FastAPI(title="onshi-sim 受付画面 / reception console", docs_url="/api/console/docs")
@@ -90,16 +148,18 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     store = PatientStore(settings.patients_file)
     state = ConsoleState()
+    # One clock: pages, the requests' QualificationConfirmationDate and the 申立書 are dated by the
+    # server's simulated clock (clinic_client.clock), never by this PC's.
+    clock = ServerClock(settings.server_url, timeout=2.0)
     client_settings = ClientSettings(
         settings.server_url,
         clinic_code=settings.clinic_code,
         clinic_token=settings.clinic_token,
         timeout=settings.timeout,
         retries=settings.retries,
+        today=clock.today,
     )
     client = OnshiClient(client_settings)
-    # Only asks the server's time: answers fast or not at all (the page falls back to our clock).
-    clock_client = OnshiClient(client_settings.with_(timeout=2.0, connect_timeout=1.0, retries=0))
     app.state.store = store
     app.state.console = state
     app.state.client = client
@@ -108,15 +168,10 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     @app.on_event("shutdown")
     def close_client() -> None:
         client.close()
-        clock_client.close()
 
     def server_now() -> datetime:
         """The server's (simulated) now: public in /health, untouched by the check faults."""
-        try:
-            return datetime.fromisoformat(clock_client.health()["now"]).astimezone(JST)
-        except (OnshiError, KeyError, ValueError) as exc:
-            log.warning("server clock unavailable, using the console's: %s", exc)
-            return datetime.now(JST)
+        return clock.now()
 
     def moment_of(check: ConsoleCheck | None) -> datetime:
         """When a check happened as the server saw it (its answer's time), else the server's now."""
@@ -150,8 +205,15 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             status_code=status_code,
         )
 
+    def find_patient(ref: str) -> PatientRecord | None:
+        """By カルテ番号; a demo persona's id is accepted too (scripts and tests that name the card)."""
+        found = store.get(ref)
+        if found is None:
+            found = next((p for p in store.all() if p.persona == ref), None)
+        return found
+
     def patient_or_404(patient_id: str) -> PatientRecord:
-        patient = store.get(patient_id)
+        patient = find_patient(patient_id)
         if patient is None:
             raise HTTPException(404, f"患者が見つかりません / no such patient: {patient_id}")
         return patient
@@ -192,28 +254,74 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
                 "waiting.html",
                 patient=patient,
                 after=after,
-                reader_problem="カードリーダーが設定されていません / no reader configured",
+                reader_problem=("カードリーダーが設定されていません。", "No card reader is configured."),
             )
-        try:
-            httpx.post(
-                f"{settings.reader_url}/api/reader/checks", json={"patient_ref": patient.id}, timeout=5
-            )
-        except httpx.HTTPError as exc:
-            log.warning("reader unreachable: %s", exc)
+        started = time.monotonic()
+        wait = CardWait(patient.id, after, started_at=started, progress_at=started)
+        answer = ask_reader_to_start(patient.id)
+        if answer is None:
             return render(
                 request,
                 "waiting.html",
                 patient=patient,
                 after=after,
-                reader_problem=f"カードリーダーに接続できません / cannot reach the reader: {exc}",
+                reader_problem=(
+                    "カードリーダーから応答がありません。電源とケーブルを確認してください。",
+                    "The card reader does not answer. Check its power and cable.",
+                ),
             )
+        status, snapshot = answer
+        if status == 409:  # the last patient's card is still on the reader: start when it is taken
+            wait.blocked = True
+        elif status >= 400:
+            return render(
+                request,
+                "waiting.html",
+                patient=patient,
+                after=after,
+                reader_problem=(
+                    "カードリーダーが確認を始められません（接続が切れている可能性があります）。",
+                    "The card reader cannot start the check (it may be disconnected).",
+                ),
+            )
+        else:
+            wait.reader_step = _int_or_none(snapshot.get("step"))
+        state.start_wait(wait)
         return RedirectResponse(f"/patients/{patient.id}/waiting?after={after}", status_code=303)
+
+    def ask_reader_to_start(patient_id: str) -> tuple[int, dict[str, Any]] | None:
+        """POSTs the start to the reader: (status, its state snapshot), or None when it does not answer."""
+        try:
+            answer = httpx.post(
+                f"{settings.reader_url}/api/reader/checks", json={"patient_ref": patient_id}, timeout=5
+            )
+        except httpx.HTTPError as exc:
+            log.warning("reader unreachable: %s", exc)
+            return None
+        try:
+            body = answer.json()
+        except ValueError:
+            body = {}
+        return answer.status_code, body if isinstance(body, dict) else {}
+
+    def reader_snapshot() -> dict[str, Any] | None:
+        if not settings.reader_url:
+            return None
+        try:
+            answer = httpx.get(f"{settings.reader_url}/api/reader/state", timeout=2)
+            body = answer.json()
+            return body if answer.status_code == 200 and isinstance(body, dict) else None
+        except (httpx.HTTPError, ValueError):
+            return None
 
     @app.get("/patients/{patient_id}/waiting", response_class=HTMLResponse)
     def waiting(request: Request, patient_id: str, after: int = 0) -> HTMLResponse:
-        return render(
-            request, "waiting.html", patient=patient_or_404(patient_id), after=after, reader_problem=None
-        )
+        patient = patient_or_404(patient_id)
+        found = state.latest(patient.id, after)
+        if found is not None:  # the result is already here (a reload, the back button)
+            return render(request, "waiting.html", patient=patient, after=after, reader_problem=None,
+                          result_url=f"/checks/{found.id}")
+        return render(request, "waiting.html", patient=patient, after=after, reader_problem=None)
 
     @app.get("/patients/{patient_id}/number-check", response_class=HTMLResponse)
     def number_form(request: Request, patient_id: str, doc: int = 0) -> HTMLResponse:
@@ -251,7 +359,9 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             number=number.strip(),
             branch=branch.strip() or None,
         )
-        check = ConsoleCheck(id=new_id(), patient_id=patient.id, kind="number", document=paper)
+        check = ConsoleCheck(
+            id=new_id(), patient_id=patient.id, kind="number", document=paper, moment=server_now()
+        )
         try:
             info = search_info(
                 paper.insurer_number,
@@ -474,7 +584,10 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     @app.post("/api/console/reader-results")
     def reader_results(payload: Annotated[dict[str, Any], Body()]) -> JSONResponse:
         patient_ref = payload.get("patient_ref")
-        patient = store.get(str(patient_ref)) if patient_ref else None
+        patient = find_patient(str(patient_ref)) if patient_ref else None
+        if patient is None:  # a result naming no patient of ours: the one check we wait for, if one
+            sole = state.sole_wait()
+            patient = store.get(sole.patient_id) if sole else None
         if payload.get("reader_error"):
             check = ConsoleCheck(
                 id=new_id(),
@@ -482,7 +595,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
                 kind="card",
                 reader_error=dict(payload["reader_error"]),
                 decision="auto",
-                at=server_now(),
+                moment=server_now(),
             )
         elif isinstance(payload.get("result"), dict):
             try:
@@ -497,6 +610,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
                     kind="card",
                     outcome=outcome,
                     file=payload.get("file"),
+                    moment=server_now(),
                 ),
                 patient,
             )
@@ -510,20 +624,109 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
 
     @app.get("/api/console/patients/{patient_id}/latest")
     def latest_check(patient_id: str, after: int = 0) -> JSONResponse:
+        """The waiting page's poll: the result's URL once it is here; otherwise where the reader is, in
+        words, and, when the wait can end no other way, a check that says so (no check is lost)."""
+        found = find_patient(patient_id)
+        patient_id = found.id if found else patient_id
         check = state.latest(patient_id, after)
-        return JSONResponse(
-            {"check_id": check.id if check else None, "url": f"/checks/{check.id}" if check else None}
+        if check is None:
+            check = follow_wait(patient_id)
+        if check is not None:
+            state.end_wait(patient_id)
+            return JSONResponse({"check_id": check.id, "url": f"/checks/{check.id}", "waiting": False})
+        wait = state.wait_of(patient_id)
+        status = wait_status(wait)
+        return JSONResponse({"check_id": None, "url": None, "waiting": wait is not None, **status})
+
+    def wait_status(wait: CardWait | None) -> dict[str, Any]:
+        if wait is None:
+            return {"status_ja": "", "status_en": "", "seconds_left": None}
+        now = time.monotonic()
+        left = max(0.0, wait.progress_at + settings.reader_wait_seconds - now)
+        if wait.unreachable_since is not None:
+            ja, en = "カードリーダーから応答がありません…", "The card reader does not answer…"
+        elif wait.blocked:
+            ja, en = (
+                "前の患者さんのカードがカードリーダーに置かれたままです。カードを取り外すと確認を始めます。",
+                "The previous patient's card is still on the reader. The check starts when it is removed.",
+            )
+        else:
+            ja, en = READER_STATE_WORDS.get(wait.last_seen[0] if wait.last_seen else "", ("", ""))
+        return {"status_ja": ja, "status_en": en, "seconds_left": round(left)}
+
+    def follow_wait(patient_id: str) -> ConsoleCheck | None:
+        """Moves a card check the console waits for on; answers the check that ends it, if it ended.
+
+        - the reader refused the start (the last patient's card still on it): starts it again as soon
+          as the reader is free;
+        - the reader shows our check ended (result or error) but nothing arrived within the grace
+          period: a check with the reader's own error, or C602 (the result did not reach the console);
+        - no progress at the reader for ``reader_wait_seconds``, or no answer from it for
+          ``reader_unreachable_seconds``: C601 / C603, with the next step on the result page.
+        """
+        wait = state.wait_of(patient_id)
+        if wait is None:
+            return None
+        now = time.monotonic()
+        snap = reader_snapshot()
+        if snap is None:
+            wait.unreachable_since = wait.unreachable_since or now
+            if now - wait.unreachable_since >= min(
+                settings.reader_unreachable_seconds, settings.reader_wait_seconds
+            ):
+                return console_reader_error(wait, CONSOLE_READER_ERRORS["C601"])
+        else:
+            wait.unreachable_since = None
+            seen = (str(snap.get("state")), _int_or_none(snap.get("step")) or 0)
+            if seen != wait.last_seen:
+                wait.last_seen = seen
+                wait.progress_at = now
+            if wait.blocked:
+                if not snap.get("card_present") and snap.get("state") in ("idle", "result", "error"):
+                    answer = ask_reader_to_start(patient_id)
+                    if answer is not None and answer[0] < 400:
+                        wait.blocked = False
+                        wait.reader_step = _int_or_none(answer[1].get("step"))
+                        wait.progress_at = now
+            elif ours(wait, snap) and snap.get("state") in ("result", "error"):
+                wait.ended_since = wait.ended_since or now
+                if now - wait.ended_since >= settings.reader_delivery_grace_seconds:
+                    error = snap.get("error")
+                    if snap.get("state") == "error" and isinstance(error, dict) and error.get("code"):
+                        words = {k: error.get(k) for k in ("code", "ja", "en")}
+                        return console_reader_error(wait, words)
+                    return console_reader_error(wait, CONSOLE_READER_ERRORS["C602"])
+        if now - wait.progress_at >= settings.reader_wait_seconds:
+            return console_reader_error(wait, CONSOLE_READER_ERRORS["C603"])
+        return None
+
+    def ours(wait: CardWait, snap: dict[str, Any]) -> bool:
+        """The reader's state is this wait's check: our patient, and a step after the start."""
+        step = _int_or_none(snap.get("step"))
+        if wait.reader_step is not None and step is not None and step <= wait.reader_step:
+            return False
+        return snap.get("patient_ref") in (wait.patient_id, None)
+
+    def console_reader_error(wait: CardWait, words: dict[str, Any]) -> ConsoleCheck:
+        check = ConsoleCheck(
+            id=new_id(),
+            patient_id=wait.patient_id,
+            kind="card",
+            reader_error=dict(words),
+            decision="auto",
+            moment=server_now(),
         )
+        state.add(check)
+        log.warning("card check for %s ended by the console: %s", wait.patient_id, words.get("code"))
+        return check
 
     @app.get("/api/console/reader-state")
     def reader_state() -> JSONResponse:
-        if not settings.reader_url:
+        snap = reader_snapshot()
+        if snap is None:
             return JSONResponse({"available": False})
-        try:
-            answer = httpx.get(f"{settings.reader_url}/api/reader/state", timeout=3)
-            return JSONResponse({"available": True, "state": answer.json()})
-        except (httpx.HTTPError, ValueError) as exc:
-            return JSONResponse({"available": False, "error": str(exc)})
+        ja, en = READER_STATE_WORDS.get(str(snap.get("state")), ("", ""))
+        return JSONResponse({"available": True, "state": snap, "status_ja": ja, "status_en": en})
 
     @app.get("/api/console/actions")
     def actions(since: str | None = None) -> JSONResponse:
@@ -541,7 +744,15 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
                     f"not ISO-8601: {since!r}",
                 )
             moment = moment if moment.tzinfo else moment.replace(tzinfo=JST)
-        return JSONResponse({"actions": [a.to_json() for a in state.actions(moment)]})
+        personas = {p.id: p.persona for p in store.all()}  # the rehearsal scores by persona
+        return JSONResponse(
+            {
+                "actions": [
+                    {**a.to_json(), "persona": personas.get(a.patient_id or "")}
+                    for a in state.actions(moment)
+                ]
+            }
+        )
 
     @app.delete("/api/console/actions")
     def clear_actions() -> JSONResponse:

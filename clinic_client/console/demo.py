@@ -7,6 +7,7 @@ name and birth date (for F2 that is *not* who the wrong link returns) and the nu
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,24 @@ def _document(persona: dict[str, Any]) -> InsuranceDocument | None:
     )
 
 
+def chart_number(persona_id: str, taken: set[str] | None = None) -> str:
+    """The patient's 6-digit カルテ番号 at the demo clinic, fixed per persona.
+
+    Staff see a number like a clinic's, never the persona's name (``f2-wrong-link`` would give the
+    exercise away); the record keeps the persona (``PatientRecord.persona``) for the card and the
+    rehearsal's scoring.
+    """
+    value = int.from_bytes(hashlib.sha256(persona_id.encode("utf-8")).digest()[:8], "big") % 900000
+    number = 100000 + value
+    while taken is not None and f"{number:06d}" in taken:  # a clash: the next free number
+        number = 100000 + (number - 99999) % 900000
+    return f"{number:06d}"
+
+
 def demo_patients(path: Path = DEFAULT_PERSONAS) -> list[PatientRecord]:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     patients: list[PatientRecord] = []
+    taken: set[str] = set()
     for persona in data.get("personas", []):
         pid = str(persona["id"])
         if pid.endswith("-stranger"):
@@ -56,9 +72,11 @@ def demo_patients(path: Path = DEFAULT_PERSONAS) -> list[PatientRecord]:
             qualifications[0].get("copay_ratio") if qualifications else None
         )
         document = _document(persona)
+        number = chart_number(pid, taken)
+        taken.add(number)
         patients.append(
             PatientRecord(
-                id=pid,
+                id=number,
                 name=str(person["name"]),
                 name_kana=str(person.get("name_kana", "")),
                 birthdate=person["birthdate"],
@@ -71,4 +89,4 @@ def demo_patients(path: Path = DEFAULT_PERSONAS) -> list[PatientRecord]:
                 booked_tomorrow=True,
             )
         )
-    return patients
+    return sorted(patients, key=lambda p: p.id)  # by カルテ番号, as a clinic lists them

@@ -191,3 +191,22 @@ COLUMN_LABELS = {
 def column_label(name: str, lang: str) -> str:
     ja, en = COLUMN_LABELS.get(name, (name, name))
     return ja if lang == "ja" else en
+
+
+def error_text(error: Any, lang: str) -> str:
+    """A server or network error in words for staff: the Japanese title (and the HTTP status) in Japanese
+    mode; the full English description, with the server's code and detail, in English mode."""
+    if lang != "ja":
+        return str(error.describe("en"))
+    title = getattr(error, "title_ja", None) or "照会できませんでした"
+    status = getattr(error, "status", None)
+    return f"{title}（{status}）" if status else str(title)
+
+
+def moment_text(moment: Any, lang: str = "ja") -> str:
+    """A moment as staff read it: 2026年11月24日 09:00 (Japanese) or 2026-11-24 09:00."""
+    if moment is None:
+        return "—"
+    if lang == "ja":
+        return f"{moment.year}年{moment.month}月{moment.day}日 {moment:%H:%M}"
+    return f"{moment:%Y-%m-%d %H:%M}"

@@ -78,7 +78,8 @@ class ConsoleCheck:
     file: str | None = None
     copay_differs: bool = False
     seq: int = field(default_factory=lambda: next(_sequence))
-    at: datetime = field(default_factory=lambda: datetime.now(JST))
+    at: datetime = field(default_factory=lambda: datetime.now(JST))  # the action log's (PC) time
+    moment: datetime | None = None  # the server's simulated now when the console made the check
     medical: dict[str, Any] = field(default_factory=dict)  # kind -> data or {"error": ...}
 
     @property
@@ -93,14 +94,15 @@ class ConsoleCheck:
 
     @property
     def server_moment(self) -> datetime | None:
-        """When the server ran the check, on its (simulated) clock: the answer's ProcessExecutionTime."""
+        """When the server ran the check, on its (simulated) clock: the answer's ProcessExecutionTime,
+        else the server's now when the console made the check (an outage: no answer to date it)."""
         message = self.outcome.message if self.outcome else None
         if message is None:
-            return None
+            return self.moment
         try:
             return parse_timestamp(message.MessageHeader.ProcessExecutionTime)
         except ValueError:
-            return None
+            return self.moment
 
     def shown_detail(self) -> dict[str, Any]:
         """The ``result_shown`` action's detail: what the page put in front of staff."""
@@ -127,7 +129,7 @@ class ConsoleCheck:
         )
         return Confirmed(
             check_id=self.id,
-            checked_at=self.at.isoformat(timespec="seconds"),
+            checked_at=(self.server_moment or self.at).isoformat(timespec="seconds"),
             # the record keeps the digits; answers right-align 6-digit 国保 numbers ("  138040")
             insurer_number=r.InsurerNumber.strip() if r.InsurerNumber else None,
             insurer_name=r.InsurerName,
@@ -153,6 +155,27 @@ def assess(check: ConsoleCheck, patient: PatientRecord | None) -> ConsoleCheck:
 
 
 @dataclass
+class CardWait:
+    """A card check the console started and waits for (docs/rehearsal.md, 「確認が消えない」).
+
+    Times are this PC's monotonic seconds: a wait is bounded in real time whatever the simulated
+    clock does (it may be frozen for a rehearsal). ``progress_at`` moves whenever the reader shows
+    the check moving on, so a patient who takes their time at the consent screens is not cut off;
+    ``blocked`` is set while the reader refused the start (the last patient's card still on it).
+    """
+
+    patient_id: str
+    after_seq: int
+    started_at: float
+    progress_at: float
+    reader_step: int | None = None  # the reader's step when the check started (its later states are ours)
+    blocked: bool = False
+    last_seen: tuple[str, int] | None = None  # (reader state, step) at the last poll
+    unreachable_since: float | None = None
+    ended_since: float | None = None  # when the reader first showed our check ended (result/error)
+
+
+@dataclass
 class BulkRun:
     """One bulk check in its two steps: the receipt (reception number), then the results when ready."""
 
@@ -172,6 +195,7 @@ class ConsoleState:
         self.checks: dict[str, ConsoleCheck] = {}
         self.bulk_runs: dict[str, BulkRun] = {}
         self._actions: list[ConsoleAction] = []
+        self.waits: dict[str, CardWait] = {}
 
     # --- the action log ---------------------------------------------------------------------
 
@@ -221,7 +245,30 @@ class ConsoleState:
             if check.id in self.checks:  # the same server check delivered twice: keep one
                 check.id = f"{check.id}-{check.seq}"
             self.checks[check.id] = check
+            if check.patient_id and check.kind == "card":
+                self.waits.pop(check.patient_id, None)  # the wait is over
         return check
+
+    # --- card checks being waited for --------------------------------------------------------
+
+    def start_wait(self, wait: CardWait) -> CardWait:
+        with self._lock:
+            self.waits[wait.patient_id] = wait
+        return wait
+
+    def wait_of(self, patient_id: str) -> CardWait | None:
+        with self._lock:
+            return self.waits.get(patient_id)
+
+    def end_wait(self, patient_id: str) -> None:
+        with self._lock:
+            self.waits.pop(patient_id, None)
+
+    def sole_wait(self) -> CardWait | None:
+        """The one card check being waited for, if exactly one is (a result that names no patient)."""
+        with self._lock:
+            waits = list(self.waits.values())
+        return waits[0] if len(waits) == 1 else None
 
     def get(self, check_id: str) -> ConsoleCheck | None:
         return self.checks.get(check_id)
