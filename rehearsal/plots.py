@@ -131,15 +131,17 @@ def calibration_plot(result: dict[str, Any], path: Path, lang: str = "both") -> 
     ax.bar(x - 0.2, survey, 0.4, color="#7f8c8d", label=label("調査", "survey", lang))
     ax.bar(x + 0.2, model, 0.4, color="#2980b9", yerr=[model - low, high - model], capsize=4,
            label=label("モデル（95%範囲）", "model (95% range)", lang))
-    for xi, s, m in zip(x, survey, model, strict=True):
+    for xi, s, m, h in zip(x, survey, model, high, strict=True):
         ax.annotate(f"{s:.1f}", (xi - 0.2, s), ha="center", va="bottom", fontsize=8)
-        ax.annotate(f"{m:.1f}", (xi + 0.2, m), ha="center", va="bottom", fontsize=8)
+        ax.annotate(f"{m:.1f}", (xi + 0.2, h), ha="center", va="bottom", fontsize=8,
+                    xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(x, [label(r["label_ja"], r["label_en"], lang).replace(" / ", "\n") for r in rows], fontsize=9)
     ax.set_ylabel(label("全回答施設に占める割合（%）", "% of all responding clinics", lang))
-    ax.set_ylim(0, 100)
-    ax.set_title(label(f"調査との照合：{result['label_ja']}", f"Calibration: {result['label_en']}", lang),
+    ax.set_ylim(0, 115)
+    ax.set_yticks(range(0, 101, 20))
+    ax.set_title(_wrap(label(f"調査との照合：{result['label_ja']}", f"Calibration: {result['label_en']}", lang)),
                  fontsize=11)
-    ax.legend(loc="upper right")
+    ax.legend(loc="upper left", ncols=2)
     fig.text(0.01, 0.01, label("基数：全回答施設（種類別＝トラブルのあった施設の割合×トラブルがあった施設の割合）",
                                "base: all responding clinics (kind × share with trouble)", lang),
              fontsize=8, color="#555")
