@@ -55,6 +55,15 @@ def count_bars(values: list[float], names: list[str], title: str, xlabel: str, p
                note: str = "") -> Path:
     """Horizontal bars of counts (the sample: whole patients, an integer axis)."""
     plt = _pyplot()
+    fig = count_figure(values, names, title, xlabel, colour, note)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def count_figure(values: list[float], names: list[str], title: str, xlabel: str, colour: str,
+                 note: str = "") -> Any:
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 6.2), dpi=110)
     positions = list(range(len(names)))[::-1]  # the first cause at the top
     ax.barh(positions, values, color=colour)
@@ -70,9 +79,7 @@ def count_bars(values: list[float], names: list[str], title: str, xlabel: str, p
     if note:
         fig.text(0.01, 0.01, note, fontsize=8, color="#555")
     fig.tight_layout(rect=(0, 0.03 if note else 0, 1, 1))
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def range_bars(rows: list[tuple[str, float, float, float]], title: str, xlabel: str, path: Path, colour: str,
