@@ -284,7 +284,7 @@ class FailureMode(Enum):
             "The name is shown wrongly; records and receipts must be fixed by hand; identification "
             "takes longer."
         ),
-        sources=("全国保険医団体連合会 会員調査（2024年8〜9月 67.4%、2025年10〜12月 77.2%）",),
+        sources=("全国保険医団体連合会 会員調査（2024年8〜9月回答、2025年10〜12月回答）",),
     )
     READER_ERROR = Failure(
         "F6",
@@ -305,7 +305,7 @@ class FailureMode(Enum):
             "Repeated retries and waiting; a counter that does not know the fallbacks may treat the "
             "patient as uninsured."
         ),
-        sources=("全国保険医団体連合会 会員調査（2024年8〜9月 52.9%、2025年10〜12月 48.2%）",),
+        sources=("全国保険医団体連合会 会員調査（2024年8〜9月回答、2025年10〜12月回答）",),
         layer="reader",
     )
     FACE_MISMATCH = Failure(

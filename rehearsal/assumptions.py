@@ -87,7 +87,7 @@ ASSUMPTIONS: dict[str, Assumption] = {
                    "spread of card use between clinics (log-normal sigma around the period's share)"),
         Assumption("card_share_2025", 0.34, FIGURES["card_share_2025_05"].value, FIGURES["card_share_2025_11"].value,
                    "2025年8〜11月のカード利用率", "card share Aug–Nov 2025",
-                   "厚生労働省 公表：2025年5月 29.3%、11月 39%（間をとる）"),
+                   "厚生労働省 公表：利用率（確認件数に占める割合）2025年5月 29.3%、11月 39%（間をとる）"),
         Assumption("card_share_2025i", 0.25, 0.18, 0.293, "2024年12月〜2025年4月のカード利用率",
                    "card share Dec 2024 – Apr 2025"),
         Assumption("card_share_2024", 0.12, 0.09, 0.16, "2024年の調査期間のカード利用率",

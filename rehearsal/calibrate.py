@@ -354,7 +354,8 @@ def write_calibration(result: dict[str, Any], out: Path, lang: str = "both") -> 
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "calibration.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
-    plot = calibration_plot(result, out / "calibration.png", lang)
+    plot = out / "calibration.png"
+    calibration_plot(result, plot, lang)
     (out / "calibration.md").write_text(calibration_markdown(result), encoding="utf-8")
     (out / "calibration.html").write_text(calibration_html(result, plot.name), encoding="utf-8")
     return {"json": out / "calibration.json", "html": out / "calibration.html",
@@ -385,8 +386,8 @@ def calibration_markdown(result: dict[str, Any]) -> str:
         f"モデルの幅は、同じ数の施設を {result['replicates']} 回シミュレーションした95%の範囲（標本のゆらぎ）。 / "
         f"The model's range is the 95% spread of {result['replicates']} simulated surveys of the same size.\n",
         f"- 施設間の差 / clinics' trouble factor (log-normal sigma, fitted): **{fitted['sigma']:.2f}**. "
-        f"種類が独立なら「何らかのトラブル」は {result['independent_any']:.1%} / with independent kinds "
-        f"'any trouble' would be {result['independent_any']:.1%}.\n"
+        f"種類が独立なら「何らかのトラブル」は回答施設の {result['independent_any']:.1%} / with independent kinds "
+        f"'any trouble' would be {result['independent_any']:.1%} of responding clinics.\n"
         "- 5つの数字（4種類＋何らかのトラブル）に5つのパラメータ（4つの率＋施設間の差）を合わせているので、"
         "一致は当てはめの結果であって検証ではない。検証になるのは、率が期間や患者数の前提と整合するか、"
         "10割負担の数字を一つのパラメータで説明できるか。 / Five figures fit five parameters, so the match "
@@ -504,3 +505,41 @@ def national(survey_key: str = "2025", *, draws: int = 2000, seed: int = 0,
         "rates": {c: summary(rates[c]) for c in CAUSES if c in rates},
         "overrides": overrides,
     }
+
+
+@lru_cache(maxsize=4)
+def national_picture(survey_key: str = "2025") -> dict[str, Any]:
+    """The national month at the central assumptions' ranges (the gallery's picture; cached)."""
+    return national(survey_key)
+
+
+@lru_cache(maxsize=4)
+def calibration_cached(survey_key: str) -> dict[str, Any]:
+    return calibration(survey_key, replicates=100)
+
+
+def national_rows(picture: dict[str, Any], lang: str = "both") -> list[tuple[str, float, float, float]]:
+    from rehearsal.plots import label
+
+    rows = []
+    for cause in CAUSES:
+        failure = FailureMode.by_id(cause).value
+        value = picture["by_cause"][cause]
+        rows.append((f"{cause}  {label(failure.name_ja, failure.name_en, lang)}", value["mean"], value["low"],
+                     value["high"]))
+    return rows
+
+
+def national_plot(picture: dict[str, Any], path: Path | Any, lang: str = "both") -> Any:
+    """The national month by cause with 95% intervals (PNG to a path, SVG to a stream)."""
+    from rehearsal.plots import label, range_bars
+
+    survey = SURVEYS[picture["survey"]]
+    return range_bars(
+        national_rows(picture, lang),
+        label(f"全国の1か月（{picture['monthly_checks'] / 1e6:,.1f}百万件の確認）：原因別の件数と95%区間",
+              f"Nationwide, one month ({picture['monthly_checks'] / 1e6:,.1f} M checks): visits by cause, "
+              "95% intervals", lang),
+        label("1か月の件数（対数目盛）", "visits a month (log scale)", lang), path, "#8e44ad",
+        label(f"率は{survey.label_ja}に当てはめ。標本の拡大ではない。",
+              f"rates fitted to the {survey.label_en}; not a sample scaled up", lang))

@@ -4,7 +4,7 @@ intervals as error bars, Japanese first with English beside it."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -82,8 +82,8 @@ def count_figure(values: list[float], names: list[str], title: str, xlabel: str,
     return fig
 
 
-def range_bars(rows: list[tuple[str, float, float, float]], title: str, xlabel: str, path: Path, colour: str,
-               note: str = "") -> Path:
+def range_bars(rows: list[tuple[str, float, float, float]], title: str, xlabel: str, path: Path | BinaryIO,
+               colour: str, note: str = "") -> Path | BinaryIO:
     """Estimates with 95% intervals as error bars, log scale (the causes span five orders of magnitude)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 6.5), dpi=110)
@@ -107,7 +107,7 @@ def range_bars(rows: list[tuple[str, float, float, float]], title: str, xlabel: 
     if note:
         fig.text(0.01, 0.01, note, fontsize=8, color="#555")
     fig.tight_layout(rect=(0, 0.04 if note else 0, 1, 1))
-    fig.savefig(path)
+    fig.savefig(path, format=None if isinstance(path, Path) else "svg")
     plt.close(fig)
     return path
 
@@ -125,7 +125,7 @@ def _short(value: float) -> str:
     return f"{value:,.0f}"
 
 
-def calibration_plot(result: dict[str, Any], path: Path, lang: str = "both") -> Path:
+def calibration_plot(result: dict[str, Any], path: Path | BinaryIO, lang: str = "both") -> Path | BinaryIO:
     """Survey and model side by side per kind on the all-clinics base; the model's 95% range as error bars."""
     plt = _pyplot()
     rows = result["rows"]
@@ -153,6 +153,6 @@ def calibration_plot(result: dict[str, Any], path: Path, lang: str = "both") -> 
                                "base: all responding clinics (kind × share with trouble)", lang),
              fontsize=8, color="#555")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.savefig(path)
+    fig.savefig(path, format=None if isinstance(path, Path) else "svg")
     plt.close(fig)
     return path

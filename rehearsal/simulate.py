@@ -48,6 +48,7 @@ from rehearsal.calibrate import (
     central_splits,
     fit,
     national,
+    national_plot,
     per_check_rates,
 )
 
@@ -274,7 +275,7 @@ def cause_label(cause: str, lang: str = "both") -> str:
 
 
 def _plots(result: SimResult, out: Path, lang: str = "both") -> dict[str, str]:
-    from rehearsal.plots import count_bars, label, range_bars
+    from rehearsal.plots import count_bars, label
 
     totals = result.totals
     names = [cause_label(c, lang) for c in CAUSES]
@@ -293,17 +294,7 @@ def _plots(result: SimResult, out: Path, lang: str = "both") -> dict[str, str]:
         name = "affected_by_cause.png" if key == "by_cause" else f"{key}.png"
         count_bars([float(totals[key][c]) for c in CAUSES], names, title, xlabel, out / name, colour, sample)
         files[name.removesuffix(".png")] = name
-    n = totals["national"]
-    range_bars(
-        [(names[i], n["by_cause"][c]["mean"], n["by_cause"][c]["low"], n["by_cause"][c]["high"])
-         for i, c in enumerate(CAUSES)],
-        label(f"全国の1か月（{n['monthly_checks'] / 1e6:,.1f}百万件の確認）：原因別の件数と95%区間",
-              f"Nationwide, one month ({n['monthly_checks'] / 1e6:,.1f} M checks): visits by cause, 95% intervals",
-              lang),
-        label("1か月の件数（対数目盛）", "visits a month (log scale)", lang),
-        out / "national_by_cause.png", "#8e44ad",
-        label(f"率は{SURVEYS[n['survey']].label_ja}に当てはめ。標本の拡大ではない。",
-              f"rates fitted to the {SURVEYS[n['survey']].label_en}; not the sample scaled up", lang))
+    national_plot(totals["national"], out / "national_by_cause.png", lang)
     files["national_by_cause"] = "national_by_cause.png"
     return files
 
