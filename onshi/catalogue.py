@@ -116,16 +116,19 @@ _SURVEY_2025 = HOKENI + "（2025年10月14日〜12月1日回答、2025年8月以
 
 def _kinds(survey: str, source: str, shares: dict[str, float], year_ja: str, year_en: str) -> list[Figure]:
     labels = {"names": ("●表示", "● in names"), "invalid": ("「無効」表示", "'invalid' shown"),
-              "reader": ("読み取り・認証エラー", "reader errors"), "expired": ("証明書の期限切れ", "expired certificates")}
+              "reader": ("読み取り・認証エラー", "reader errors"),
+              "expired": ("証明書の期限切れ", "expired certificates")}
     return [Figure(f"survey_{survey}_{kind}", value, f"{labels[kind][0]}（{year_ja}）",
-                   f"{labels[kind][1]} ({year_en})", source, f"troubled_{survey}", f"survey_{survey}_share_troubled")
+                   f"{labels[kind][1]} ({year_en})", source, f"troubled_{survey}",
+                   f"survey_{survey}_share_troubled")
             for kind, value in shares.items()]
 
 
 FIGURES: dict[str, Figure] = {
     f.key: f
     for f in (
-        Figure("survey_2024_clinics", 12_735, "回答施設数（2024年）", "clinics answering (2024)", _SURVEY_2024),
+        Figure("survey_2024_clinics", 12_735, "回答施設数（2024年）", "clinics answering (2024)",
+               _SURVEY_2024),
         Figure("survey_2024_share_troubled", 8_929 / 12_735, "トラブルがあった施設（2024年）",
                "clinics with trouble (2024)", _SURVEY_2024, "responding_2024"),
         *_kinds("2024", _SURVEY_2024, {"names": 0.674, "reader": 0.529, "invalid": 0.478, "expired": 0.201},
@@ -138,7 +141,8 @@ FIGURES: dict[str, Figure] = {
                 "2024年12月以降、中間集計", "since Dec 2024, interim"),
         Figure("survey_2025i_full_payment", 0.123, "患者が10割負担をした施設（2025年中間）",
                "clinics where a patient paid 100% (2025 interim)", _SURVEY_2025I, "responding_2025i"),
-        Figure("survey_2025_clinics", 10_519, "回答施設数（2025年）", "clinics answering (2025)", _SURVEY_2025),
+        Figure("survey_2025_clinics", 10_519, "回答施設数（2025年）", "clinics answering (2025)",
+               _SURVEY_2025),
         Figure("survey_2025_share_troubled", 0.698, "トラブルがあった施設（2025年）",
                "clinics with trouble (2025)", _SURVEY_2025, "responding_2025"),
         *_kinds("2025", _SURVEY_2025, {"names": 0.772, "invalid": 0.509, "reader": 0.482, "expired": 0.452},

@@ -109,7 +109,7 @@ def gallery(host: str, port: int, server_url: str, admin_token: str, console_url
 def simulate_day(patients: int, clinics: int, days: int, seed: int, survey: str, rates: tuple[str, ...],
                  card_share: float | None, declaration_known: bool, out_dir: Path, lang: str,
                  quiet: bool) -> None:
-    from rehearsal.simulate import SimConfig, simulate, write_report
+    from rehearsal.simulate import SimConfig, simulate, span, write_report
 
     overrides: dict[str, float] = {}
     for item in rates:
@@ -138,18 +138,21 @@ def simulate_day(patients: int, clinics: int, days: int, seed: int, survey: str,
                f"職員の損失 {totals['staff_minutes']:,.0f} 分 / staff minutes lost; "
                f"申立書がなければ10割 {totals['would_pay_full']:,} 人 / would pay 100% without the 申立書")
     national = totals["national"]
-    click.echo(f"全国の1か月（{national['monthly_checks'] / 1e6:,.1f} 百万件の確認、率は{survey}年調査に当てはめ、"
+    click.echo(f"全国の1か月（{national['monthly_checks'] / 1e6:,.1f} 百万件の確認、"
+               f"率は{survey}年調査に当てはめ、"
                "95%区間）/ nationwide, one month (rates fitted to the survey, 95% intervals):")
     for cause, value in national["by_cause"].items():
-        click.echo(f"  {cause:<4} {value['mean']:>12,.0f}  ({value['low']:,.0f}–{value['high']:,.0f})")
-    for key, name in (("affected", "トラブル計 / affected"), ("would_pay_full", "申立書がなければ10割 / 100% w/o 申立書"),
+        click.echo(f"  {cause:<4} {span(value)}")
+    for key, name in (("affected", "トラブル計 / affected"),
+                      ("would_pay_full", "申立書がなければ10割 / 100% w/o 申立書"),
                       ("charged_full", "実際に10割（推計）/ charged 100% (est.)")):
         value = national[key]
-        click.echo(f"  {name}: {value['mean']:,.0f} ({value['low']:,.0f}–{value['high']:,.0f})")
+        click.echo(f"  {name}: {span(value)}")
     click.echo(f"report: {paths['markdown']}  {paths['html']}")
 
 
-@click.command("calibrate", help="調査との照合 / fit the trouble rates to a clinic survey and check them against it")
+@click.command("calibrate",
+               help="調査との照合 / fit the trouble rates to a clinic survey and check them against it")
 @click.option("--survey", type=click.Choice(["2025", "2024", "2025i"]), default="2025", show_default=True,
               help="2025 (since Aug 2025), 2024 (answered Aug–Sep 2024), 2025i (interim, since Dec 2024)")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("var/calibrate"),
@@ -164,7 +167,8 @@ def calibrate(survey: str, out_dir: Path, replicates: int, seed: int, lang: str)
         raise click.BadParameter("at least 10 replicates / 10回以上", param_hint="--replicates")
     result = calibration(survey, replicates=replicates, seed=seed)
     paths = write_calibration(result, out_dir, lang)
-    click.echo(f"{result['label_ja']} / {result['label_en']}  基数：全回答施設 / base: all responding clinics")
+    click.echo(f"{result['label_ja']} / {result['label_en']}  "
+               "基数：全回答施設 / base: all responding clinics")
     click.echo(calibration_table(result).rstrip())
     pay = result["full_payment"]
     click.echo(f"申立書を使わない窓口 / counters not using the 申立書: {pay['q_from_cases_2025']:.1%} "

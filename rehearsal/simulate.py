@@ -36,9 +36,10 @@ import numpy as np
 
 from onshi.catalogue import FIGURES, FailureMode
 from rehearsal import assumptions
-from rehearsal.assumptions import SURVEYS, a
+from rehearsal.assumptions import STAFF_MINUTES, SURVEYS, a
 from rehearsal.calibrate import (
     ALWAYS_DECLARATION,
+    BASIS_LABELS,
     CARD_ONLY,
     CAUSES,
     NEEDS_DOCUMENTS,
@@ -50,30 +51,13 @@ from rehearsal.calibrate import (
     national,
     national_plot,
     per_check_rates,
+    rate_basis,
+    sig3,
 )
 
 __all__ = ["ALWAYS_DECLARATION", "CARD_ONLY", "CAUSES", "NEEDS_DOCUMENTS", "NUMBER_ONLY", "STAFF_MINUTES",
            "WORK_MINUTES", "SimConfig", "SimResult", "simulate", "write_report"]
 
-# Staff minutes lost per affected visit (our assumption: explaining, retrying, a number check, a form;
-# the national range multiplies them by the assumption "staff_minutes_factor").
-STAFF_MINUTES: dict[str, float] = {
-    "F1": 10,
-    "F2": 15,
-    "F3": 5,
-    "F4": 2,
-    "F5": 2,
-    "F6": 5,
-    "F7": 3,
-    "F8": 4,
-    "F9": 4,
-    "F10": 8,
-    "F11": 6,
-    "F12": 5,
-    "F13": 10,
-    "F14": 3,
-    "F15": 5,
-}
 
 
 @dataclass(frozen=True)
@@ -330,18 +314,21 @@ def write_report(result: SimResult, out: Path, lang: str = "both") -> dict[str, 
     }
 
 
-def span(value: dict[str, float], digits: int = 0) -> str:
-    """「平均（95%区間 下限–上限）」 for an estimate with its interval."""
-    return f"{value['mean']:,.{digits}f} ({value['low']:,.{digits}f}–{value['high']:,.{digits}f})"
+def span(value: dict[str, float]) -> str:
+    """「平均（95%区間 下限–上限）」 for an estimate with its interval, to three significant figures."""
+    return f"{sig3(value['mean'])} ({sig3(value['low'])}–{sig3(value['high'])})"
 
 
 def national_lines(n: dict[str, Any]) -> str:
     """The national month in words, every figure with its interval (markdown)."""
     survey = SURVEYS[n["survey"]]
     return (
-        f"全国の1か月（確認 {n['monthly_checks'] / 1e6:,.1f} 百万件、{FIGURES['monthly_checks'].source}）の期待値と"
-        f"95%区間。率は{survey.label_ja}に当てはめたもので、上の標本を拡大したものではない。 / Expected visits in "
-        f"one national month ({n['monthly_checks'] / 1e6:,.1f} M checks) with 95% intervals; rates fitted to the "
+        f"全国の1か月（確認 {n['monthly_checks'] / 1e6:,.1f} "
+        f"百万件、{FIGURES['monthly_checks'].source}）の期待値と"
+        f"95%区間。率は{survey.label_ja}に当てはめたもので、"
+        "上の標本を拡大したものではない。 / Expected visits in "
+        f"one national month ({n['monthly_checks'] / 1e6:,.1f} "
+        "M checks) with 95% intervals; rates fitted to the "
         f"{survey.label_en}, not the sample above scaled up.\n\n"
         f"- トラブルのあった受診 / affected visits: **{span(n['affected'])}**\n"
         f"- 職員の損失（時間）/ staff hours lost: **{span(n['staff_hours'])}**\n"
@@ -352,7 +339,7 @@ def national_lines(n: dict[str, Any]) -> str:
     )
 
 
-def _table(result: SimResult) -> list[tuple[str, str, int, float, int, str]]:
+def _table(result: SimResult) -> list[tuple[str, str, int, float, int, str, str]]:
     t = result.totals
     return [
         (
@@ -362,6 +349,7 @@ def _table(result: SimResult) -> list[tuple[str, str, int, float, int, str]]:
             t["staff_minutes_by_cause"][c],
             t["would_pay_full_by_cause"][c],
             span(t["national"]["by_cause"][c]),
+            " / ".join(BASIS_LABELS[rate_basis(c, t["national"].get("overrides"))]),
         )
         for c in CAUSES
     ]
@@ -394,25 +382,29 @@ def render_markdown(result: SimResult, plots: Mapping[str, str]) -> str:
     w("\n## 全国の1か月 / The national month\n\n")
     w(national_lines(t["national"]))
     w("\n| cause | failure | sample: affected | sample: staff min | sample: 100% w/o 申立書 "
-      "| national / month: mean (95%) |\n|---|---|---:|---:|---:|---:|\n")
-    for cause, name, affected, minutes, full, nat in _table(result):
-        w(f"| {cause} | {name} | {affected:,} | {minutes:,.0f} | {full:,} | {nat} |\n")
+      "| national / month: mean (95%) | 率の根拠 / rate from |\n|---|---|---:|---:|---:|---:|---|\n")
+    for cause, name, affected, minutes, full, nat, basis in _table(result):
+        w(f"| {cause} | {name} | {affected:,} | {minutes:,.0f} | {full:,} | {nat} | {basis} |\n")
     w("\n")
     for name in plots.values():
         w(f"![{name}]({name})\n\n")
     w("## 前提 / Assumptions\n\n")
     survey = SURVEYS[c.survey]
-    w(f"- 率の出典 / rates from: {survey.label_ja} / {survey.label_en}; {FIGURES[f'survey_{c.survey}_names'].source}. "
-      "種類別の数字は「トラブルのあった施設」に占める割合で、全回答施設の割合に直してから当てはめた / the kinds are "
+    w(f"- 率の出典 / rates from: {survey.label_ja} / {survey.label_en}; "
+      f"{FIGURES[f'survey_{c.survey}_names'].source}. "
+      "種類別の数字は「トラブルのあった施設」に占める割合で、"
+      "全回答施設の割合に直してから当てはめた / the kinds are "
       "shares of the clinics with trouble, restated on the all-clinics base before fitting "
       "(`onshi calibrate --survey " + c.survey + "`).\n")
-    w(f"- 中央値の施設のカード確認件数（調査期間）/ card checks of the median surveyed clinic in the survey period: "
+    w("- 中央値の施設のカード確認件数（調査期間）/ "
+      f"card checks of the median surveyed clinic in the survey period: "
       f"{c.exposure_checks:,.0f}\n")
-    w(f"- 標本で使った確認1件あたりの率 / per-visit rates used in the sample: "
+    w("- 標本で使った確認1件あたりの率 / per-visit rates used in the sample: "
       + ", ".join(f"{k} {v:.2e}" for k, v in sorted(c.rates.items(), key=lambda kv: int(kv[0][1:])))
       + "\n")
     if c.overrides:
-        w(f"- 利用者が指定した率（全国推計でも固定）/ rates set by hand (held fixed nationally): {dict(c.overrides)}\n")
+        w("- 利用者が指定した率（全国推計でも固定）/ "
+          f"rates set by hand (held fixed nationally): {dict(c.overrides)}\n")
     w(f"- 職員の時間（分、1件あたり）/ staff minutes per affected visit: {dict(c.staff_minutes)}\n\n")
     w(assumptions.markdown_table())
     w(f"\n方法の説明 / methods: `{METHODS}`\n")
@@ -429,7 +421,8 @@ def render_html(result: SimResult, plots: Mapping[str, str]) -> str:
     body = markdown_to_html(render_markdown(result, plots))
     return f"""<!doctype html><html lang="ja"><head><meta charset="utf-8">
 <title>診療所の一日 / A day at the clinic</title>
-<style>body{{font-family:system-ui,'IPAexGothic','Noto Sans CJK JP',sans-serif;max-width:1100px;margin:2em auto;
+<style>body{{font-family:system-ui,'IPAexGothic','Noto Sans CJK JP',sans-serif;max-width:1100px;
+margin:2em auto;
 padding:0 1em}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em}}
 img{{max-width:100%}}</style></head><body>

@@ -38,6 +38,7 @@ from onshi import defaults
 from onshi.catalogue import FIGURES, FailureMode
 from onshi.procs import ROOT
 from onshi.timeutil import JST
+from rehearsal.calibrate import sig3
 from rehearsal.observe import Observation, merge, observe
 from rehearsal.privacy import THEMES
 from rehearsal.runner import ScenarioRunner, Target
@@ -117,6 +118,7 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
     app = FastAPI(title="onshi-sim 失敗ギャラリー / failure gallery")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals["sig3"] = sig3
     scenarios = load_all()
     store = SessionStore(settings.data_dir / "sessions.json")
     runner = ScenarioRunner(settings.target)
@@ -180,7 +182,8 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
     def index(request: Request) -> HTMLResponse:
         from rehearsal.calibrate import national_picture
 
-        return render(request, "index.html", by_failure=by_failure, figures=FIGURES, national=national_picture())
+        return render(request, "index.html", by_failure=by_failure, figures=FIGURES,
+                      national=national_picture())
 
     @app.get("/national.svg")
     def national_svg() -> Response:
@@ -205,10 +208,13 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
 
     @app.get("/calibration", response_class=HTMLResponse)
     def calibration_page(request: Request) -> HTMLResponse:
+        from rehearsal.assumptions import markdown_table
         from rehearsal.calibrate import calibration_cached, calibration_markdown
         from rehearsal.simulate import markdown_to_html
 
-        pages = [(s, markdown_to_html(calibration_markdown(calibration_cached(s)))) for s in ("2025", "2024")]
+        pages = [(s, markdown_to_html(calibration_markdown(calibration_cached(s), with_assumptions=False)))
+                 for s in ("2025", "2024")]
+        pages.append(("", markdown_to_html("## 前提 / Assumptions\n\n" + markdown_table())))
         return render(request, "markdown.html", title="調査との照合 / Calibration", pages=pages)
 
     @app.get("/methods", response_class=HTMLResponse)

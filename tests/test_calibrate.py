@@ -87,14 +87,36 @@ def test_the_national_month_has_an_interval_for_every_cause_and_holds_overrides_
 
 
 def test_the_command_writes_the_table_the_report_and_the_plot(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "onshi", "calibrate", "--survey", "2024", "--out", str(tmp_path),
-                           "--replicates", "30"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "onshi",
+            "calibrate",
+            "--survey",
+            "2024",
+            "--out",
+            str(tmp_path),
+            "--replicates",
+            "30",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr
     data = json.loads((tmp_path / "calibration.json").read_text(encoding="utf-8"))
     assert data["survey"] == "2024"
     for row in data["rows"]:
-        assert {"kind", "survey_share_all", "survey_share_troubled", "model_share_all", "model_low",
-                "model_high"} <= set(row)
+        assert {
+            "kind",
+            "survey_share_all",
+            "survey_share_troubled",
+            "model_share_all",
+            "model_low",
+            "model_high",
+        } <= set(row)
     page = (tmp_path / "calibration.html").read_text(encoding="utf-8")
     assert "全回答施設" in page and "calibration.png" in page and "申立書" in page
     assert (tmp_path / "calibration.png").stat().st_size > 20_000

@@ -15,12 +15,23 @@ from rehearsal.web import GallerySettings, create_app
 
 PERCENT = re.compile(r"\d+(?:\.\d+)?\s?%")
 # Not shares of anything: a 95% interval, and paying 100% (the full cost) at the counter.
-INTERVAL = re.compile(r"95\s?%\s?の?(?:区間|範囲|interval|range|spread|=)|(?:pay|pays|paid|charged|charge)\s100\s?%"
-                      r"|100\s?%\s(?:payment|w/o)")
+INTERVAL = re.compile(
+    r"95\s?%\s?の?(?:区間|範囲|interval|range|spread|=)|(?:pay|pays|paid|charged|charge)\s100\s?%"
+    r"|100\s?%\s(?:payment|w/o)"
+)
 MARKERS = (
-    *(b.ja for b in BASES.values()), *(b.en for b in BASES.values()),
-    "回答施設", "responding clinics", "トラブルのあった施設", "clinics with trouble",
-    "カードでの確認", "card checks", "確認件数", "of checks", "of patients", "患者の",
+    *(b.ja for b in BASES.values()),
+    *(b.en for b in BASES.values()),
+    "回答施設",
+    "responding clinics",
+    "トラブルのあった施設",
+    "clinics with trouble",
+    "カードでの確認",
+    "card checks",
+    "確認件数",
+    "of checks",
+    "of patients",
+    "患者の",
 )
 # Co-pay ratios (the normal 30%, 20% owed, 100% charged) are prices, not shares of anything.
 COPAY = re.compile(r"pay|owes|負担|割|受給者証|recipient certificate")
@@ -65,21 +76,29 @@ def unbased_shares(page: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = GallerySettings(server_url="http://127.0.0.1:9", console_url="http://127.0.0.1:9",
-                               reader_url="http://127.0.0.1:9", data_dir=tmp_path_factory.mktemp("gallery"))
+    settings = GallerySettings(
+        server_url="http://127.0.0.1:9",
+        console_url="http://127.0.0.1:9",
+        reader_url="http://127.0.0.1:9",
+        data_dir=tmp_path_factory.mktemp("gallery"),
+    )
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 
 
 def test_the_scan_catches_a_share_without_its_base() -> None:
-    assert unbased_shares("<ul><li>● in names: 77.2% of clinics</li></ul>") == ["● in names: 77.2% of clinics"]
-    assert unbased_shares("<p><span class='ja'>●表示 77.2%</span><span class='en'>53.9% of 10,519 responding "
-                          "clinics</span></p>") == ["●表示 77.2%"]
+    assert unbased_shares("<ul><li>● in names: 77.2% of clinics</li></ul>") == [
+        "● in names: 77.2% of clinics"
+    ]
+    assert unbased_shares(
+        "<p><span class='ja'>●表示 77.2%</span><span class='en'>53.9% of 10,519 responding clinics</span></p>"
+    ) == ["●表示 77.2%"]
     assert unbased_shares("<p>53.9% of 10,519 responding clinics; 95% intervals</p>") == []
 
 
-@pytest.mark.parametrize("path", ["/", "/privacy", "/calibration", "/methods",
-                                  *(f"/failures/{mode.id}" for mode in FailureMode)])
+@pytest.mark.parametrize(
+    "path", ["/", "/privacy", "/calibration", "/methods", *(f"/failures/{mode.id}" for mode in FailureMode)]
+)
 def test_every_share_on_the_gallery_names_its_base(client: TestClient, path: str) -> None:
     page = client.get(path)
     assert page.status_code == 200, page.text[:300]
