@@ -15,7 +15,7 @@ import pytest
 from onshi.catalogue import FIGURES
 from onshi.procs import ROOT
 from rehearsal.assumptions import ASSUMPTIONS
-from rehearsal.calibrate import fit
+from rehearsal.calibrate import fit, sig3
 from rehearsal.simulate import (
     ALWAYS_DECLARATION,
     CAUSES,
@@ -78,7 +78,19 @@ def test_totals_equal_an_independent_count_of_the_written_visits(tmp_path: Path)
     plots = ("affected_by_cause", "staff_minutes_by_cause", "would_pay_full_by_cause", "national_by_cause")
     for name in plots:
         assert paths[name].stat().st_size > 10_000  # a real PNG plot
-    assert "申立書" in paths["markdown"].read_text(encoding="utf-8")
+    report = paths["markdown"].read_text(encoding="utf-8")
+    assert "申立書" in report
+    # Every assumption once, with its range and source; the national figures as ranges, never a bare point.
+    for item in ASSUMPTIONS.values():
+        assert item.label_en in report
+    assert "本プロジェクトの仮定 / our assumption" in report and "95%" in report
+    f3 = totals["national"]["by_cause"]["F3"]
+    assert f"{sig3(f3['mean'])} ({sig3(f3['low'])}–{sig3(f3['high'])})" in report
+
+
+def test_estimates_are_shown_to_three_significant_figures() -> None:
+    assert sig3(1_958_582) == "1,960,000" and sig3(8_234.4) == "8,230" and sig3(622.2) == "622"
+    assert sig3(0) == "0"
 
 
 def test_closed_form_cases() -> None:
