@@ -34,6 +34,153 @@ class Failure:
         return str(getattr(self, f"{name}_{'ja' if lang == 'ja' else 'en'}"))
 
 
+# --- published figures ---------------------------------------------------------------------
+# The numbers the gallery, the rehearsal debrief and `onshi simulate-day` cite, with their base (what a
+# share is a share *of*) and their source. A share quoted on the wrong base is the fastest way for an
+# advocate to lose an argument: the surveys' trouble kinds are shares of the clinics that HAD trouble.
+
+HOKENI = "全国保険医団体連合会 会員調査"
+
+
+@dataclass(frozen=True)
+class Base:
+    """What a figure is counted over, in words (Japanese first)."""
+
+    ja: str
+    en: str
+
+
+BASES: dict[str, Base] = {
+    "responding_2024": Base("回答施設（12,735施設）", "of 12,735 responding clinics"),
+    "troubled_2024": Base("トラブルのあった施設（8,929施設）", "of the 8,929 clinics with trouble"),
+    "responding_2025i": Base("回答施設（9,741施設）", "of 9,741 responding clinics"),
+    "troubled_2025i": Base("トラブルのあった施設", "of the clinics with trouble"),
+    "responding_2025": Base("回答施設（10,519施設）", "of 10,519 responding clinics"),
+    "troubled_2025": Base("トラブルのあった施設", "of the clinics with trouble"),
+    "reported_2025": Base("回答施設からの報告の合計（全国の推計ではない）",
+                          "reported by the responding clinics (not a national estimate)"),
+    "all_checks": Base("オンライン資格確認の全件数", "of all online eligibility checks"),
+    "card_checks": Base("マイナ保険証での確認の件数", "of card checks"),
+    "count": Base("件数", "a count"),
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    value: float
+    label_ja: str
+    label_en: str
+    source: str
+    base: str = "count"  # key of BASES
+    # A share of the clinics with trouble: the key of the survey's "had trouble" share, to restate it
+    # on the all-clinics base (value × that share).
+    of_troubled: str = ""
+
+    @property
+    def is_share(self) -> bool:
+        return self.base != "count" and self.value < 1
+
+    @property
+    def base_text(self) -> Base:
+        return BASES[self.base]
+
+    @property
+    def share_of_all(self) -> float | None:
+        """The share of all responding clinics (for a share of the clinics with trouble), else None."""
+        return self.value * FIGURES[self.of_troubled].value if self.of_troubled else None
+
+    def text(self, lang: str = "ja") -> str:
+        """The value with its base, e.g. 「トラブルのあった施設（…）の77.2%（全回答施設の53.9%）」."""
+        ja = lang == "ja"
+        base = self.base_text.ja if ja else self.base_text.en
+        if not self.is_share:
+            number = f"{self.value:,.0f}"
+            return f"{number}（{base}）" if ja and self.base != "count" else (
+                number if self.base == "count" else f"{number} ({base})")
+        value = f"{self.value:.1%}"
+        if self.of_troubled:  # the all-clinics base first: the figure an advocate can defend
+            everyone = BASES[FIGURES[self.of_troubled].base]
+            whole = f"{self.share_of_all:.1%}"
+            if ja:
+                return f"{everyone.ja}の{whole}（{base}では{value}）"
+            return f"{whole} {everyone.en} ({value} {base})"
+        out = f"{base}の{value}" if ja else f"{value} {base}"
+        return out
+
+
+_SURVEY_2024 = HOKENI + "（2024年8〜9月回答）"
+_SURVEY_2025I = HOKENI + "（2025年2〜4月回答の中間集計、2024年12月2日以降）"
+_SURVEY_2025 = HOKENI + "（2025年10月14日〜12月1日回答、2025年8月以降）"
+
+
+def _kinds(survey: str, source: str, shares: dict[str, float], year_ja: str, year_en: str) -> list[Figure]:
+    labels = {"names": ("●表示", "● in names"), "invalid": ("「無効」表示", "'invalid' shown"),
+              "reader": ("読み取り・認証エラー", "reader errors"),
+              "expired": ("証明書の期限切れ", "expired certificates")}
+    return [Figure(f"survey_{survey}_{kind}", value, f"{labels[kind][0]}（{year_ja}）",
+                   f"{labels[kind][1]} ({year_en})", source, f"troubled_{survey}",
+                   f"survey_{survey}_share_troubled")
+            for kind, value in shares.items()]
+
+
+FIGURES: dict[str, Figure] = {
+    f.key: f
+    for f in (
+        Figure("survey_2024_clinics", 12_735, "回答施設数（2024年）", "clinics answering (2024)",
+               _SURVEY_2024),
+        Figure("survey_2024_share_troubled", 8_929 / 12_735, "トラブルがあった施設（2024年）",
+               "clinics with trouble (2024)", _SURVEY_2024, "responding_2024"),
+        *_kinds("2024", _SURVEY_2024, {"names": 0.674, "reader": 0.529, "invalid": 0.478, "expired": 0.201},
+                "2024年8〜9月回答", "answered Aug–Sep 2024"),
+        Figure("survey_2025i_clinics", 9_741, "回答施設数（2025年中間）", "clinics answering (2025 interim)",
+               _SURVEY_2025I),
+        Figure("survey_2025i_share_troubled", 1 - 0.109, "トラブルがあった施設（2025年中間）",
+               "clinics with trouble (2025 interim)", _SURVEY_2025I, "responding_2025i"),
+        *_kinds("2025i", _SURVEY_2025I, {"names": 0.642, "reader": 0.436, "invalid": 0.379, "expired": 0.306},
+                "2024年12月以降、中間集計", "since Dec 2024, interim"),
+        Figure("survey_2025i_full_payment", 0.123, "患者が10割負担をした施設（2025年中間）",
+               "clinics where a patient paid 100% (2025 interim)", _SURVEY_2025I, "responding_2025i"),
+        Figure("survey_2025_clinics", 10_519, "回答施設数（2025年）", "clinics answering (2025)",
+               _SURVEY_2025),
+        Figure("survey_2025_share_troubled", 0.698, "トラブルがあった施設（2025年）",
+               "clinics with trouble (2025)", _SURVEY_2025, "responding_2025"),
+        *_kinds("2025", _SURVEY_2025, {"names": 0.772, "invalid": 0.509, "reader": 0.482, "expired": 0.452},
+                "2025年8月以降", "since Aug 2025"),
+        Figure("full_payment_cases", 3_400, "10割負担を求められた件数（2025年8月以降）",
+               "patients made to pay 100% (since Aug 2025)", _SURVEY_2025, "reported_2025"),
+        Figure("wrong_links_2023", 7_300, "判明した紐付け誤り（2023年）", "wrong links found (2023)",
+               "2023年 政府公表"),
+        Figure("monthly_checks", 231.6e6, "オンライン資格確認の件数（2025年5月、1か月）",
+               "online eligibility checks in one month (May 2025)", "厚生労働省 公表（2025年5月分）"),
+        Figure("monthly_card_checks", 67.9e6, "うちマイナ保険証（2025年5月）",
+               "of which with the card (May 2025)",
+               "厚生労働省 公表（2025年5月分）"),
+        Figure("card_share_2025_05", 0.293, "マイナ保険証の利用率（2025年5月）", "card-use rate (May 2025)",
+               "厚生労働省 公表（2025年5月分）", "all_checks"),
+        Figure("card_share_2025_11", 0.39, "マイナ保険証の利用率（2025年11月）", "card-use rate (Nov 2025)",
+               "厚生労働省 公表（2025年11月分）", "all_checks"),
+        Figure("certificates_due_fy2025", 27.7e6, "2025年度に期限を迎える電子証明書",
+               "certificates falling due in FY2025", "総務省・J-LIS 公表"),
+        Figure("certificates_due_fy2026", 20.2e6, "2026年度に期限を迎える電子証明書",
+               "certificates falling due in FY2026", "総務省・J-LIS 公表"),
+        Figure("registrations_cancelled", 230_000, "保険証利用登録の解除（2024年11月〜2025年11月）",
+               "registrations cancelled (Nov 2024 – Nov 2025)", "厚生労働省 公表"),
+        Figure("consent_checkup", 0.16, "特定健診情報の閲覧に同意（2021〜22年）",
+               "consented to show check-ups (2021–22)", "厚生労働省 公表", "card_checks"),
+        Figure("consent_medication", 0.44, "薬剤情報の閲覧に同意（2021〜22年）",
+               "consented to show medication (2021–22)", "厚生労働省 公表", "card_checks"),
+    )
+}
+
+
+def headline(key: str, lang: str = "ja") -> str:
+    """A failure's headline figure: label, value on its base, and the survey period."""
+    fig = FIGURES[key]
+    label = fig.label_ja if lang == "ja" else fig.label_en
+    return f"{label}：{fig.text('ja')}" if lang == "ja" else f"{label}: {fig.text('en')}"
+
+
 class FailureMode(Enum):
     INPUT_LAG = Failure(
         "F1",
@@ -44,8 +191,8 @@ class FailureMode(Enum):
         "資格確認書・資格情報のお知らせ・番号での確認を依頼。それでも確認できなければ被保険者資格申立書で通常の負担割合。10割負担にしない。",
         "Ask for the 資格確認書 / 資格情報のお知らせ or do a number check; if nothing confirms, use the "
         "被保険者資格申立書 and the normal co-pay. Never charge 100%.",
-        "「無効」表示のトラブル 50.9%（2025年10〜12月、10,519施設）",
-        "'invalid' shown: 50.9% of 10,519 clinics (Oct–Dec 2025)",
+        headline("survey_2025_invalid", "ja"),
+        headline("survey_2025_invalid", "en"),
         reality_ja="転職先の保険者が資格を登録するのは入社から数日〜数週間後。その間、中央システムには古い資格の喪失だけが届き、新しい資格はまだない。",
         reality_en=(
             "The new insurer registers the member days or weeks after they join. Meanwhile the "
@@ -91,8 +238,8 @@ class FailureMode(Enum):
         "a warning and no medical information; an error after the grace period",
         "市区町村での更新を案内。その間は番号で確認する。",
         "Tell the patient to renew at the municipality; check by number meanwhile.",
-        "有効期限切れのトラブル 45.2%（2025年10〜12月、前年20.1%から倍増）",
-        "expired certificates: 45.2% of clinics (Oct–Dec 2025), up from 20.1%",
+        headline("survey_2025_expired", "ja"),
+        headline("survey_2025_expired", "en"),
         reality_ja="電子証明書は発行後5回目の誕生日で切れる。2025年度に2,770万件、2026年度に2,020万件が期限を迎える。",
         reality_en=(
             "The certificate ends on the 5th birthday after issue: 27.7 million fall due in FY2025, "
@@ -132,8 +279,8 @@ class FailureMode(Enum):
         "a name with ●",
         "患者本人に氏名を確認し、記録を手で修正する。",
         "Confirm the name with the patient; correct records by hand.",
-        "●表示のトラブル 77.2%（2025年10〜12月）",
-        "● in names: 77.2% of clinics (Oct–Dec 2025)",
+        headline("survey_2025_names", "ja"),
+        headline("survey_2025_names", "en"),
         reality_ja="髙・﨑・𠮷などシステムの文字集合にない字は●に置き換えられる。",
         reality_en="Characters outside the system's set (髙, 﨑, 𠮷 …) are replaced by ●.",
         cost_ja="名前が正しく表示されず、記録や領収書の手直しが必要。本人確認に時間がかかる。",
@@ -141,7 +288,7 @@ class FailureMode(Enum):
             "The name is shown wrongly; records and receipts must be fixed by hand; identification "
             "takes longer."
         ),
-        sources=("全国保険医団体連合会 会員調査（2024年8〜9月 67.4%、2025年10〜12月 77.2%）",),
+        sources=("全国保険医団体連合会 会員調査（2024年8〜9月回答、2025年10〜12月回答）",),
     )
     READER_ERROR = Failure(
         "F6",
@@ -151,8 +298,8 @@ class FailureMode(Enum):
         "a reader error code and message",
         "再試行・カードの置き直し。暗証番号か目視確認に切り替え、だめなら番号で確認。",
         "Retry, reseat the card, switch to PIN or visual check, fall back to a number check.",
-        "読み取り・認証エラー 48.2%（2025年10〜12月）",
-        "reader errors: 48.2% of clinics (Oct–Dec 2025)",
+        headline("survey_2025_reader", "ja"),
+        headline("survey_2025_reader", "en"),
         reality_ja="カードを認識しない、カメラ故障、ケーブル抜け、タイムアウトなど、機器側のトラブル。",
         reality_en=(
             "The card is not recognised, the camera fails, a cable is out, a step times out: device trouble."
@@ -162,7 +309,7 @@ class FailureMode(Enum):
             "Repeated retries and waiting; a counter that does not know the fallbacks may treat the "
             "patient as uninsured."
         ),
-        sources=("全国保険医団体連合会 会員調査（2024年8〜9月 52.9%、2025年10〜12月 48.2%）",),
+        sources=("全国保険医団体連合会 会員調査（2024年8〜9月回答、2025年10〜12月回答）",),
         layer="reader",
     )
     FACE_MISMATCH = Failure(
@@ -265,8 +412,8 @@ class FailureMode(Enum):
         "an error or no answer",
         "被保険者資格申立書で通常の負担割合。後で再確認する。",
         "Use the 被保険者資格申立書 and the normal co-pay; recheck later.",
-        "2025年8月以降、約3,400件で患者が10割負担を求められた",
-        "about 3,400 patients made to pay 100% since Aug 2025",
+        headline("full_payment_cases", "ja"),
+        headline("full_payment_cases", "en"),
         reality_ja="中央システムの障害や回線の不具合で、確認そのものができない。",
         reality_en="The central system is down or the line fails: no check is possible at all.",
         cost_ja="申立書を知らない窓口では10割負担を求められる。2025年8月以降に約3,400件。",
@@ -314,71 +461,3 @@ class FailureMode(Enum):
             if mode.value.id == failure_id.upper():
                 return mode
         raise KeyError(failure_id)
-
-
-# --- published figures ---------------------------------------------------------------------
-# The numbers the gallery, the rehearsal debrief and `onshi simulate-day` cite, with their source.
-
-HOKENI = "全国保険医団体連合会 会員調査"
-
-
-@dataclass(frozen=True)
-class Figure:
-    key: str
-    value: float
-    label_ja: str
-    label_en: str
-    source: str
-
-
-FIGURES: dict[str, Figure] = {
-    f.key: f
-    for f in (
-        Figure("survey_2024_share_troubled", 0.70, "トラブルがあった施設（2024年8〜9月、8,929/12,735施設）",
-               "clinics with trouble (Aug–Sep 2024, 8,929 of 12,735)", HOKENI + "（2024年8〜9月）"),
-        Figure("survey_2024_names", 0.674, "●表示（2024年）", "● in names (2024)",
-               HOKENI + "（2024年8〜9月）"),
-        Figure("survey_2024_reader", 0.529, "読み取り・認証エラー（2024年）", "reader errors (2024)",
-               HOKENI + "（2024年8〜9月）"),
-        Figure("survey_2024_invalid", 0.478, "「無効」表示（2024年）", "'invalid' shown (2024)",
-               HOKENI + "（2024年8〜9月）"),
-        Figure("survey_2024_expired", 0.201, "証明書の期限切れ（2024年）", "expired certificates (2024)",
-               HOKENI + "（2024年8〜9月）"),
-        Figure("survey_2025_clinics", 10_519, "回答施設数（2025年10〜12月）",
-               "clinics answering (Oct–Dec 2025)",
-               HOKENI + "（2025年10〜12月）"),
-        Figure("survey_2025_share_troubled", 0.698, "トラブルがあった施設（2025年10〜12月）",
-               "clinics with trouble (Oct–Dec 2025)", HOKENI + "（2025年10〜12月）"),
-        Figure("survey_2025_names", 0.772, "●表示（2025年）", "● in names (2025)",
-               HOKENI + "（2025年10〜12月）"),
-        Figure("survey_2025_invalid", 0.509, "「無効」表示（2025年）", "'invalid' shown (2025)",
-               HOKENI + "（2025年10〜12月）"),
-        Figure("survey_2025_reader", 0.482, "読み取り・認証エラー（2025年）", "reader errors (2025)",
-               HOKENI + "（2025年10〜12月）"),
-        Figure("survey_2025_expired", 0.452, "証明書の期限切れ（2025年）", "expired certificates (2025)",
-               HOKENI + "（2025年10〜12月）"),
-        Figure("full_payment_cases", 3_400, "10割負担を求められた件数（2025年8月以降）",
-               "patients made to pay 100% (since Aug 2025)", HOKENI),
-        Figure("wrong_links_2023", 7_300, "判明した紐付け誤り（2023年）", "wrong links found (2023)",
-               "2023年 政府公表"),
-        Figure("monthly_checks", 231.6e6, "オンライン資格確認の件数（2025年5月、1か月）",
-               "online eligibility checks in one month (May 2025)", "厚生労働省 公表（2025年5月分）"),
-        Figure("monthly_card_checks", 67.9e6, "うちマイナ保険証（2025年5月）",
-               "of which with the card (May 2025)",
-               "厚生労働省 公表（2025年5月分）"),
-        Figure("card_share_2025_05", 0.293, "マイナ保険証の利用率（2025年5月）", "card-use rate (May 2025)",
-               "厚生労働省 公表（2025年5月分）"),
-        Figure("card_share_2025_11", 0.39, "マイナ保険証の利用率（2025年11月）", "card-use rate (Nov 2025)",
-               "厚生労働省 公表（2025年11月分）"),
-        Figure("certificates_due_fy2025", 27.7e6, "2025年度に期限を迎える電子証明書",
-               "certificates falling due in FY2025", "総務省・J-LIS 公表"),
-        Figure("certificates_due_fy2026", 20.2e6, "2026年度に期限を迎える電子証明書",
-               "certificates falling due in FY2026", "総務省・J-LIS 公表"),
-        Figure("registrations_cancelled", 230_000, "保険証利用登録の解除（2024年11月〜2025年11月）",
-               "registrations cancelled (Nov 2024 – Nov 2025)", "厚生労働省 公表"),
-        Figure("consent_checkup", 0.16, "特定健診情報の閲覧に同意した割合（2021〜22年）",
-               "card checks with consent to view check-ups (2021–22)", "厚生労働省 公表"),
-        Figure("consent_medication", 0.44, "薬剤情報の閲覧に同意した割合（2021〜22年）",
-               "card checks with consent to view medication (2021–22)", "厚生労働省 公表"),
-    )
-}

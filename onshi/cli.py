@@ -21,6 +21,7 @@ SUBCOMMANDS = (
     "rehearsal.cli:scenario",
     "rehearsal.cli:gallery",
     "rehearsal.cli:simulate_day",
+    "rehearsal.cli:calibrate",
 )
 
 

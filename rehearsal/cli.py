@@ -1,4 +1,4 @@
-"""Sub-commands: `onshi scenario list|run`, `onshi gallery`, `onshi simulate-day`."""
+"""Sub-commands: `onshi scenario list|run`, `onshi gallery`, `onshi simulate-day`, `onshi calibrate`."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def gallery(host: str, port: int, server_url: str, admin_token: str, console_url
 @click.option("--days", default=1, show_default=True, help="business days")
 @click.option("--seed", default=1, show_default=True)
 @click.option("--survey", type=click.Choice(["2025", "2024"]), default="2025", show_default=True,
-              help="which clinic survey the trouble rates derive from")
+              help="which clinic survey the trouble rates are fitted to (`onshi calibrate`)")
 @click.option("--rate", "rates", multiple=True, metavar="CAUSE=P",
               help="override a per-visit rate, e.g. --rate F13=0.01 (repeatable)")
 @click.option("--card-share", type=float, default=None, help="share of visits checked by card")
@@ -103,10 +103,13 @@ def gallery(host: str, port: int, server_url: str, admin_token: str, console_url
               help="whether the counter uses the 申立書 (the report shows both ways)")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("var/simulate-day"),
               show_default=True)
+@click.option("--lang", type=click.Choice(["both", "ja", "en"]), default="both", show_default=True,
+              help="labels of the plots: Japanese and English, or one")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def simulate_day(patients: int, clinics: int, days: int, seed: int, survey: str, rates: tuple[str, ...],
-                 card_share: float | None, declaration_known: bool, out_dir: Path, quiet: bool) -> None:
-    from rehearsal.simulate import SimConfig, simulate, write_report
+                 card_share: float | None, declaration_known: bool, out_dir: Path, lang: str,
+                 quiet: bool) -> None:
+    from rehearsal.simulate import SimConfig, simulate, span, write_report
 
     overrides: dict[str, float] = {}
     for item in rates:
@@ -129,9 +132,51 @@ def simulate_day(patients: int, clinics: int, days: int, seed: int, survey: str,
         with click.progressbar(length=clinics * days, label="simulating clinic-days", file=sys.stderr,
                                show_pos=True) as bar:
             result = simulate(config, on_day=lambda: bar.update(1))
-    paths = write_report(result, out_dir)
+    paths = write_report(result, out_dir, lang)
     totals = result.totals
     click.echo(f"患者 {totals['patients']:,} 人 / patients; トラブル {totals['affected']:,} 人 / affected; "
                f"職員の損失 {totals['staff_minutes']:,.0f} 分 / staff minutes lost; "
                f"申立書がなければ10割 {totals['would_pay_full']:,} 人 / would pay 100% without the 申立書")
+    national = totals["national"]
+    click.echo(f"全国の1か月（{national['monthly_checks'] / 1e6:,.1f} 百万件の確認、"
+               f"率は{survey}年調査に当てはめ、"
+               "95%区間）/ nationwide, one month (rates fitted to the survey, 95% intervals):")
+    for cause, value in national["by_cause"].items():
+        click.echo(f"  {cause:<4} {span(value)}")
+    for key, name in (("affected", "トラブル計 / affected"),
+                      ("would_pay_full", "申立書がなければ10割 / 100% w/o 申立書"),
+                      ("charged_full", "実際に10割（推計）/ charged 100% (est.)")):
+        value = national[key]
+        click.echo(f"  {name}: {span(value)}")
     click.echo(f"report: {paths['markdown']}  {paths['html']}")
+
+
+@click.command("calibrate",
+               help="調査との照合 / fit the trouble rates to a clinic survey and check them against it")
+@click.option("--survey", type=click.Choice(["2025", "2024", "2025i"]), default="2025", show_default=True,
+              help="2025 (since Aug 2025), 2024 (answered Aug–Sep 2024), 2025i (interim, since Dec 2024)")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("var/calibrate"),
+              show_default=True)
+@click.option("--replicates", default=200, show_default=True, help="simulated surveys for the model's range")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--lang", type=click.Choice(["both", "ja", "en"]), default="both", show_default=True)
+def calibrate(survey: str, out_dir: Path, replicates: int, seed: int, lang: str) -> None:
+    from rehearsal.calibrate import calibration, calibration_table, mismatches, write_calibration
+
+    if replicates < 10:
+        raise click.BadParameter("at least 10 replicates / 10回以上", param_hint="--replicates")
+    result = calibration(survey, replicates=replicates, seed=seed)
+    paths = write_calibration(result, out_dir, lang)
+    click.echo(f"{result['label_ja']} / {result['label_en']}  "
+               "基数：全回答施設 / base: all responding clinics")
+    click.echo(calibration_table(result).rstrip())
+    pay = result["full_payment"]
+    click.echo(f"申立書を使わない窓口 / counters not using the 申立書: {pay['q_from_cases_2025']:.1%} "
+               f"({pay['q_low']:.1%}–{pay['q_high']:.1%}) from ~3,400 cases; "
+               f"{pay['q_from_clinics_2025_interim']:.1%} from 12.3% of interim clinics")
+    problems = mismatches(result)
+    for line in problems:
+        click.echo(f"✗ {line}")
+    if not problems:
+        click.echo("✓ すべて許容差内 / every figure within tolerance (kinds ±3 points, any ±5 points)")
+    click.echo(f"report: {paths['html']}  {paths['json']}")

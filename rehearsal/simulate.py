@@ -4,26 +4,27 @@ Pure and deterministic: each clinic draws from ``numpy.random.default_rng([seed,
 seed gives the same visits whatever the order or the progress bar (the shell's ``on_day`` callback).
 No server is involved; the model is the catalogue's fallback logic applied to random visits.
 
-The model (every number is a parameter; the defaults and how they are derived are in the report):
+The model (every number and its source is in ``rehearsal.assumptions``; the fit in ``rehearsal.calibrate``):
 
 * A visit is checked by card with probability ``card_share``, otherwise by number (資格確認書 …).
-* The clinic surveys give the share *s* of clinics that met a trouble at least once. With *v* card
-  checks per clinic in the period the survey asks about, a per-visit rate *p* gives
-  ``s = 1 − (1 − p)^v``, so ``p = 1 − (1 − s)^(1/v)``. "Invalid" (F1/F10/F12) and "reader errors"
-  (F6/F7/F8) are split between their causes by fixed shares; rarer causes have assumed rates.
+* Per-visit rates come from the survey fit (``rehearsal.calibrate.fit``): the survey's kinds restated on
+  the all-clinics base, the survey's own period and the card checks of its clinics, with clinics that
+  differ. "Invalid" (F1/F10/F12) and "reader errors" (F6/F7/F8) are split between their causes by
+  assumed shares; rarer causes have assumed rates.
 * A central-system outage (F13) strikes a clinic-day with probability ``outage_day_rate`` and lasts
   ``outage_minutes``; every patient arriving in it is affected, whatever the check.
 * Each affected visit costs staff minutes (per cause). It needs the 被保険者資格申立書 when nothing
   else confirms eligibility: always for F1 (the new qualification is not registered, so the number
   check fails too) and F13; for F2, F3, F6, F9, F10, F12, F15 when the patient carries no document
   to check by number (``carry_documents``). Those patients would have paid 100% without it.
-* The national picture scales per-visit rates to the published monthly volume of checks.
+* The national picture is NOT the sample scaled up: it applies the rates to every check in the country
+  for a month (``rehearsal.calibrate.national``), with 95% intervals over the surveys' sampling error
+  and the range of every assumption.
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 from collections.abc import Callable, Mapping
@@ -34,48 +35,29 @@ from typing import Any
 import numpy as np
 
 from onshi.catalogue import FIGURES, FailureMode
+from rehearsal import assumptions
+from rehearsal.assumptions import STAFF_MINUTES, SURVEYS, a
+from rehearsal.calibrate import (
+    ALWAYS_DECLARATION,
+    BASIS_LABELS,
+    CARD_ONLY,
+    CAUSES,
+    NEEDS_DOCUMENTS,
+    NUMBER_ONLY,
+    WORK_MINUTES,
+    central_assumed,
+    central_splits,
+    fit,
+    national,
+    national_plot,
+    per_check_rates,
+    rate_basis,
+    sig3,
+)
 
-WORK_MINUTES = 8 * 60  # a clinic's reception hours in a day
-CAUSES = tuple(mode.id for mode in FailureMode)  # F1 … F15
+__all__ = ["ALWAYS_DECLARATION", "CARD_ONLY", "CAUSES", "NEEDS_DOCUMENTS", "NUMBER_ONLY", "STAFF_MINUTES",
+           "WORK_MINUTES", "SimConfig", "SimResult", "simulate", "write_report"]
 
-# Which visits each cause can hit: card checks, number checks, or both.
-CARD_ONLY = frozenset({"F2", "F3", "F4", "F6", "F7", "F8", "F9", "F12", "F15"})
-NUMBER_ONLY = frozenset({"F14"})
-# Causes where a number check from the patient's documents settles it (else the 申立書).
-NEEDS_DOCUMENTS = frozenset({"F2", "F3", "F6", "F9", "F10", "F12", "F15"})
-ALWAYS_DECLARATION = frozenset({"F1", "F13"})
-
-# Staff minutes lost per affected visit (assumption: explaining, retrying, a number check, a form).
-STAFF_MINUTES: dict[str, float] = {
-    "F1": 10,
-    "F2": 15,
-    "F3": 5,
-    "F4": 2,
-    "F5": 2,
-    "F6": 5,
-    "F7": 3,
-    "F8": 4,
-    "F9": 4,
-    "F10": 8,
-    "F11": 6,
-    "F12": 5,
-    "F13": 10,
-    "F14": 3,
-    "F15": 5,
-}
-# How the survey's grouped answers split between causes (assumption).
-INVALID_SPLIT = {"F1": 0.45, "F10": 0.35, "F12": 0.20}
-READER_SPLIT = {"F6": 0.6, "F7": 0.3, "F8": 0.1}
-# Per-visit rates of causes the surveys do not measure (assumption, order of magnitude).
-ASSUMED_RATES = {"F2": 2e-5, "F4": 5e-4, "F9": 3e-3, "F11": 5e-4, "F14": 3e-4, "F15": 1e-4}
-
-
-def rate_from_clinic_share(share: float, visits: float) -> float:
-    """Per-visit probability *p* such that a clinic with ``visits`` checks meets it at least once
-    with probability ``share``: ``1 − (1 − share)^(1/visits)``."""
-    if not 0 <= share < 1 or visits <= 0:
-        raise ValueError("share must be in [0, 1) and visits positive")
-    return float(1 - (1 - share) ** (1 / visits))
 
 
 @dataclass(frozen=True)
@@ -84,16 +66,19 @@ class SimConfig:
     clinics: int = 1
     days: int = 1
     seed: int = 1
-    card_share: float = 0.39
-    carry_documents: float = 0.7
+    card_share: float = a("card_share_national")
+    carry_documents: float = a("carry_documents")
     rates: Mapping[str, float] = field(default_factory=dict)  # per visit, F1…F15 except F13
-    outage_day_rate: float = 0.01  # F13: chance a clinic-day has an outage
-    outage_minutes: float = 60
+    outage_day_rate: float = a("outage_day_rate")  # F13: chance a clinic-day has an outage
+    outage_minutes: float = a("outage_minutes")
     staff_minutes: Mapping[str, float] = field(default_factory=lambda: dict(STAFF_MINUTES))
     monthly_checks: float = FIGURES["monthly_checks"].value
     survey: str = "2025"
-    exposure_checks: float = 0.0  # card checks per clinic in the survey period (for the derivation)
+    exposure_checks: float = 0.0  # card checks of the median surveyed clinic in the survey period
     declaration_known: bool = True
+    # What the user set by hand: the national estimate holds these fixed instead of drawing them.
+    overrides: Mapping[str, float] = field(default_factory=dict)  # per-visit rates; F13 = outage per day
+    card_share_given: bool = False
 
     def __post_init__(self) -> None:
         if self.patients < 0 or self.clinics < 1 or self.days < 1:
@@ -120,32 +105,25 @@ class SimConfig:
         *,
         overrides: Mapping[str, float] | None = None,
         card_share: float | None = None,
-        patients_per_day: float = 40,
-        days_per_period: float = 20,
         **options: Any,
     ) -> SimConfig:
-        """Per-visit rates from a clinic survey (2024 or 2025), then ``overrides`` (F13 = outage per
-        clinic-day). Exposure: ``patients_per_day × days_per_period × card_share`` card checks."""
-        share_key = "card_share_2025_11" if survey == "2025" else "card_share_2025_05"
-        share = FIGURES[share_key].value if card_share is None else card_share
-        exposure = patients_per_day * days_per_period * share
-
-        def derived(name: str) -> float:
-            return rate_from_clinic_share(FIGURES[f"survey_{survey}_{name}"].value, exposure)
-
-        rates: dict[str, float] = dict(ASSUMED_RATES)
-        rates["F5"] = derived("names")
-        rates["F3"] = derived("expired")
-        for cause, part in INVALID_SPLIT.items():
-            rates[cause] = derived("invalid") * part
-        for cause, part in READER_SPLIT.items():
-            rates[cause] = derived("reader") * part
+        """Per-visit rates fitted to a clinic survey (``rehearsal.calibrate.fit``), then ``overrides``
+        (F13 = outage per clinic-day). ``card_share``: this clinic's (default: the national share)."""
+        if survey not in SURVEYS:
+            raise ValueError(f"unknown survey {survey!r}; use one of {', '.join(SURVEYS)}")
+        fitted = fit(survey)
+        rates = per_check_rates(fitted.lambdas, fitted.checks_per_period, central_splits(), central_assumed())
         overrides = dict(overrides or {})
-        outage = overrides.pop("F13", None)
-        rates.update(overrides)
-        extra = {"outage_day_rate": outage} if outage is not None else {}
+        unknown = set(overrides) - set(CAUSES)
+        if unknown:
+            raise ValueError(f"unknown causes {sorted(unknown)}; use F1…F15")
+        rest = {k: v for k, v in overrides.items() if k != "F13"}
+        rates.update(rest)
+        extra = {"outage_day_rate": overrides["F13"]} if "F13" in overrides else {}
         return cls(
-            rates=rates, card_share=share, survey=survey, exposure_checks=exposure, **{**extra, **options}
+            rates=rates, card_share=a("card_share_national") if card_share is None else card_share,
+            survey=survey, exposure_checks=fitted.checks_per_period, overrides=overrides,
+            card_share_given=card_share is not None, **{**extra, **options}
         )
 
 
@@ -233,7 +211,6 @@ def totals_of(config: SimConfig, visits: Mapping[str, np.ndarray]) -> dict[str, 
     declaration = {c: int(np.sum(visits["declaration"][cause == i])) for i, c in enumerate(CAUSES)}
     affected = int(np.sum(cause >= 0))
     full = int(np.sum(visits["declaration"]))
-    scale = config.monthly_checks / patients if patients else 0.0
     return {
         "patients": patients,
         "card_visits": int(np.sum(visits["card"])),
@@ -244,14 +221,18 @@ def totals_of(config: SimConfig, visits: Mapping[str, np.ndarray]) -> dict[str, 
         "would_pay_full": full,
         "would_pay_full_by_cause": declaration,
         "charged_full": 0 if config.declaration_known else full,
-        "national": {
-            "monthly_checks": config.monthly_checks,
-            "affected": affected * scale,
-            "by_cause": {c: n * scale for c, n in by_cause.items()},
-            "staff_hours": sum(minutes.values()) * scale / 60,
-            "would_pay_full": full * scale,
-        },
+        "national": national_of(config),
     }
+
+
+def national_of(config: SimConfig) -> dict[str, Any]:
+    """The country for a month from the config's rates (not the sample), with 95% intervals."""
+    overrides = dict(config.overrides)
+    if not config.exposure_checks:  # built by hand, not from a survey: its rates are the whole model
+        overrides = {**config.rates, "F13": config.outage_day_rate}
+    return national(config.survey, overrides=overrides,
+                    card_share=config.card_share if config.card_share_given else None,
+                    staff_minutes=dict(config.staff_minutes))
 
 
 def simulate(config: SimConfig, on_day: Callable[[], None] | None = None) -> SimResult:
@@ -267,74 +248,42 @@ def simulate(config: SimConfig, on_day: Callable[[], None] | None = None) -> Sim
 
 # --- the report ----------------------------------------------------------------------------
 
+METHODS = "docs/methods.md"
 
-def _plots(result: SimResult, out: Path) -> dict[str, str]:
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib import font_manager
-    from matplotlib.ticker import FuncFormatter
+def cause_label(cause: str, lang: str = "both") -> str:
+    from rehearsal.plots import label
 
-    japanese = [
-        f.name
-        for f in font_manager.fontManager.ttflist
-        if any(k in f.name for k in ("Noto Sans CJK", "IPA", "Takao", "VL Gothic"))
-    ]
-    if japanese:
-        plt.rcParams["font.family"] = japanese[0]
+    failure = FailureMode.by_id(cause).value
+    return f"{cause}  {label(failure.name_ja, failure.name_en, lang)}"
+
+
+def _plots(result: SimResult, out: Path, lang: str = "both") -> dict[str, str]:
+    from rehearsal.plots import count_bars, label
+
     totals = result.totals
-    labels = [f"{c}" for c in CAUSES]
-    names = [FailureMode.by_id(c).value.name_en for c in CAUSES]
+    names = [cause_label(c, lang) for c in CAUSES]
+    sample = label(f"標本：患者 {totals['patients']:,} 人（seed {result.config.seed}）",
+                   f"sample: {totals['patients']:,} patients (seed {result.config.seed})", lang)
     files: dict[str, str] = {}
-
-    def bar(values: list[float], title: str, xlabel: str, name: str, colour: str) -> None:
-        fig, ax = plt.subplots(figsize=(10, 6), dpi=110)
-        positions = list(range(len(labels)))[::-1]  # F1 at the top
-        ax.barh(positions, values, color=colour)
-        ax.set_yticks(positions, [f"{a}  {b}" for a, b in zip(labels, names, strict=True)], fontsize=9)
-        ax.set_title(title)
-        ax.set_xlabel(xlabel)
-        top = max(values) if any(values) else 1
-        for y, v in zip(positions, values, strict=True):
-            if v:
-                ax.annotate(f" {v:,.0f}", (v, y), va="center", fontsize=8)
-        ax.set_xlim(0, top * 1.15)
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
-        fig.tight_layout()
-        fig.savefig(out / name)
-        plt.close(fig)
+    for key, title, xlabel, colour in (
+        ("by_cause", label("原因別のトラブル（患者数）", "Patients affected by cause", lang),
+         label("患者数", "patients", lang), "#c0392b"),
+        ("staff_minutes_by_cause", label("原因別の職員の損失（分）", "Staff minutes lost by cause", lang),
+         label("分", "minutes", lang), "#2c3e50"),
+        ("would_pay_full_by_cause",
+         label("申立書がなければ10割負担になる患者", "Patients who would pay 100% without the 申立書", lang),
+         label("患者数", "patients", lang), "#d35400"),
+    ):
+        name = "affected_by_cause.png" if key == "by_cause" else f"{key}.png"
+        count_bars([float(totals[key][c]) for c in CAUSES], names, title, xlabel, out / name, colour, sample)
         files[name.removesuffix(".png")] = name
-
-    bar(
-        [totals["by_cause"][c] for c in CAUSES],
-        "Patients affected by cause",
-        "patients",
-        "affected_by_cause.png",
-        "#c0392b",
-    )
-    bar(
-        [totals["staff_minutes_by_cause"][c] for c in CAUSES],
-        "Staff minutes lost by cause",
-        "minutes",
-        "staff_minutes_by_cause.png",
-        "#2c3e50",
-    )
-    bar(
-        [totals["would_pay_full_by_cause"][c] for c in CAUSES],
-        "Patients who would have paid 100% without the declaration (申立書)",
-        "patients",
-        "would_pay_full_by_cause.png",
-        "#d35400",
-    )
-    national = totals["national"]
-    bar([national["by_cause"][c] for c in CAUSES],
-        f"National picture: affected visits per month at {national['monthly_checks'] / 1e6:,.1f} M checks",
-        "visits / month", "national_by_cause.png", "#8e44ad")
+    national_plot(totals["national"], out / "national_by_cause.png", lang)
+    files["national_by_cause"] = "national_by_cause.png"
     return files
 
 
-def write_report(result: SimResult, out: Path) -> dict[str, Path]:
+def write_report(result: SimResult, out: Path, lang: str = "both") -> dict[str, Path]:
     """Writes report.md, report.html, visits.csv, totals.json and the PNG plots into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     config, totals = result.config, result.totals
@@ -345,11 +294,14 @@ def write_report(result: SimResult, out: Path) -> dict[str, Path]:
         )
         writer.writeheader()
         writer.writerows(rows)
-    cfg = {**asdict(config), "rates": dict(config.rates), "staff_minutes": dict(config.staff_minutes)}
+    cfg = {**asdict(config), "rates": dict(config.rates), "staff_minutes": dict(config.staff_minutes),
+           "overrides": dict(config.overrides)}
+    used = {k: {"value": v.value, "low": v.low, "high": v.high, "source": v.source}
+            for k, v in assumptions.ASSUMPTIONS.items()}
     (out / "totals.json").write_text(
-        json.dumps({"config": cfg, "totals": totals}, ensure_ascii=False, indent=2), encoding="utf-8"
-    )
-    plots = _plots(result, out)
+        json.dumps({"config": cfg, "totals": totals, "assumptions": used}, ensure_ascii=False, indent=2),
+        encoding="utf-8")
+    plots = _plots(result, out, lang)
     markdown = render_markdown(result, plots)
     (out / "report.md").write_text(markdown, encoding="utf-8")
     (out / "report.html").write_text(render_html(result, plots), encoding="utf-8")
@@ -362,7 +314,32 @@ def write_report(result: SimResult, out: Path) -> dict[str, Path]:
     }
 
 
-def _table(result: SimResult) -> list[tuple[str, str, int, float, int, float]]:
+def span(value: dict[str, float]) -> str:
+    """「平均（95%区間 下限–上限）」 for an estimate with its interval, to three significant figures."""
+    return f"{sig3(value['mean'])} ({sig3(value['low'])}–{sig3(value['high'])})"
+
+
+def national_lines(n: dict[str, Any]) -> str:
+    """The national month in words, every figure with its interval (markdown)."""
+    survey = SURVEYS[n["survey"]]
+    return (
+        f"全国の1か月（確認 {n['monthly_checks'] / 1e6:,.1f} "
+        f"百万件、{FIGURES['monthly_checks'].source}）の期待値と"
+        f"95%区間。率は{survey.label_ja}に当てはめたもので、"
+        "上の標本を拡大したものではない。 / Expected visits in "
+        f"one national month ({n['monthly_checks'] / 1e6:,.1f} "
+        "M checks) with 95% intervals; rates fitted to the "
+        f"{survey.label_en}, not the sample above scaled up.\n\n"
+        f"- トラブルのあった受診 / affected visits: **{span(n['affected'])}**\n"
+        f"- 職員の損失（時間）/ staff hours lost: **{span(n['staff_hours'])}**\n"
+        f"- 申立書がなければ10割負担 / would pay 100% without the 申立書: **{span(n['would_pay_full'])}**\n"
+        f"- うち申立書を使わない窓口で実際に10割 / of which charged 100% where the counter does not use it "
+        f"(share of such counters from the ~{FIGURES['full_payment_cases'].value:,.0f} cases "
+        f"{FIGURES['full_payment_cases'].base_text.ja}): **{span(n['charged_full'])}**\n"
+    )
+
+
+def _table(result: SimResult) -> list[tuple[str, str, int, float, int, str, str]]:
     t = result.totals
     return [
         (
@@ -371,7 +348,8 @@ def _table(result: SimResult) -> list[tuple[str, str, int, float, int, float]]:
             t["by_cause"][c],
             t["staff_minutes_by_cause"][c],
             t["would_pay_full_by_cause"][c],
-            t["national"]["by_cause"][c],
+            span(t["national"]["by_cause"][c]),
+            " / ".join(BASIS_LABELS[rate_basis(c, t["national"].get("overrides"))]),
         )
         for c in CAUSES
     ]
@@ -382,11 +360,14 @@ def render_markdown(result: SimResult, plots: Mapping[str, str]) -> str:
     buf = io.StringIO()
     w = buf.write
     w("# 診療所の一日 / A day at the clinic\n\n")
+    w("## 標本 / The sample\n\n")
     w(f"- 患者 / patients: **{t['patients']:,}** ({c.clinics} clinic(s) × {c.days} day(s)), seed {c.seed}\n")
-    w(f"- カードで確認 / checked by card: {t['card_visits']:,} ({c.card_share:.1%} assumed)\n")
+    w(f"- カードで確認 / checked by card: {t['card_visits']:,} (カード利用率 {c.card_share:.1%}"
+      f"（確認件数に占める割合）/ card share {c.card_share:.1%} of checks)\n")
     w(
         f"- トラブルのあった患者 / patients affected: **{t['affected']:,}** "
-        f"({t['affected'] / max(t['patients'], 1):.2%})\n"
+        f"（患者の {t['affected'] / max(t['patients'], 1):.2%} / {t['affected'] / max(t['patients'], 1):.2%} "
+        "of patients)\n"
     )
     w(
         f"- 職員の損失 / staff time lost: **{t['staff_minutes']:,.0f} min** "
@@ -398,71 +379,54 @@ def render_markdown(result: SimResult, plots: Mapping[str, str]) -> str:
             f"- この設定では申立書を使わない窓口：実際に10割を請求 / charged 100% here: "
             f"**{t['charged_full']:,}**\n"
         )
-    n = t["national"]
-    w("\n## 全国規模に換算 / The national picture\n\n")
-    w(
-        f"At {n['monthly_checks'] / 1e6:,.1f} million checks a month ({FIGURES['monthly_checks'].source}): "
-        f"**{n['affected'] / 1e6:,.2f} M** affected visits, **{n['staff_hours'] / 1e3:,.0f} k** staff hours, "
-        f"**{n['would_pay_full']:,.0f}** visits a month that only the 申立書 keeps from paying 100% "
-        f"(reported: about {FIGURES['full_payment_cases'].value:,.0f} patients made to pay 100% "
-        "since Aug 2025, "
-        f"{FIGURES['full_payment_cases'].source}).\n\n"
-    )
-    w(
-        "| cause | failure | affected | staff min | 100% w/o 申立書 | national / month |\n"
-        "|---|---|---:|---:|---:|---:|\n"
-    )
-    for cause, name, affected, minutes, full, national in _table(result):
-        w(f"| {cause} | {name} | {affected:,} | {minutes:,.0f} | {full:,} | {national:,.0f} |\n")
+    w("\n## 全国の1か月 / The national month\n\n")
+    w(national_lines(t["national"]))
+    w("\n| cause | failure | sample: affected | sample: staff min | sample: 100% w/o 申立書 "
+      "| national / month: mean (95%) | 率の根拠 / rate from |\n|---|---|---:|---:|---:|---:|---|\n")
+    for cause, name, affected, minutes, full, nat, basis in _table(result):
+        w(f"| {cause} | {name} | {affected:,} | {minutes:,.0f} | {full:,} | {nat} | {basis} |\n")
     w("\n")
     for name in plots.values():
         w(f"![{name}]({name})\n\n")
     w("## 前提 / Assumptions\n\n")
-    w(
-        f"- Rates derive from the {c.survey} clinic survey ({FIGURES[f'survey_{c.survey}_names'].source}): "
-        f"p = 1 − (1 − s)^(1/v) with v = {c.exposure_checks:,.0f} card checks per clinic in the period "
-        "(40 patients a day × 20 days × card share).\n"
-    )
-    w(
-        f"- 'Invalid' splits {INVALID_SPLIT}; 'reader errors' split {READER_SPLIT}; "
-        f"assumed rates {ASSUMED_RATES}.\n"
-    )
-    w(f"- Outage (F13): {c.outage_day_rate:.2%} of clinic-days, {c.outage_minutes:.0f} minutes.\n")
-    w(f"- Patients carrying a document to check by number: {c.carry_documents:.0%}.\n")
-    w(f"- Staff minutes per affected visit: {dict(c.staff_minutes)}.\n")
-    w(
-        "- Per-visit rates used: "
-        + ", ".join(f"{k} {v:.2e}" for k, v in sorted(c.rates.items(), key=lambda kv: int(kv[0][1:])))
-        + "\n"
-    )
+    survey = SURVEYS[c.survey]
+    w(f"- 率の出典 / rates from: {survey.label_ja} / {survey.label_en}; "
+      f"{FIGURES[f'survey_{c.survey}_names'].source}. "
+      "種類別の数字は「トラブルのあった施設」に占める割合で、"
+      "全回答施設の割合に直してから当てはめた / the kinds are "
+      "shares of the clinics with trouble, restated on the all-clinics base before fitting "
+      "(`onshi calibrate --survey " + c.survey + "`).\n")
+    w("- 中央値の施設のカード確認件数（調査期間）/ "
+      f"card checks of the median surveyed clinic in the survey period: "
+      f"{c.exposure_checks:,.0f}\n")
+    w("- 標本で使った確認1件あたりの率 / per-visit rates used in the sample: "
+      + ", ".join(f"{k} {v:.2e}" for k, v in sorted(c.rates.items(), key=lambda kv: int(kv[0][1:])))
+      + "\n")
+    if c.overrides:
+        w("- 利用者が指定した率（全国推計でも固定）/ "
+          f"rates set by hand (held fixed nationally): {dict(c.overrides)}\n")
+    w(f"- 職員の時間（分、1件あたり）/ staff minutes per affected visit: {dict(c.staff_minutes)}\n\n")
+    w(assumptions.markdown_table())
+    w(f"\n方法の説明 / methods: `{METHODS}`\n")
     return buf.getvalue()
 
 
+def markdown_to_html(text: str) -> str:
+    from markdown_it import MarkdownIt
+
+    return str(MarkdownIt("commonmark").enable("table").render(text))
+
+
 def render_html(result: SimResult, plots: Mapping[str, str]) -> str:
-    t = result.totals
-    rows = "".join(
-        f"<tr><td>{c}</td><td>{html.escape(name)}</td><td>{a:,}</td><td>{m:,.0f}</td><td>{f:,}</td>"
-        f"<td>{n:,.0f}</td></tr>"
-        for c, name, a, m, f, n in _table(result)
-    )
-    images = "".join(
-        f'<figure><img src="{html.escape(p)}" alt="{html.escape(p)}"></figure>' for p in plots.values()
-    )
+    body = markdown_to_html(render_markdown(result, plots))
     return f"""<!doctype html><html lang="ja"><head><meta charset="utf-8">
 <title>診療所の一日 / A day at the clinic</title>
-<style>body{{font-family:system-ui,'Noto Sans CJK JP',sans-serif;max-width:1100px;margin:2em auto;
+<style>body{{font-family:system-ui,'IPAexGothic','Noto Sans CJK JP',sans-serif;max-width:1100px;
+margin:2em auto;
 padding:0 1em}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:right}}
-td:nth-child(2){{text-align:left}}img{{max-width:100%}}.big{{font-size:1.4em}}</style></head><body>
-<h1>診療所の一日 / A day at the clinic</h1>
-<p class="big">患者 {t["patients"]:,} 人のうち {t["affected"]:,} 人にトラブル。
-職員の損失 {t["staff_minutes"]:,.0f} 分。
-申立書がなければ10割負担：{t["would_pay_full"]:,} 人。<br>
-{t["affected"]:,} of {t["patients"]:,} patients affected; {t["staff_minutes"]:,.0f} staff minutes lost;
-{t["would_pay_full"]:,} would have paid 100% without the 申立書.</p>
-<table><tr><th>cause</th><th>failure</th><th>affected</th><th>staff min</th><th>100% w/o 申立書</th>
-<th>national / month</th></tr>{rows}</table>{images}
-<pre>{html.escape(render_markdown(result, {}).split("## 前提 / Assumptions")[1])}</pre></body></html>"""
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em}}
+img{{max-width:100%}}</style></head><body>
+{body}</body></html>"""
 
 
 def with_rates(config: SimConfig, **rates: float) -> SimConfig:

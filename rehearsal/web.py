@@ -4,6 +4,8 @@
 - ``/failures/F1``      one failure, projector-sized: what the counter sees, what really happened, what it
                         costs the patient, the figures and sources, and a button that runs it live
 - ``/privacy``          consent at a busy counter, the no-provide flag, serial numbers, access records
+- ``/national.svg``     the national month by cause with 95% intervals (the gallery's plot)
+- ``/calibration``      the model against the 2024 and 2025 surveys (``onshi calibrate``), ``/methods`` how
 - ``/faults``           the fault control panel (central-system faults and, when reachable, the reader's)
 - ``/rehearsal``        scenarios for a trainee; ``/rehearsal/{id}`` brief, console and reader side by side,
                         the response form, then the score and debrief
@@ -14,6 +16,7 @@ Every page shows the faults in force in a banner (polled), so nobody forgets one
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import uuid
@@ -36,6 +39,7 @@ from onshi import defaults
 from onshi.catalogue import FIGURES, FailureMode
 from onshi.procs import ROOT
 from onshi.timeutil import JST
+from rehearsal.calibrate import sig3
 from rehearsal.observe import Observation, merge, observe
 from rehearsal.privacy import THEMES
 from rehearsal.runner import ScenarioRunner, Target
@@ -132,6 +136,7 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
     app = FastAPI(title="onshi-sim 失敗ギャラリー / failure gallery")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals["sig3"] = sig3
     scenarios = load_all()
     store = SessionStore(settings.data_dir / "sessions.json")
     runner = ScenarioRunner(settings.target)
@@ -218,7 +223,52 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request) -> HTMLResponse:
-        return render(request, "index.html", by_failure=by_failure)
+        from rehearsal.calibrate import national_picture
+
+        return render(request, "index.html", by_failure=by_failure, figures=FIGURES,
+                      national=national_picture())
+
+    @app.get("/national.svg")
+    def national_svg() -> Response:
+        from rehearsal.calibrate import national_picture, national_plot
+
+        buffer = io.BytesIO()
+        national_plot(national_picture(), buffer)
+        return Response(buffer.getvalue(), media_type="image/svg+xml",
+                        headers={"Cache-Control": "max-age=3600"})
+
+    @app.get("/calibration/{survey}.svg")
+    def calibration_svg(survey: str) -> Response:
+        from rehearsal.calibrate import calibration_cached
+        from rehearsal.plots import calibration_plot
+
+        if survey not in ("2024", "2025"):
+            raise HTTPException(404, f"no survey {survey}: 2024 or 2025 / 調査は2024か2025")
+        buffer = io.BytesIO()
+        calibration_plot(calibration_cached(survey), buffer)
+        return Response(buffer.getvalue(), media_type="image/svg+xml",
+                        headers={"Cache-Control": "max-age=3600"})
+
+    @app.get("/calibration", response_class=HTMLResponse)
+    def calibration_page(request: Request) -> HTMLResponse:
+        from rehearsal.assumptions import markdown_table
+        from rehearsal.calibrate import calibration_cached, calibration_markdown
+        from rehearsal.simulate import markdown_to_html
+
+        pages = [(s, markdown_to_html(calibration_markdown(calibration_cached(s), with_assumptions=False)))
+                 for s in ("2025", "2024")]
+        pages.append(("", markdown_to_html("## 前提 / Assumptions\n\n" + markdown_table())))
+        return render(request, "markdown.html", title="調査との照合 / Calibration", pages=pages)
+
+    @app.get("/methods", response_class=HTMLResponse)
+    def methods(request: Request) -> HTMLResponse:
+        from rehearsal.simulate import markdown_to_html
+
+        path = ROOT / "docs" / "methods.md"
+        if not path.exists():
+            raise HTTPException(404, f"{path} is missing / 方法の説明が見つかりません")
+        return render(request, "markdown.html", title="方法 / Methods",
+                      pages=[("", markdown_to_html(path.read_text(encoding="utf-8")))])
 
     @app.get("/privacy", response_class=HTMLResponse)
     def privacy(request: Request) -> HTMLResponse:

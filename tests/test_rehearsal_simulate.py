@@ -14,13 +14,14 @@ import pytest
 
 from onshi.catalogue import FIGURES
 from onshi.procs import ROOT
+from rehearsal.assumptions import ASSUMPTIONS
+from rehearsal.calibrate import fit, sig3
 from rehearsal.simulate import (
     ALWAYS_DECLARATION,
     CAUSES,
     NEEDS_DOCUMENTS,
     STAFF_MINUTES,
     SimConfig,
-    rate_from_clinic_share,
     simulate,
     write_report,
 )
@@ -69,13 +70,27 @@ def test_totals_equal_an_independent_count_of_the_written_visits(tmp_path: Path)
         elif cause not in NEEDS_DOCUMENTS:
             assert r["declaration"] == "False"
     national = totals["national"]
-    assert math.isclose(national["affected"], totals["affected"] / 5000 * FIGURES["monthly_checks"].value)
+    assert national["monthly_checks"] == FIGURES["monthly_checks"].value
     saved = json.loads(paths["json"].read_text(encoding="utf-8"))
     assert saved["totals"]["affected"] == totals["affected"]
+    assert set(saved["totals"]["national"]["by_cause"]["F3"]) == {"mean", "low", "high"}
+    assert saved["assumptions"]["period_months_2025"]["source"]  # every assumption with its source
     plots = ("affected_by_cause", "staff_minutes_by_cause", "would_pay_full_by_cause", "national_by_cause")
     for name in plots:
         assert paths[name].stat().st_size > 10_000  # a real PNG plot
-    assert "申立書" in paths["markdown"].read_text(encoding="utf-8")
+    report = paths["markdown"].read_text(encoding="utf-8")
+    assert "申立書" in report
+    # Every assumption once, with its range and source; the national figures as ranges, never a bare point.
+    for item in ASSUMPTIONS.values():
+        assert item.label_en in report
+    assert "本プロジェクトの仮定 / our assumption" in report and "95%" in report
+    f3 = totals["national"]["by_cause"]["F3"]
+    assert f"{sig3(f3['mean'])} ({sig3(f3['low'])}–{sig3(f3['high'])})" in report
+
+
+def test_estimates_are_shown_to_three_significant_figures() -> None:
+    assert sig3(1_958_582) == "1,960,000" and sig3(8_234.4) == "8,230" and sig3(622.2) == "622"
+    assert sig3(0) == "0"
 
 
 def test_closed_form_cases() -> None:
@@ -109,17 +124,39 @@ def test_a_large_run_agrees_with_the_expected_rates() -> None:
     assert abs(totals["affected"] - mean) < 5 * sd
 
 
-def test_rates_derive_from_the_survey_share() -> None:
-    p = rate_from_clinic_share(0.772, 312)
-    assert math.isclose(1 - (1 - p) ** 312, 0.772)
-    cfg = SimConfig.from_survey("2025", card_share=0.39)
-    assert math.isclose(cfg.rates["F5"], rate_from_clinic_share(0.772, 40 * 20 * 0.39))
-    assert math.isclose(cfg.rates["F3"], rate_from_clinic_share(0.452, 40 * 20 * 0.39))
-    older = SimConfig.from_survey("2024", card_share=0.39)
+def test_rates_come_from_the_survey_fit_on_the_all_clinics_base() -> None:
+    cfg = SimConfig.from_survey("2025")
+    point = fit("2025")
+    assert math.isclose(cfg.rates["F5"], point.rate("names"))
+    assert math.isclose(cfg.rates["F3"], point.rate("expired"))
+    # The invalid answers split between F1, F10 and F12 by the stated shares.
+    invalid = cfg.rates["F1"] + cfg.rates["F10"] + cfg.rates["F12"]
+    assert math.isclose(invalid, point.rate("invalid"))
+    assert math.isclose(cfg.rates["F1"] / invalid, ASSUMPTIONS["split_invalid_F1"].value)
+    # The old derivation (0.772 of ALL clinics over 20 days) gave ● about twice this rate.
+    naive = 1 - (1 - 0.772) ** (1 / (40 * 20 * 0.39))
+    assert cfg.rates["F5"] < 0.7 * naive
+    older = SimConfig.from_survey("2024")
     assert older.rates["F3"] < cfg.rates["F3"]  # expired certificates doubled
     assert SimConfig.from_survey(overrides={"F13": 0.5, "F2": 0.001}).outage_day_rate == 0.5
     with pytest.raises(ValueError):
         SimConfig(rates={"F99": 0.1})
+    with pytest.raises(ValueError):
+        SimConfig.from_survey(overrides={"F99": 0.1})
+
+
+def test_the_national_month_comes_from_the_rates_not_the_sample() -> None:
+    # 1,000 patients meet only a handful of troubles, but every cause with a nonzero rate has a
+    # nonzero national range, and the range does not depend on the sample.
+    small = simulate(SimConfig.from_survey("2025", patients=1000, seed=1)).totals
+    other = simulate(SimConfig.from_survey("2025", patients=1000, seed=2)).totals
+    assert small["by_cause"] != other["by_cause"] or small["affected"] != other["affected"]
+    assert small["national"] == other["national"]
+    for cause in CAUSES:
+        value = small["national"]["by_cause"][cause]
+        assert 0 < value["low"] < value["mean"] < value["high"], cause
+    # F1 is no longer 231,600 from a single event: an interval around the rate's expectation.
+    assert small["national"]["by_cause"]["F1"]["high"] < 1e6
 
 
 def test_the_command_writes_a_report(tmp_path: Path) -> None:
@@ -130,6 +167,7 @@ def test_the_command_writes_a_report(tmp_path: Path) -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "would pay 100%" in done.stdout
+    assert "F3" in done.stdout and "nationwide" in done.stdout
     again = subprocess.run(
         [sys.executable, "-m", "onshi", "simulate-day", "--patients", "3000", "--clinics", "3", "--seed", "5",
          "--rate", "F13=0.5", "--out", str(tmp_path / "again"), "--quiet"],
@@ -186,3 +224,25 @@ def test_on_a_terminal_the_bar_counts_clinic_days_on_stderr(tmp_path: Path) -> N
     assert done.returncode == 0
     text = seen.decode("utf-8", "replace")
     assert "0/4" in text and "4/4" in text  # drawn as it goes, ending at every clinic-day done
+
+
+def test_plots_draw_japanese_with_the_bundled_font_and_count_in_whole_patients(tmp_path: Path) -> None:
+    import warnings
+
+    from matplotlib import font_manager
+
+    from rehearsal.plots import count_bars, count_figure, font_name
+
+    assert font_name() == "IPAexGothic"
+    assert font_manager.findfont(font_manager.FontProperties(family="IPAexGothic")).endswith("ipaexg.ttf")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        count_bars([0, 0, 1], ["F1 入力のタイムラグ", "F3 期限切れ", "F13 障害"],
+                   "申立書がなければ10割負担 / would pay 100% without the 申立書", "患者数 / patients",
+                   tmp_path / "p.png", "#d35400")
+    assert not [w for w in caught if "missing from font" in str(w.message)]  # no boxes for 申立書
+    fig = count_figure([0, 0, 1], ["a", "b", "c"], "t", "x", "#000")
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels() if t.get_text()]
+    assert ticks and len(ticks) == len(set(ticks))  # never "0 0 0 1 1 1"
+    assert all(t.replace(",", "").isdigit() for t in ticks)
