@@ -39,7 +39,8 @@ def landing_page(port: int) -> str:
 資格確認（番号・カード・一括照会）、J-LIS（模擬）の証明書、障害の注入、模擬時刻を提供します。
 <span class="en" lang="en">A mock of Japan's online insurance-eligibility check system
 (オンライン資格確認): number, card and bulk checks with the real message formats,
-a mock J-LIS certificate authority, injected faults and a simulated clock, for testing clinic software unchanged.</span></p>
+a mock J-LIS certificate authority, injected faults and a simulated clock,
+for testing clinic software unchanged.</span></p>
 <p class="note">本物の資格情報は扱いません。表示される人物・番号はすべて架空です。
 <span class="en" lang="en">No real data: every person and number here is made up.</span></p>
 
