@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, TypeAdapter, ValidationError
 from sqlmodel import Session, col, select
 
+from onshi.pins import pin_record
 from onshi.timeutil import JST
 from server.clock import LAST_DAY, SimulatedDay, SimulatedMoment, aware_jst
 from server.jlis import (
@@ -271,8 +272,10 @@ def issue_card(
     photo: str | None = None,
     registered_at: datetime | None = None,
     now: datetime,
+    pin_hash: dict[str, Any] | None = None,
 ) -> tables.Card:
-    """J-LIS issues a card: a key pair on the chip and its user-authentication certificate."""
+    """J-LIS issues a card: a key pair on the chip and its user-authentication certificate. The PIN
+    is kept only as a salted hash (``pin_hash``: a record already made for ``pin``, else one is made)."""
     if variant not in {"standard", "face_only", "infant"}:
         raise EventError(f"unknown card variant: {variant!r} (standard, face_only, infant)")
     key, cert = ca.issue_card(holder_birthdate=person.birthdate, issued_on=issued_on)
@@ -283,7 +286,7 @@ def issue_card(
         serial=serial,
         private_key_pem=private_key_to_pem(key),
         variant=variant,
-        pin=None if variant == "face_only" else pin,
+        pin_hash=None if variant == "face_only" or pin is None else json.dumps(pin_hash or pin_record(pin)),
         photo=None if variant == "infant" else photo,
         issued_on=issued_on,
         expires_on=card_expiry(person.birthdate, issued_on),

@@ -115,7 +115,9 @@ async def load_fixtures(request: Request, ctx: Context) -> dict[str, Any]:
             data = read_fixture(name)
         reject_forbidden_characters(data, "fixture_invalid")
         report = load_fixture(ctx.engine, data)
-    except (FixtureError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (FixtureError, UnicodeDecodeError, json.JSONDecodeError,
+            # a YAML body of the wrong shape (a list where a mapping belongs, a bad date …)
+            KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise ApiProblem(400, "fixture_invalid", "フィクスチャを読み込めません", "cannot load the fixture",
                          str(exc)) from exc
     ctx.registry_changed()
@@ -221,7 +223,8 @@ def card_material(session: Session, person_id: str) -> dict[str, Any]:
         "certificate_pem": cert.pem if cert else None,
         "private_key_pem": card.private_key_pem,
         "photo": card.photo,
-        "pin": card.pin,
+        # The PIN as the chip holds it (onshi.pins.pin_record); the digits are never stored.
+        "pin_hash": json.loads(card.pin_hash) if card.pin_hash else None,
         "card_issued_on": card.issued_on.isoformat(),
         "card_expires_on": card.expires_on.isoformat(),
         "certificate_not_after": cert.not_after.isoformat() if cert else None,
@@ -315,7 +318,8 @@ def new_card(body: NewCard, ctx: Context, session: DbSession) -> dict[str, Any]:
         raise ApiProblem(400, "card_invalid", "カードを発行できません", "cannot issue the card",
                          str(exc)) from exc
     session.commit()
-    return card_material(session, person_id)
+    # The trainer's chosen PIN is answered once, here; the server keeps only its hash.
+    return {**card_material(session, person_id), "pin": body.pin if body.variant != "face_only" else None}
 
 
 # --- faults and the access record -----------------------------------------------------------
