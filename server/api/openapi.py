@@ -222,8 +222,9 @@ def sound_document(document: dict[str, Any]) -> dict[str, Any]:
                         media["examples"] = {f"example{i}": {"value": value}
                                              for i, value in enumerate(found, 1)}
         for parameter in operation.get("parameters", []):
-            if "example" not in parameter and "examples" not in parameter.get("schema", {}):
-                value = PARAMETER_EXAMPLES.get(parameter.get("name", ""))
+            if "example" not in parameter and "examples" not in parameter:
+                declared = parameter.get("schema", {}).get("examples") or [None]
+                value = PARAMETER_EXAMPLES.get(parameter.get("name", ""), declared[0])
                 if value is not None:
                     parameter["example"] = value
         responses = operation.setdefault("responses", {})

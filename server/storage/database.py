@@ -106,6 +106,7 @@ def migrate_pins(engine: Engine) -> None:
     if engine.dialect.name == "sqlite":  # no copy of the clear PINs left in free pages
         with engine.connect() as conn:
             conn.execute(text("VACUUM"))
+            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
 
 def drop_tables(engine: Engine) -> None:
