@@ -134,8 +134,8 @@ def test_openapi_python_client_generates_a_client_that_talks_to_the_server(
     # The only warnings allowed: it generates JSON bodies and skips the XML/YAML alternatives.
     warnings = [line for line in run.stdout.splitlines() if line.startswith("WARNING")]
     reasons = {line for line in run.stdout.splitlines() if line.startswith("Unsupported")}
-    assert reasons <= {"Unsupported content type application/xml", "Unsupported content type application/yaml"}, (
-        run.stdout)
+    allowed = {f"Unsupported content type application/{kind}" for kind in ("xml", "yaml")}
+    assert reasons <= allowed, run.stdout
     assert len(warnings) <= 3, run.stdout
     # The generated client, in the generator's own environment (httpx, attrs), asks the live server.
     script = (

@@ -66,7 +66,8 @@ def credentials(server: LiveServer, path: str) -> dict[str, str]:
 
 
 def put_away_faults(server: LiveServer) -> None:
-    httpx.delete(f"{server.url}/api/v1/admin/faults", headers=server.admin_headers, timeout=30).raise_for_status()
+    response = httpx.delete(f"{server.url}/api/v1/admin/faults", headers=server.admin_headers, timeout=30)
+    response.raise_for_status()
 
 
 def run_case(case: Any, server: LiveServer) -> None:

@@ -57,9 +57,9 @@ class ClockChange(BaseModel):
     frozen: StrictBool | None = None
 
 
-def clock_problem(exc: ClockRangeError) -> ApiProblem:
+def clock_problem(exc: ClockRangeError, where: str = "") -> ApiProblem:
     return ApiProblem(400, "clock_out_of_range", "模擬時刻を範囲外にはできません",
-                      "the simulated clock cannot show that moment", str(exc))
+                      "the simulated clock cannot show that moment", f"{where}{exc}")
 
 
 @router.get("/clock", response_model=ClockView)
@@ -74,10 +74,13 @@ def change_clock(change: ClockChange, ctx: Context) -> ClockView:
     try:
         if change.set is not None:
             clock = clock.set(change.set)
-        if change.advance_seconds is not None:
-            clock = clock.advance(change.advance_seconds)
     except ClockRangeError as exc:
         raise clock_problem(exc) from exc
+    if change.advance_seconds is not None:
+        try:
+            clock = clock.advance(change.advance_seconds)
+        except ClockRangeError as exc:
+            raise clock_problem(exc, f"advance_seconds={change.advance_seconds:g}: ") from exc
     if change.frozen is not None:
         clock = clock.freeze(change.frozen)
     ctx.state.clock = clock
@@ -417,7 +420,8 @@ def clear_faults(ctx: Context) -> dict[str, Any]:
 
 @router.get("/access-log")
 def access_log(session: DbSession, person_id: Annotated[Text | None, Query(max_length=64)] = None,
-               limit: Annotated[int, Query(ge=0, le=5000)] = 200) -> list[dict[str, Any]]:
+               limit: int = Query(default=200, description="newest first; clamped to 0 … 5000"),
+               ) -> list[dict[str, Any]]:
     """Who looked at whom, when, on what basis — what the person could inspect on the portal."""
     query = (select(tables.AccessRecord).order_by(col(tables.AccessRecord.row_id).desc())
              .limit(max(0, min(limit, 5000))))
