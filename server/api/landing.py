@@ -35,8 +35,8 @@ def landing_page(port: int) -> str:
 </style></head>
 <body>
 <h1>onshi-sim 中央システム（模擬）</h1>
-<p>オンライン資格確認等システムの模擬サーバーです。医療機関のソフトウェアを変更せずに試験するための
-資格確認（番号・カード・一括照会）、J-LIS（模擬）の証明書、障害の注入、模擬時刻を提供します。
+<p>オンライン資格確認等システムの模擬サーバーです。<!--
+-->医療機関のソフトウェアを変更せずに試験するための資格確認（番号・カード・一括照会）、J-LIS（模擬）の証明書、障害の注入、模擬時刻を提供します。
 <span class="en" lang="en">A mock of Japan's online insurance-eligibility check system
 (オンライン資格確認): number, card and bulk checks with the real message formats,
 a mock J-LIS certificate authority, injected faults and a simulated clock,
@@ -56,8 +56,8 @@ for testing clinic software unchanged.</span></p>
 </ul>
 
 <h2>デモのほかの画面 <span lang="en">The demo's other pages</span></h2>
-<p>`onshi demo` で起動した場合の既定のアドレスです。<span class="en" lang="en">Default addresses when
-started with `onshi demo`.</span></p>
+<p><code>onshi demo</code> で起動した場合の既定のアドレスです。<span class="en" lang="en">Default
+addresses when started with <code>onshi demo</code>.</span></p>
 <ul>
 {neighbours}
 </ul>
