@@ -52,7 +52,8 @@ def test_landing_page_says_what_this_is_japanese_first(live_server: LiveServer,
     assert refused == []
 
 
-def test_api_docs_render_without_internet(live_server: LiveServer, offline_page: tuple[Any, list[str]]) -> None:
+def test_api_docs_render_without_internet(live_server: LiveServer,
+                                          offline_page: tuple[Any, list[str]]) -> None:
     page, refused = offline_page
     page.goto(f"{live_server.url}/docs")
     page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
