@@ -72,8 +72,8 @@ def get_clock(ctx: Context) -> ClockView:
 def change_clock(change: ClockChange, ctx: Context) -> ClockView:
     clock = ctx.state.clock
     try:
-        if change.set is not None:
-            clock = clock.set(change.set)
+        if change.set is not None:  # frozen with it: exactly at that moment (not a few µs later)
+            clock = clock.set(change.set, frozen=change.frozen)
     except ClockRangeError as exc:
         raise clock_problem(exc) from exc
     if change.advance_seconds is not None:
@@ -81,7 +81,7 @@ def change_clock(change: ClockChange, ctx: Context) -> ClockView:
             clock = clock.advance(change.advance_seconds)
         except ClockRangeError as exc:
             raise clock_problem(exc, f"advance_seconds={change.advance_seconds:g}: ") from exc
-    if change.frozen is not None:
+    if change.frozen is not None and change.frozen != clock.frozen:
         clock = clock.freeze(change.frozen)
     ctx.state.clock = clock
     return ClockView(now=clock.now(), frozen=clock.frozen)
