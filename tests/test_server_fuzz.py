@@ -10,6 +10,7 @@ outage answers 503 on purpose, and that is not what this test looks for.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +21,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.config import SchemathesisConfig
 
+from onshi.procs import ROOT
 from tests.conftest import LiveServer
 
 MAX_EXAMPLES = 8
@@ -51,13 +53,18 @@ def test_the_fuzzed_document_is_the_one_served(live_server: LiveServer) -> None:
 
 @pytest.fixture(scope="module", autouse=True)
 def figures(live_server: LiveServer) -> Iterator[dict[str, Any]]:
-    FIGURES["started"] = time.monotonic()
+    FIGURES.update(cases=0, server_errors=[], operations={}, started=time.monotonic())  # per backend
     yield FIGURES
     elapsed = time.monotonic() - FIGURES["started"]
-    print(f"\nschemathesis: {len(FIGURES['operations'])} operations, {FIGURES['cases']} cases, "
-          f"{len(FIGURES['server_errors'])} server errors, {elapsed:.0f} s ({live_server.backend})")
-    for label, (count, spent) in sorted(FIGURES["operations"].items(), key=lambda item: -item[1][1]):
-        print(f"  {label}: {count} cases, {spent:.1f} s")
+    lines = [f"schemathesis: {len(FIGURES['operations'])} operations, {FIGURES['cases']} cases, "
+             f"{len(FIGURES['server_errors'])} server errors, {elapsed:.0f} s ({live_server.backend})"]
+    lines += [f"  {label}: {count} cases, {spent:.1f} s"
+              for label, (count, spent) in sorted(FIGURES["operations"].items(), key=lambda i: -i[1][1])]
+    print("\n" + "\n".join(lines))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    report = ROOT / "var" / "test-logs" / f"fuzz-{live_server.backend}-{worker}.txt"  # figures for a person
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     live_server.reset()  # the registry, clock and faults as the other tests expect them
 
 
