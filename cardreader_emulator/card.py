@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import hmac
 import json
 import os
@@ -31,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from onshi.codes import Code
+from onshi.pins import SCRYPT, hash_pin, is_pin_record
 
 PIN_TRIES = 3
 PIN_PATTERN = re.compile(r"^\d{4}$")
 CARD_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+_SCRYPT = SCRYPT
 
 
 class CardVariant(Code):
@@ -89,7 +89,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def _hash_pin(pin: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(pin.encode(), salt=salt, **_SCRYPT)
+    return hash_pin(pin, salt)
 
 
 class VirtualCard:
@@ -247,13 +247,18 @@ def write_card(
     persona: str | None = None,
     is_my_number_card: bool = True,
     photo_source: str | None = None,
+    pin_hash: dict[str, Any] | None = None,
 ) -> VirtualCard:
-    """Writes (or overwrites) a card's files. The PIN is stored only as a salted hash."""
+    """Writes (or overwrites) a card's files. The PIN is stored only as a salted hash; ``pin_hash``
+    (``onshi.pins.pin_record``, as the server's card material carries it) instead of the digits."""
+    if pin_hash is not None and not is_pin_record(pin_hash):
+        raise ValueError("pin_hash: not a PIN record (salt, hash)")
     if not CARD_ID_PATTERN.match(card_id):
         raise ValueError(f"card id {card_id!r}: use letters, digits, '_', '-', '.'")
     if variant is CardVariant.FACE_ONLY:
-        pin = None
-    elif (pin is None and variant is CardVariant.STANDARD) or (pin and not PIN_PATTERN.match(pin)):
+        pin = pin_hash = None
+    elif (pin is None and pin_hash is None and variant is CardVariant.STANDARD) or (
+            pin and not PIN_PATTERN.match(pin)):
         raise ValueError("a card's PIN is 4 digits")
     if variant is CardVariant.INFANT:
         photo_jpeg = None
@@ -282,6 +287,10 @@ def write_card(
         salt = secrets.token_bytes(16)
         digest = _hash_pin(pin, salt).hex()
         state = {"salt": salt.hex(), "hash": digest, "remaining": PIN_TRIES, "scrypt": _SCRYPT}
+        _atomic_write(folder / "pin.json", json.dumps(state, indent=1).encode())
+    elif pin_hash is not None:
+        state = {"salt": pin_hash["salt"], "hash": pin_hash["hash"], "remaining": PIN_TRIES,
+                 "scrypt": pin_hash.get("scrypt") or _SCRYPT}
         _atomic_write(folder / "pin.json", json.dumps(state, indent=1).encode())
     _atomic_write(folder / "card.json", json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))
     return VirtualCard(folder)

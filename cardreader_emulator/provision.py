@@ -38,6 +38,7 @@ def card_from_material(
         certificate_pem=material["certificate_pem"],
         private_key_pem=material["private_key_pem"],
         pin=material.get("pin"),
+        pin_hash=material.get("pin_hash"),  # the server keeps (and sends) only the hash
         photo_jpeg=photo,
         card_expires_on=material.get("card_expires_on"),
         person_id=person["id"],

@@ -301,7 +301,8 @@ class CardMaterial(TypedDict):
     certificate_pem: str  # issued with the card (the server answers null only for a broken registry)
     private_key_pem: str
     photo: str | None
-    pin: str | None
+    pin_hash: dict[str, Any] | None  # the PIN as the chip holds it (onshi.pins.pin_record); never the digits
+    pin: NotRequired[str | None]  # only in the answer to issue_card: the chosen PIN, once
     card_issued_on: str
     card_expires_on: str
     certificate_not_after: str

@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
 import click
 
-from server.settings import DEFAULT_DB
+from onshi import defaults
+from server.settings import DEFAULT_DB, Settings
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable only from this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name or an interface address: reachable from elsewhere
+
+
+def refuse_public_default_token(host: str, admin_token: str) -> None:
+    """Serving beyond loopback with the admin token printed in the README (or an empty one) hands every
+    card's private key to anyone on the network: refuse to start."""
+    if is_loopback(host) or admin_token.strip() not in ("", defaults.ADMIN_TOKEN):
+        return
+    raise click.UsageError(
+        f"--host {host} は外部から接続できますが、管理トークンが既定値（README に記載の公開値）のままです。"
+        f" 環境変数 {defaults.ENV_ADMIN_TOKEN} に推測されない値を設定してから起動してください。\n"
+        f"--host {host} is reachable from other machines, but the admin token is still the public default"
+        f" printed in the README. Set {defaults.ENV_ADMIN_TOKEN} to a secret value, then start again."
+    )
 
 
 def _use_database(database_url: str | None, schema: str | None = None) -> None:
@@ -41,6 +66,7 @@ def serve(
 ) -> None:
     import uvicorn
 
+    refuse_public_default_token(host, Settings().admin_token)
     _use_database(database_url, schema)
     DEFAULT_DB.parent.mkdir(parents=True, exist_ok=True)
     if fixture:
@@ -58,7 +84,6 @@ def serve(
 
 def _load(name: str) -> None:
     from server.fixtures import load_fixture, read_fixture
-    from server.settings import Settings
     from server.storage.database import create_tables, make_engine
 
     settings = Settings()
@@ -100,7 +125,6 @@ def fixtures_generate(
     persons: int, database_url: str | None, schema: str | None, seed: int, cards: int
 ) -> None:
     from server.population import generate_population
-    from server.settings import Settings
     from server.storage.database import create_tables, make_engine
 
     _use_database(database_url, schema)

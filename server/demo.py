@@ -19,6 +19,8 @@ DEMO_DIR = ROOT / "var" / "demo"
 
 def run_demo(*, port: int = 8000, database_url: str | None = None, quiet: bool = False) -> None:
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
+    # Owner-only: the database (keys), the reader's cards and the logs of a trainer's session.
+    DEMO_DIR.chmod(0o700)
     server_url = f"http://127.0.0.1:{port}"
     reader_url = f"http://127.0.0.1:{port + 1}"
     console_url = f"http://127.0.0.1:{port + 2}"

@@ -12,11 +12,12 @@ import uuid
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, TypeAdapter, ValidationError
 from sqlmodel import Session, col, select
 
+from onshi.pins import pin_record
 from onshi.timeutil import JST
-from server.clock import aware_jst
+from server.clock import LAST_DAY, SimulatedDay, SimulatedMoment, aware_jst
 from server.jlis import (
     CertificateAuthority,
     certificate_to_pem,
@@ -36,15 +37,41 @@ class EventError(ValueError):
 class Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    visible_at: datetime | None = Field(
+    visible_at: SimulatedMoment | None = Field(
         default=None, description="When the central system learns of it (default: when it happens + lag_days)"
     )
-    lag_days: float = Field(default=0, ge=0, description="Registration delay after the event happened (F1)")
+    lag_days: LagDays = Field(default=0, description="Registration delay after the event happened (F1)")
 
     def visible_from(self, happened: datetime) -> datetime:
         if self.visible_at is not None:
-            return aware_jst(aware_jst(self.visible_at))
-        return aware_jst(happened) + timedelta(days=self.lag_days)
+            return aware_jst(self.visible_at)
+        return later(happened, self.lag_days)
+
+
+def later(happened: datetime, lag_days: float) -> datetime:
+    """``lag_days`` after ``happened``; ``EventError`` past what a date can hold."""
+    try:
+        return aware_jst(happened) + timedelta(days=lag_days)
+    except OverflowError as exc:
+        raise EventError(f"{happened.date()} + {lag_days} days: 日付の範囲を超えます / beyond any date"
+                         ) from exc
+
+
+def event_day(value: Any, field: str) -> date:
+    """A date field of free-form qualification data, or ``EventError`` naming it."""
+    try:
+        return EventDay.validate_python(value)
+    except ValidationError as exc:
+        raise EventError(f"{field}: {value!r} は {FIRST_EVENT_DAY} 〜 {LAST_DAY} の日付ではありません"
+                         f" / not a date from {FIRST_EVENT_DAY} to {LAST_DAY}") from exc
+
+
+# Registry delays: at most a century (the clock's whole range); never NaN, infinite or negative.
+LagDays = Annotated[StrictFloat, Field(ge=0, le=36_500, allow_inf_nan=False)]
+# Domain dates of events (a loss, a renewal): births from 1900 on, nothing after the clock's last day.
+FIRST_EVENT_DAY = date(1900, 1, 1)
+Day = Annotated[date, Field(ge=FIRST_EVENT_DAY, le=LAST_DAY)]
+EventDay: TypeAdapter[date] = TypeAdapter(Day)
 
 
 def day_start(day: date) -> datetime:
@@ -60,7 +87,7 @@ class AddQualification(Event):
 class LoseQualification(Event):
     kind: Literal["lose_qualification"] = "lose_qualification"
     qualification_id: str
-    lost_on: date
+    lost_on: Day
     reason_of_loss: str = "99"
 
 
@@ -69,11 +96,11 @@ class JobChange(Event):
 
     kind: Literal["job_change"] = "job_change"
     person: str
-    lost_on: date = Field(description="First day without the old qualification (資格喪失日)")
+    lost_on: Day = Field(description="First day without the old qualification (資格喪失日)")
     reason_of_loss: str = "99"
     new_qualification: dict[str, Any]
-    loss_lag_days: float = Field(default=1, ge=0)
-    acquisition_lag_days: float = Field(default=0, ge=0, description="The new insurer's registration delay")
+    loss_lag_days: LagDays = 1
+    acquisition_lag_days: LagDays = Field(default=0, description="The new insurer's registration delay")
 
 
 class SetCopay(Event):
@@ -81,7 +108,7 @@ class SetCopay(Event):
 
     kind: Literal["set_copay"] = "set_copay"
     qualification_id: str
-    copay_ratio: int = Field(description="percent: 10, 20 or 30")
+    copay_ratio: Literal[10, 20, 30] = Field(description="percent: 10, 20 or 30")
 
 
 class WrongLink(Event):
@@ -110,8 +137,8 @@ class Renew(Event):
 
     kind: Literal["renew"] = "renew"
     card_of: str
-    renewed_on: date | None = None
-    link_lag_days: float = Field(default=0, ge=0)
+    renewed_on: SimulatedDay | None = None
+    link_lag_days: LagDays = 0
 
 
 class CancelRegistration(Event):
@@ -187,19 +214,34 @@ def write_qualification(session: Session, data: dict[str, Any], visible_from: da
     data = {**data, "id": str(data.get("id") or uuid.uuid4().hex[:12]), "insurer_number": insurer_row.number}
     try:
         qualification = qualification_from_dict(data, insurers(session)[insurer_row.number])
-    except (KeyError, ValueError) as exc:
-        raise EventError(f"bad qualification data: {exc}") from exc
+    except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as exc:
+        raise EventError(f"bad qualification data: {type(exc).__name__}: {exc}") from exc
+    stored = qualification_to_dict(qualification)
+    for where, value in _dates_in(stored):
+        event_day(value, f"qualification.{where}")
     session.add(
         tables.QualificationVersion(
             qualification_id=qualification.id,
             person_id=qualification.person_id,
             insurer_number=qualification.insurer.number,
             number=qualification.number,
-            data=json.dumps(qualification_to_dict(qualification), ensure_ascii=False),
+            data=json.dumps(stored, ensure_ascii=False),
             visible_from=visible_from,
         )
     )
     return qualification.id
+
+
+def _dates_in(value: Any, where: str = "") -> list[tuple[str, str]]:
+    """The ISO date strings in stored qualification data, with where they are."""
+    if isinstance(value, dict):
+        return [found for key, item in value.items()
+                for found in _dates_in(item, f"{where}.{key}".lstrip("."))]
+    if isinstance(value, list):
+        return [found for i, item in enumerate(value) for found in _dates_in(item, f"{where}[{i}]")]
+    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        return [(where, value)]
+    return []
 
 
 def _revise(session: Session, qualification_id: str, changes: dict[str, Any], visible_from: datetime) -> None:
@@ -230,8 +272,10 @@ def issue_card(
     photo: str | None = None,
     registered_at: datetime | None = None,
     now: datetime,
+    pin_hash: dict[str, Any] | None = None,
 ) -> tables.Card:
-    """J-LIS issues a card: a key pair on the chip and its user-authentication certificate."""
+    """J-LIS issues a card: a key pair on the chip and its user-authentication certificate. The PIN
+    is kept only as a salted hash (``pin_hash``: a record already made for ``pin``, else one is made)."""
     if variant not in {"standard", "face_only", "infant"}:
         raise EventError(f"unknown card variant: {variant!r} (standard, face_only, infant)")
     key, cert = ca.issue_card(holder_birthdate=person.birthdate, issued_on=issued_on)
@@ -242,7 +286,7 @@ def issue_card(
         serial=serial,
         private_key_pem=private_key_to_pem(key),
         variant=variant,
-        pin=None if variant == "face_only" else pin,
+        pin_hash=None if variant == "face_only" or pin is None else json.dumps(pin_hash or pin_record(pin)),
         photo=None if variant == "infant" else photo,
         issued_on=issued_on,
         expires_on=card_expiry(person.birthdate, issued_on),
@@ -279,7 +323,7 @@ def apply_event(session: Session, ca: CertificateAuthority, event: Event, now: d
     """Applies one event at simulated moment ``now``; returns what changed (for the caller's log)."""
     if isinstance(event, AddQualification):
         _person(session, event.person)
-        happened = day_start(date.fromisoformat(str(event.qualification["acquired_on"])))
+        happened = day_start(event_day(event.qualification.get("acquired_on"), "qualification.acquired_on"))
         qid = write_qualification(
             session, {**event.qualification, "person_id": event.person}, event.visible_from(happened)
         )
@@ -297,8 +341,8 @@ def apply_event(session: Session, ca: CertificateAuthority, event: Event, now: d
         _person(session, event.person)
         happened = day_start(event.lost_on)
         base = aware_jst(event.visible_at) if event.visible_at else aware_jst(happened)
-        lost_visible = base + timedelta(days=event.loss_lag_days)
-        new_visible = base + timedelta(days=event.acquisition_lag_days)
+        lost_visible = later(base, event.loss_lag_days)
+        new_visible = later(base, event.acquisition_lag_days)
         current = session.exec(
             select(tables.QualificationVersion.qualification_id)
             .where(tables.QualificationVersion.person_id == event.person)
@@ -366,7 +410,7 @@ def apply_event(session: Session, ca: CertificateAuthority, event: Event, now: d
             renewed_on=renewed_on,
         )
         _store_certificate(session, person.id, new_cert, now, predecessor=card.serial)
-        link_visible = aware_jst(day_start(renewed_on)) + timedelta(days=event.link_lag_days)
+        link_visible = later(day_start(renewed_on), event.link_lag_days)
         session.add(
             tables.RenewalLink(
                 new_serial=str(new_cert.serial_number), old_serial=card.serial, visible_from=link_visible

@@ -16,7 +16,8 @@ from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col
 
-from server.clock import EPOCH, SimulatedClock, aware_jst
+from onshi.pins import pin_record
+from server.clock import EPOCH, SimulatedClock, aware_jst, supported
 from server.events import AnyEvent, EventError, apply_event, day_start, issue_card, write_qualification
 from server.jlis import CertificateAuthority
 from server.storage import tables
@@ -99,7 +100,8 @@ def _date(value: Any, where: str) -> date:
         raise FixtureError(f"{where}: not a date: {value!r}") from exc
 
 
-def _persona(session: Session, ca: CertificateAuthority, entry: dict[str, Any], now: datetime) -> int:
+def _persona(session: Session, ca: CertificateAuthority, entry: dict[str, Any], now: datetime,
+             pin_hashes: dict[str, dict[str, Any]]) -> int:
     pid = str(entry["id"])
     p = entry.get("person") or {}
     try:
@@ -141,6 +143,7 @@ def _persona(session: Session, ca: CertificateAuthority, entry: dict[str, Any], 
             issued_on=issued_on,
             variant=str(card.get("variant", "standard")),
             pin=str(card["pin"]) if card.get("pin") is not None else None,
+            pin_hash=pin_hashes.get(str(card.get("pin"))),
             photo=card.get("photo"),
             registered_at=day_start(issued_on) if registered else None,
             now=now,
@@ -191,10 +194,18 @@ def _persona(session: Session, ca: CertificateAuthority, entry: dict[str, Any], 
 def load_fixture(engine: Engine, data: dict[str, Any], *, set_clock: bool = True) -> LoadReport:
     """Replaces the registry with the fixture set (readers and the CA are kept)."""
     clock_text = data.get("clock")
-    now = (
-        aware_jst(datetime.fromisoformat(str(clock_text))) if clock_text else SimulatedClock.real_time().now()
-    )
+    try:
+        now = (supported(datetime.fromisoformat(str(clock_text))) if clock_text
+               else SimulatedClock.real_time().now())
+    except ValueError as exc:
+        raise FixtureError(f"clock: {exc}") from exc
     report = LoadReport(clock=now)
+    # Fixture PINs are public demo data (fixtures/*.yaml): one salted hash per distinct PIN per load
+    # (scrypt is slow on purpose; a trainer's own card, POST /admin/cards, gets its own salt).
+    pin_hashes = {pin: pin_record(pin) for pin in sorted({
+        str(entry["card"]["pin"]) for entry in data.get("personas") or []
+        if isinstance(entry, dict) and isinstance(entry.get("card"), dict)
+        and entry["card"].get("pin") is not None})}
     with Session(engine) as session:
         reset_registry(session)
         ca = ca_from_settings(session, now)
@@ -219,7 +230,7 @@ def load_fixture(engine: Engine, data: dict[str, Any], *, set_clock: bool = True
         for entry in data["personas"]:
             if "id" not in entry:
                 raise FixtureError("every persona needs an id")
-            report.cards += _persona(session, ca, entry, now)
+            report.cards += _persona(session, ca, entry, now, pin_hashes)
             report.personas += 1
             report.persona_ids.append(str(entry["id"]))
         session.flush()

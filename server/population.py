@@ -38,6 +38,7 @@ from sqlalchemy import Table, delete, insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
+from onshi.pins import pin_record
 from server.clock import EPOCH, SimulatedClock, aware_jst
 from server.events import card_expiry, day_start
 from server.fixtures import ca_from_settings, half_width_kana, token_hash
@@ -45,6 +46,8 @@ from server.jlis import CertificateAuthority, certificate_to_pem, generate_key, 
 from server.storage import tables
 
 BATCH = 10_000
+# Every synthetic card has the demo PIN 1234 (public): one salted hash for all (scrypt is slow).
+POPULATION_PIN_HASH = json.dumps(pin_record("1234"))
 KEY_POOL = 64
 BENCH_CLINIC = {"code": "1312345678", "name": "さくら内科クリニック", "token": "demo-clinic-token"}
 
@@ -473,7 +476,8 @@ def _card(ca: CertificateAuthority, key: tuple[Any, str], person: dict[str, Any]
     photo = "astronaut" if index % 2 else "hopper"
     out["cards"].append({
         "person_id": person["id"], "serial": serial, "private_key_pem": key[1], "variant": "standard",
-        "pin": "1234", "photo": photo, "issued_on": issued_on, "expires_on": card_expiry(birth, issued_on),
+        "pin_hash": POPULATION_PIN_HASH, "photo": photo, "issued_on": issued_on,
+        "expires_on": card_expiry(birth, issued_on),
     })
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import time
 from collections.abc import Iterator
 from datetime import date, datetime
 from functools import cache
@@ -31,6 +32,7 @@ from tests.conftest import LiveServer
 from tests.server_helpers import (
     ALL_CONSENTS,
     ENCODINGS,
+    FIXTURE_MOMENT,
     PHARMACY_CODE,
     admin,
     admin_request,
@@ -499,6 +501,128 @@ def test_bad_clock_change(live_server: LiveServer) -> None:
     problem(response, 400, "request_invalid")
 
 
+def a_problem(response: httpx.Response, status: int = 400) -> dict[str, Any]:
+    """A problem+json answer with this status, whatever its code; returns it."""
+    assert response.status_code == status, f"{response.status_code}: {response.text}"
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    data = dict(response.json())
+    assert data["title"] and data["title_ja"] and data["detail"], data
+    return data
+
+
+# The clock accepts only moments every part of the server can represent (server.clock.FIRST … LAST).
+@pytest.mark.parametrize("change", [
+    {"set": "0001-01-01T00:00:00"},
+    {"set": "9999-12-31T23:59:59.5", "frozen": False},
+    {"set": "9999-12-31T23:59:59-14:00"},
+    {"set": "1999-12-31T23:59:59+09:00"},
+    {"set": "2100-01-01T00:00:00+09:00"},
+    {"advance_seconds": 1e12},
+    {"advance_seconds": -1e12},
+    {"advance_seconds": 36500 * 86400},
+    {"frozen": "yes"},
+    {"advance_seconds": True},
+], ids=["year-1", "year-9999-running", "year-9999-offset", "before-2000", "after-2099", "advance-1e12",
+        "back-1e12", "advance-a-century", "frozen-not-bool", "advance-bool"])
+def test_the_clock_refuses_moments_the_server_cannot_represent(live_server: LiveServer,
+                                                               change: dict[str, Any]) -> None:
+    with clock_at(live_server):
+        body = a_problem(admin_request(live_server, "POST", "/clock", json=change))
+        assert body["code"] in ("clock_out_of_range", "request_invalid")
+        if "set" in change:
+            assert "2000-01-01" in body["detail"] and "2099-12-31" in body["detail"], body
+        else:
+            assert next(iter(change)) in body["detail"], body
+        assert admin(live_server, "GET", "/clock")["now"] == "2026-11-24T09:00:00+09:00"  # unchanged
+        assert get(live_server, "/health").status_code == 200
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_advancing_by_a_non_number_is_refused(live_server: LiveServer, number: str) -> None:
+    content = f'{{"advance_seconds": {number}}}'.encode()
+    response = admin_request(live_server, "POST", "/clock", content=content,
+                             headers={**live_server.admin_headers, "Content-Type": "application/json"})
+    a_problem(response)
+    assert get(live_server, "/health").status_code == 200
+
+
+@pytest.mark.parametrize("change", [
+    {"set": "2000-01-01T00:00:00+09:00", "frozen": True},
+    {"set": "2099-12-31T23:59:59+09:00", "frozen": True},
+    {"set": "2099-12-31T23:59:58+09:00", "frozen": False},
+], ids=["first-moment", "last-moment", "running-past-the-end"])
+def test_at_the_ends_of_the_range_everything_still_answers(live_server: LiveServer,
+                                                           change: dict[str, Any]) -> None:
+    try:
+        admin(live_server, "POST", "/clock", json=change)
+        if not change["frozen"]:
+            time.sleep(2.5)  # a running clock stops at the last moment; it never leaves the range
+        now = admin(live_server, "GET", "/clock")["now"]
+        assert "2000-01-01T00:00:00+09:00" <= now <= "2099-12-31T23:59:59+09:00"
+        assert get(live_server, "/health").status_code == 200
+        assert get(live_server, "/jlis/crl.pem").status_code == 200
+        assert number_check(live_server, "healthy-employee").status_code == 200
+        assert admin(live_server, "POST", "/clock", json={"advance_seconds": 0})["now"] == now
+    finally:
+        admin(live_server, "POST", "/clock", json={"set": FIXTURE_MOMENT, "frozen": True})
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"issued_on": 0}, "issued_on"),
+    ({"issued_on": "1970-01-01"}, "issued_on"),
+    ({"issued_on": "2015-12-31"}, "issued_on"),
+    ({"birthdate": "9999-12-31"}, "birthdate"),
+    ({"birthdate": "1850-01-01"}, "birthdate"),
+    ({"birthdate": "2026-11-25"}, "birthdate"),
+    ({"copay_ratio": -5}, "copay_ratio"),
+    ({"copay_ratio": 25}, "copay_ratio"),
+    ({"variant": "gold"}, "variant"),
+    ({"colour": "red"}, "colour"),
+], ids=["issued-0", "issued-1970", "issued-before-cards", "born-9999", "born-1850", "born-after-issue",
+        "copay-negative", "copay-25", "unknown-variant", "unknown-field"])
+def test_a_bad_new_card_is_refused_naming_the_field(live_server: LiveServer, body: dict[str, Any],
+                                                    field: str) -> None:
+    card = {"name": "研修 太郎", "birthdate": "1990-04-01", "photo": "astronaut", **body}
+    answer = a_problem(admin_request(live_server, "POST", "/cards", json=card))
+    assert field in answer["detail"] and answer["title_ja"], answer
+
+
+@pytest.mark.parametrize("event", [
+    {"kind": "revoke", "card_of": "healthy-employee", "lag_days": 2.5e307},
+    {"kind": "revoke", "card_of": "healthy-employee", "lag_days": 1e300},
+    {"kind": "revoke", "card_of": "healthy-employee", "visible_at": "0001-01-01T00:00:00"},
+    {"kind": "revoke", "card_of": "healthy-employee", "visible_at": "9999-12-31T23:59:59-12:00"},
+    {"kind": "set_copay", "qualification_id": "q-sato-hanako", "copay_ratio": -5},
+    {"kind": "lose_qualification", "qualification_id": "q-sato-hanako", "lost_on": "9999-12-31"},
+    {"kind": "renew", "card_of": "healthy-employee", "renewed_on": "9999-12-31"},
+    {"kind": "add_qualification", "person": "healthy-employee", "qualification": {"insurer": "06139012"}},
+    {"kind": "add_qualification", "person": "healthy-employee",
+     "qualification": {"insurer": "06139012", "number": "1", "acquired_on": "2020-01-01", "limit": "x"}},
+    {"kind": "add_qualification", "person": "healthy-employee",
+     "qualification": {"insurer": "06139012", "number": "1", "acquired_on": "9999-01-01"}},
+], ids=["lag-2.5e307", "lag-1e300", "visible-year-1", "visible-year-9999", "copay-negative", "lost-9999",
+        "renewed-9999", "qualification-without-dates", "qualification-limit-not-a-mapping",
+        "qualification-acquired-9999"])
+def test_an_event_out_of_range_is_refused(live_server: LiveServer, event: dict[str, Any]) -> None:
+    answer = a_problem(admin_request(live_server, "POST", "/events", json=event))
+    assert answer["code"] in ("request_invalid", "event_invalid") and answer["detail"], answer
+
+
+@pytest.mark.parametrize("rule", [
+    {"kind": "timeout", "hold_ms": True},
+    {"kind": "latency", "latency_ms": "800"},
+    {"kind": "error", "rate": float("nan")},
+    {"kind": "outage", "start": "0001-01-01T00:00:00"},
+    {"kind": "outage", "end": "9999-12-31T23:59:59-14:00"},
+], ids=["hold-bool", "latency-string", "rate-nan", "start-year-1", "end-year-9999"])
+def test_a_bad_fault_rule_is_refused(live_server: LiveServer, rule: dict[str, Any]) -> None:
+    content = json.dumps(rule).encode()  # NaN as the JSON extension Python writes
+    response = admin_request(live_server, "POST", "/faults/rules", content=content,
+                             headers={**live_server.admin_headers, "Content-Type": "application/json"})
+    problem(response, 400, "request_invalid")
+    assert admin(live_server, "GET", "/faults")["rules"] == []
+
+
 # --- hostile input: nesting, unencodable and control characters, digits, NUL ---------------------------
 
 
@@ -538,7 +662,10 @@ def with_field(server: LiveServer, path: str, value: str, *, bulk: bool = False)
 
 
 def access_count(server: LiveServer, person: str = "healthy-employee") -> int:
-    return len(admin(server, "GET", "/access-log", params={"person_id": person, "limit": 5000}))
+    """Clinic lookups of ``person`` on the access record (the tests' own admin reads of card material
+    are recorded too, as action admin_read: not counted here)."""
+    log = admin(server, "GET", "/access-log", params={"person_id": person, "limit": 5000})
+    return len([entry for entry in log if entry["action"] != "admin_read"])
 
 
 @pytest.mark.parametrize("field", [f"{SEARCH_INFO}/InsuredIdentificationNumber",

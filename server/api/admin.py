@@ -7,17 +7,27 @@ import re
 import uuid
 from dataclasses import asdict, replace
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 from sqlmodel import Session, col, select
 
 from onshi.codes import Sex
 from onshi.messages import INSTITUTION_CODE_PATTERN, Text, character_name
+from server.api.checks import access_row, record_access
 from server.api.context import AppContext, Context, DbSession, require_admin
 from server.api.problems import ApiProblem, not_found
-from server.clock import EPOCH, aware_jst
+from server.clock import (
+    EPOCH,
+    LAST_DAY,
+    MAX_ADVANCE_SECONDS,
+    RANGE_TEXT,
+    ClockRangeError,
+    SimulatedDay,
+    SimulatedMoment,
+    aware_jst,
+)
 from server.events import AnyEvent, EventError, apply_event, issue_card, write_qualification
 from server.fixtures import FixtureError, half_width_kana, load_fixture, parse_fixture, read_fixture
 from server.jlis import generate_device_key, private_key_to_pem, public_key_to_pem
@@ -36,9 +46,20 @@ class ClockView(BaseModel):
 
 
 class ClockChange(BaseModel):
-    set: datetime | None = Field(default=None, description="jump to this moment (JST if no zone)")
-    advance_seconds: float | None = Field(default=None, description="move forward (or back, negative)")
-    frozen: bool | None = None
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"set": "2026-11-24T09:00:00+09:00", "frozen": True}, {"advance_seconds": 3600}]})
+
+    set: SimulatedMoment | None = Field(
+        default=None, description=f"jump to this moment (JST if no zone); supported: {RANGE_TEXT}")
+    advance_seconds: StrictFloat | None = Field(
+        default=None, allow_inf_nan=False, ge=-MAX_ADVANCE_SECONDS, le=MAX_ADVANCE_SECONDS,
+        description="move forward (or back, negative); the result must stay in the supported range")
+    frozen: StrictBool | None = None
+
+
+def clock_problem(exc: ClockRangeError, where: str = "") -> ApiProblem:
+    return ApiProblem(400, "clock_out_of_range", "模擬時刻を範囲外にはできません",
+                      "the simulated clock cannot show that moment", f"{where}{exc}")
 
 
 @router.get("/clock", response_model=ClockView)
@@ -50,11 +71,17 @@ def get_clock(ctx: Context) -> ClockView:
 @router.post("/clock", response_model=ClockView)
 def change_clock(change: ClockChange, ctx: Context) -> ClockView:
     clock = ctx.state.clock
-    if change.set is not None:
-        clock = clock.set(aware_jst(change.set))
+    try:
+        if change.set is not None:  # frozen with it: exactly at that moment (not a few µs later)
+            clock = clock.set(change.set, frozen=change.frozen)
+    except ClockRangeError as exc:
+        raise clock_problem(exc) from exc
     if change.advance_seconds is not None:
-        clock = clock.advance(change.advance_seconds)
-    if change.frozen is not None:
+        try:
+            clock = clock.advance(change.advance_seconds)
+        except ClockRangeError as exc:
+            raise clock_problem(exc, f"advance_seconds={change.advance_seconds:g}: ") from exc
+    if change.frozen is not None and change.frozen != clock.frozen:
         clock = clock.freeze(change.frozen)
     ctx.state.clock = clock
     return ClockView(now=clock.now(), frozen=clock.frozen)
@@ -63,7 +90,16 @@ def change_clock(change: ClockChange, ctx: Context) -> ClockView:
 # --- fixtures and personas ------------------------------------------------------------------
 
 
-@router.post("/fixtures/load")
+FIXTURE_BODY = {"requestBody": {"required": False, "content": {
+    "application/json": {"schema": {
+        "title": "FixtureName", "type": "object", "additionalProperties": False,
+        "properties": {"name": {"type": "string", "default": "personas", "maxLength": 100,
+                                "description": "a fixture set under fixtures/ (personas, f1 …)"}}}},
+    "application/yaml": {"schema": {"type": "string", "description": "a whole fixture set as YAML"}},
+}}}
+
+
+@router.post("/fixtures/load", openapi_extra=FIXTURE_BODY)
 async def load_fixtures(request: Request, ctx: Context) -> dict[str, Any]:
     """Replaces the registry with a fixture set: `{"name": "personas"}` or a YAML body."""
     body = await request.body()
@@ -82,7 +118,9 @@ async def load_fixtures(request: Request, ctx: Context) -> dict[str, Any]:
             data = read_fixture(name)
         reject_forbidden_characters(data, "fixture_invalid")
         report = load_fixture(ctx.engine, data)
-    except (FixtureError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (FixtureError, UnicodeDecodeError, json.JSONDecodeError,
+            # a YAML body of the wrong shape (a list where a mapping belongs, a bad date …)
+            KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise ApiProblem(400, "fixture_invalid", "フィクスチャを読み込めません", "cannot load the fixture",
                          str(exc)) from exc
     ctx.registry_changed()
@@ -97,8 +135,10 @@ def persona_view(row: tables.Persona) -> dict[str, Any]:
 
 
 @router.get("/personas")
-def personas(session: DbSession) -> list[dict[str, Any]]:
-    rows = session.exec(select(tables.Persona).order_by(col(tables.Persona.id)))
+def personas(ctx: Context, session: DbSession) -> list[dict[str, Any]]:
+    """The fixture personas with their personal data (on the access record, action ``admin_read``)."""
+    rows = list(session.exec(select(tables.Persona).order_by(col(tables.Persona.id))))
+    record_admin_read(ctx, session, sorted({row.person_id for row in rows}), "personas")
     return [persona_view(row) for row in rows]
 
 
@@ -186,42 +226,84 @@ def card_material(session: Session, person_id: str) -> dict[str, Any]:
         "certificate_pem": cert.pem if cert else None,
         "private_key_pem": card.private_key_pem,
         "photo": card.photo,
-        "pin": card.pin,
+        # The PIN as the chip holds it (onshi.pins.pin_record); the digits are never stored.
+        "pin_hash": json.loads(card.pin_hash) if card.pin_hash else None,
         "card_issued_on": card.issued_on.isoformat(),
         "card_expires_on": card.expires_on.isoformat(),
         "certificate_not_after": cert.not_after.isoformat() if cert else None,
     }
 
 
+ADMIN = "admin"  # the access record's clinic_code for reads through the admin API
+
+
+def record_admin_read(ctx: AppContext, session: Session, person_ids: list[str], what: str) -> None:
+    """Admin reads of personal data leave an access record, one per person, as clinic lookups do."""
+    now = ctx.now()
+    record_access(session, [access_row(now, ADMIN, person_id, "admin_read", f"admin:{what}", "shown")
+                            for person_id in person_ids])
+    session.commit()
+
+
 @router.get("/cards")
-def list_cards(session: DbSession) -> list[dict[str, Any]]:
-    return [card_material(session, row.person_id) for row in session.exec(select(tables.Card))]
+def list_cards(ctx: Context, session: DbSession) -> list[dict[str, Any]]:
+    """Every card's material (each read is on the access record, action ``admin_read``)."""
+    materials = [card_material(session, row.person_id) for row in session.exec(select(tables.Card))]
+    record_admin_read(ctx, session, [m["person"]["id"] for m in materials], "cards")
+    return materials
 
 
 @router.get("/cards/{person_id}")
-def get_card(person_id: Text, session: DbSession) -> dict[str, Any]:
-    """Card material for the reader emulator's virtual card (persona ids are person ids)."""
-    return card_material(session, person_id)
+def get_card(person_id: Annotated[Text, Path(max_length=64, examples=["healthy-employee"])], ctx: Context,
+             session: DbSession) -> dict[str, Any]:
+    """Card material for the reader emulator's virtual card (persona ids are person ids); on the access
+    record (action ``admin_read``)."""
+    material = card_material(session, person_id)
+    record_admin_read(ctx, session, [person_id], "card")
+    return material
+
+
+# Co-pay ratios (percent) an insurer can register: 10, 20 or 30 (F11 registers a wrong one of these).
+CopayRatio = Literal[10, 20, 30]
+FIRST_CARD_DAY = date(2016, 1, 1)  # マイナンバーカード were first issued in January 2016
+OLDEST_BIRTHDATE = date(1900, 1, 1)
 
 
 class NewCard(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"name": "研修 太郎", "name_kana": "ケンシュウ タロウ", "birthdate": "1990-04-01", "sex": "1",
+         "variant": "standard", "pin": "1234", "photo": "astronaut"}]})
+
     name: Text = Field(min_length=1, max_length=60)
     name_kana: Text = Field(default="", max_length=60)
-    birthdate: date
+    birthdate: date = Field(ge=OLDEST_BIRTHDATE, le=LAST_DAY,
+                            description=f"{OLDEST_BIRTHDATE} … {LAST_DAY}, not after the issue day")
     sex: Sex = Sex.UNSET
-    variant: Text = Field(default="standard", max_length=32)
-    pin: str | None = Field(default="1234", pattern=r"^[0-9]{4}$")
+    variant: Literal["standard", "face_only", "infant"] = "standard"
+    pin: str | None = Field(default="1234", pattern=r"^[0-9]{4}$",
+                            description="4 digits; stored only as a salted scrypt hash and answered once, "
+                                        "in this response")
     photo: Text | None = Field(default=None, max_length=500,
                                description="portrait name or a path the reader knows")
     insurer: str = Field(default="01130012", pattern=r"^[0-9]{6}$|^[0-9]{8}$")
-    copay_ratio: int = 30
-    issued_on: date | None = None
+    copay_ratio: CopayRatio = 30
+    issued_on: SimulatedDay | None = Field(
+        default=None, description=f"{FIRST_CARD_DAY} … {LAST_DAY} (default: the simulated today)")
 
 
 @router.post("/cards")
 def new_card(body: NewCard, ctx: Context, session: DbSession) -> dict[str, Any]:
     """Issues a card (and a valid qualification) for a new person, e.g. a trainee with their own face."""
     now = ctx.now()
+    issued_on = body.issued_on or aware_jst(now).date()
+    if issued_on < FIRST_CARD_DAY:
+        raise ApiProblem(400, "card_invalid", "カードを発行できません", "cannot issue the card",
+                         f"issued_on {issued_on}: マイナンバーカードは {FIRST_CARD_DAY} 以降に発行されます"
+                         f" / cards exist from {FIRST_CARD_DAY} on")
+    if body.birthdate > issued_on:
+        raise ApiProblem(400, "card_invalid", "カードを発行できません", "cannot issue the card",
+                         f"生年月日が発行日より後です"
+                         f" / birthdate {body.birthdate} after the issue day {issued_on}")
     person_id = f"p-{uuid.uuid4().hex[:10]}"
     person = tables.Person(id=person_id, name=body.name, name_kana=half_width_kana(body.name_kana),
                            birthdate=body.birthdate, sex=body.sex.value)
@@ -233,14 +315,14 @@ def new_card(body: NewCard, ctx: Context, session: DbSession) -> dict[str, Any]:
             "branch": "00", "personal_family": "1", "insured_name": body.name,
             "acquired_on": body.birthdate.isoformat(), "copay_ratio": body.copay_ratio,
         }, EPOCH)
-        issued_on = body.issued_on or aware_jst(now).date()
         issue_card(session, ctx.ca(session), person, issued_on=issued_on, variant=body.variant, pin=body.pin,
                    photo=body.photo, registered_at=now, now=now)
     except EventError as exc:
         raise ApiProblem(400, "card_invalid", "カードを発行できません", "cannot issue the card",
                          str(exc)) from exc
     session.commit()
-    return card_material(session, person_id)
+    # The trainer's chosen PIN is answered once, here; the server keeps only its hash.
+    return {**card_material(session, person_id), "pin": body.pin if body.variant != "face_only" else None}
 
 
 # --- faults and the access record -----------------------------------------------------------
@@ -259,21 +341,26 @@ def get_faults(ctx: Context) -> dict[str, Any]:
 
 
 class FaultRuleBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"id": "morning-outage", "kind": "outage", "start": "2026-11-24T09:00:00+09:00",
+         "end": "2026-11-24T09:30:00+09:00", "note": "回線工事"},
+        {"kind": "timeout", "channel": "reader", "hold_ms": 5000}]})
 
-    id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     kind: Literal["outage", "latency", "error", "timeout", "link_cut"]
     clinic: str | None = Field(default=None, pattern=INSTITUTION_CODE_PATTERN,
                                description="one clinic; none: all")
     channel: Literal["any", "clinic", "reader"] = Field(
         default="any", description="clinic: number/bulk/medical info; reader: card checks")
-    start: datetime | None = Field(default=None, description="from this simulated moment (JST if no zone)")
-    end: datetime | None = Field(default=None, description="until this simulated moment (exclusive)")
-    latency_ms: int = Field(default=0, ge=0, le=120_000)
-    rate: float = Field(default=1.0, ge=0, le=1, description="share of requests hit (error, timeout)")
-    status: int = Field(default=503, ge=500, le=599, description="error: the HTTP status answered")
-    hold_ms: int = Field(default=10_000, ge=0, le=120_000, description="timeout: hold, then 504")
-    seed: int = 0
+    start: SimulatedMoment | None = Field(default=None,
+                                          description="from this simulated moment (JST if no zone)")
+    end: SimulatedMoment | None = Field(default=None, description="until this simulated moment (exclusive)")
+    latency_ms: StrictInt = Field(default=0, ge=0, le=120_000)
+    rate: StrictFloat = Field(default=1.0, ge=0, le=1, allow_inf_nan=False,
+                              description="share of requests hit (error, timeout)")
+    status: StrictInt = Field(default=503, ge=500, le=599, description="error: the HTTP status answered")
+    hold_ms: StrictInt = Field(default=10_000, ge=0, le=120_000, description="timeout: hold, then 504")
+    seed: StrictInt = Field(default=0, ge=-(2**63), le=2**63 - 1)
     note: Text = Field(default="", max_length=200)
 
     def to_rule(self) -> FaultRule:
@@ -285,10 +372,14 @@ class FaultRuleBody(BaseModel):
 
 
 class FaultChange(BaseModel):
-    outage: bool | None = None
-    latency_ms: int | None = Field(default=None, ge=0, le=120_000)
-    rules: list[FaultRuleBody] | None = Field(default=None, description="replace all rules")
-    clear: bool = Field(default=False, description="remove every fault (global and rules)")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"outage": True}, {"latency_ms": 800}, {"clear": True},
+        {"rules": [{"kind": "error", "rate": 0.5, "status": 503, "clinic": "1312345678"}]}]})
+
+    outage: StrictBool | None = None
+    latency_ms: StrictInt | None = Field(default=None, ge=0, le=120_000)
+    rules: list[FaultRuleBody] | None = Field(default=None, max_length=100, description="replace all rules")
+    clear: StrictBool = Field(default=False, description="remove every fault (global and rules)")
 
 
 @router.post("/faults")
@@ -328,7 +419,9 @@ def clear_faults(ctx: Context) -> dict[str, Any]:
 
 
 @router.get("/access-log")
-def access_log(session: DbSession, person_id: Text | None = None, limit: int = 200) -> list[dict[str, Any]]:
+def access_log(session: DbSession, person_id: Annotated[Text | None, Query(max_length=64)] = None,
+               limit: int = Query(default=200, description="newest first; clamped to 0 … 5000"),
+               ) -> list[dict[str, Any]]:
     """Who looked at whom, when, on what basis — what the person could inspect on the portal."""
     query = (select(tables.AccessRecord).order_by(col(tables.AccessRecord.row_id).desc())
              .limit(max(0, min(limit, 5000))))

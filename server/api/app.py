@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 from starlette.datastructures import Headers
@@ -19,6 +20,8 @@ from onshi.xmlcodec import MessageError
 from server.api import admin, bulk, checks
 from server.api.context import AppContext, Context, DbSession
 from server.api.idempotency import Idempotency
+from server.api.landing import landing_page
+from server.api.openapi import sound_document
 from server.api.problems import (
     ApiProblem,
     api_problem_handler,
@@ -145,14 +148,26 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     settings = settings or Settings()
     engine = engine or make_engine(settings.database_url, schema=settings.database_schema)
     create_tables(engine)
-    app = FastAPI(
+    # FastAPIOffline: /docs (Swagger UI) and /redoc from the package's own files, no CDN (a clinic's
+    # closed network has no internet).
+    app = FastAPIOffline(
         title="onshi-sim: mock オンライン資格確認等システム",
         version="0.1.0",
         description=(
             "A mock of Japan's online insurance-eligibility check. Messages use the real XML element "
             "names (JSON carries the same structure). See docs/architecture.md."
         ),
+        static_url="/docs-assets",
+        # operationId = the route function's name (number_check, get_card …): readable generated clients
+        generate_unique_id_function=lambda route: route.name,
     )
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = sound_document(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.context = AppContext(engine, settings)
     app.add_exception_handler(ApiProblem, api_problem_handler)
     app.add_exception_handler(MessageError, message_error_handler)
@@ -204,6 +219,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # A pure ASGI middleware (Starlette's BaseHTTPMiddleware, i.e. @app.middleware("http"), costs a
     # task and memory streams per request); same place in the stack, same answers.
     app.add_middleware(LimitsAndFaults, check=limits_and_faults, max_body_bytes=settings.max_body_bytes)
+
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    def landing(request: Request) -> HTMLResponse:
+        return HTMLResponse(landing_page(request.url.port or 8000))
 
     @app.get("/api/v1/health", tags=["meta"])
     def health(ctx: Context) -> dict[str, Any]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, create_engine
 
 from server.storage import tables  # noqa: F401  (registers the tables)
@@ -20,11 +23,38 @@ def normalize_url(url: str) -> str:
     return url
 
 
+# The database holds the mock CA's private key and every card's private key: owner-only.
+PRIVATE = 0o600
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None: in memory)."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    return Path(database)
+
+
+def keep_private(path: Path) -> None:
+    """Creates ``path`` (and its WAL/shared-memory companions, if present) owner-only (0600);
+    an existing file left readable by an older version is closed down too."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE))
+    for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if each.exists() and each.stat().st_mode & 0o777 != PRIVATE:
+            os.chmod(each, PRIVATE)
+
+
 def make_engine(url: str, *, schema: str | None = None) -> Engine:
-    """``schema`` (PostgreSQL only) isolates one server's tables, e.g. per test worker."""
+    """``schema`` (PostgreSQL only) isolates one server's tables, e.g. per test worker.
+    A SQLite file is created owner-only (0600): it holds private keys."""
     url = normalize_url(url)
     connect_args: dict[str, Any] = {}
     if url.startswith("sqlite"):
+        path = sqlite_file(url)
+        if path is not None:
+            keep_private(path)
         connect_args["check_same_thread"] = False
         connect_args["timeout"] = 30
         engine = create_engine(url, connect_args=connect_args)
@@ -51,6 +81,32 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
 
 def create_tables(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine)
+    migrate_pins(engine)
+
+
+def migrate_pins(engine: Engine) -> None:
+    """A database made before PINs were hashed has ``card.pin`` in clear: hash each into
+    ``card.pin_hash`` and drop the clear column."""
+    columns = {column["name"] for column in inspect(engine).get_columns("card")}
+    if "pin" not in columns:
+        return
+    from onshi.pins import pin_record
+
+    with engine.begin() as conn:
+        if "pin_hash" not in columns:
+            conn.execute(text("ALTER TABLE card ADD COLUMN pin_hash VARCHAR"))
+        rows = conn.execute(text("SELECT person_id, pin FROM card WHERE pin IS NOT NULL")).all()
+        records: dict[str, str] = {}
+        for person_id, pin in rows:
+            if pin not in records:  # legacy PINs are the public demo ones: one hash per distinct PIN
+                records[pin] = json.dumps(pin_record(pin))
+            conn.execute(text("UPDATE card SET pin_hash = :h WHERE person_id = :p"),
+                         {"h": records[pin], "p": person_id})
+        conn.execute(text("ALTER TABLE card DROP COLUMN pin"))
+    if engine.dialect.name == "sqlite":  # no copy of the clear PINs left in free pages
+        with engine.connect() as conn:
+            conn.execute(text("VACUUM"))
+            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
 
 def drop_tables(engine: Engine) -> None:

@@ -126,7 +126,8 @@ class Card(SQLModel, table=True):
     serial: str = Field(max_length=64)  # the current user-authentication certificate
     private_key_pem: str
     variant: str  # standard | face_only | infant
-    pin: str | None = None  # None on face-only cards
+    # The PIN as the chip holds it: onshi.pins.pin_record as JSON (salted scrypt), never the digits.
+    pin_hash: str | None = None  # None on face-only cards
     photo: str | None = None  # portrait name (astronaut, hopper) or None (infant)
     issued_on: date
     expires_on: date
