@@ -1,0 +1,104 @@
+"""The database of the check endpoints' hot path, without blocking the event loop.
+
+The check endpoints are ``async`` and reach the database through :class:`CheckDb`, two ways:
+
+- **PostgreSQL**: an ``AsyncConnection`` of SQLAlchemy's async engine over psycopg 3's async driver,
+  in autocommit: each step of a check is one statement, one awaited round trip, and the event loop
+  serves other requests meanwhile. Per server process a small pool (:data:`PG_POOL_SIZE`).
+- **SQLite**: the request's ``Session`` on the event loop. SQLite is a library in the server's own
+  process: a statement is CPU work of some microseconds on pages in memory (a 64 MiB page cache),
+  like any other Python code of the request, with nothing to wait for but another process's write
+  lock (held for the ~0.1 ms of a check's inserts, WAL). A thread hop per request cost more than the
+  statements themselves (measured: benchmarks/README.md).
+
+Measured against the alternative, plain ``def`` endpoints in the thread pool: that halved SQLite's
+throughput and did not help PostgreSQL (GIL hand-offs between the event loop and 16 busy threads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from sqlalchemy.engine import CursorResult, Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql import Executable
+from sqlmodel import Session
+
+from server.storage.database import normalize_url
+
+# Per server process: with 2 processes on 2 cores, 8 statements in flight per process keep
+# PostgreSQL's backends busy; more only queue inside PostgreSQL (and count against max_connections).
+PG_POOL_SIZE = 8
+PG_MAX_OVERFLOW = 4
+
+
+Params = Mapping[str, Any] | list[dict[str, Any]] | None
+
+
+class CheckDb(Protocol):
+    dialect: str
+
+    async def execute(self, statement: Executable, params: Params = None) -> CursorResult[Any]: ...
+
+    async def commit(self) -> None: ...
+
+
+class SessionDb:
+    """SQLite: the request's session, in one transaction committed at the end."""
+
+    dialect = "sqlite"
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    async def execute(self, statement: Executable, params: Params = None) -> CursorResult[Any]:
+        result: CursorResult[Any] = self.session.connection().execute(statement, params)
+        return result
+
+    async def commit(self) -> None:
+        self.session.commit()
+
+
+class AsyncDb:
+    """PostgreSQL: an autocommit async connection; every statement stands alone (and is atomic)."""
+
+    dialect = "postgresql"
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    async def execute(self, statement: Executable, params: Params = None) -> CursorResult[Any]:
+        return await self.connection.execute(statement, params)
+
+    async def commit(self) -> None:
+        """Nothing to do: autocommit."""
+
+
+_ENGINES: dict[tuple[str, str | None, int], AsyncEngine] = {}
+
+
+def async_engine(url: str, schema: str | None) -> AsyncEngine:
+    """This process's async engine for ``url`` (bound to the running event loop)."""
+    key = (url, schema, id(asyncio.get_running_loop()))
+    engine = _ENGINES.get(key)
+    if engine is None:
+        connect_args: dict[str, Any] = {}
+        if schema:
+            connect_args["options"] = f"-csearch_path={schema}"
+        engine = _ENGINES[key] = create_async_engine(
+            normalize_url(url), connect_args=connect_args, isolation_level="AUTOCOMMIT",
+            pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW, pool_pre_ping=True)
+    return engine
+
+
+@asynccontextmanager
+async def check_db(engine: Engine, session: Session, url: str, schema: str | None) -> AsyncIterator[CheckDb]:
+    """The request's :class:`CheckDb`: the session on SQLite, a pooled async connection on PostgreSQL."""
+    if engine.dialect.name != "postgresql":
+        yield SessionDb(session)
+        return
+    async with async_engine(url, schema).connect() as connection:
+        yield AsyncDb(connection)
