@@ -34,6 +34,10 @@ def start(pid: int, duration: float, out: Path) -> subprocess.Popen[bytes] | Non
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+IDLE = ("select (", "run_once (", "_run_once (", "wait (", "Runner.run (", "Condition.wait (", "Event.wait (",
+        "sleep (", "_refresh_loop (", "spawn_main")
+
+
 def _name(frame: str) -> str:
     match = FRAME.match(frame.strip())
     if not match:
@@ -55,10 +59,9 @@ def top_lines(path: Path, n: int = 15) -> str:
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        frames = [_name(f) for f in stack.split(";") if f and not f.startswith("process ")
-                  and not f.startswith("thread ")]
-        if not frames or frames[-1].startswith(("select (", "run_once (", "_run_once (", "wait (")):
-            continue  # idle: waiting in the event loop's selector or for a thread-pool job
+        frames = [_name(f) for f in stack.split(";") if f and not f.startswith(("process ", "thread "))]
+        if len(frames) == 0 or frames[-1].startswith(IDLE):
+            continue  # idle: uvloop waiting (Runner.run has no Python frame below it), idle threads
         weight = int(count)
         total += weight
         own[frames[-1]] += weight
