@@ -72,7 +72,9 @@ def _prepare_database(backend: str, pg_url: str, persons: int, cards: int
         env = {"ONSHI_DATABASE_URL": f"sqlite:///{path}"}
         engine = make_engine(env["ONSHI_DATABASE_URL"])
     else:
-        env = {"ONSHI_DATABASE_URL": pg_url, "ONSHI_DATABASE_SCHEMA": PG_SCHEMA}
+        separator = "&" if "?" in pg_url else "?"
+        env = {"ONSHI_DATABASE_URL": f"{pg_url}{separator}application_name={APPLICATION_NAME}",
+               "ONSHI_DATABASE_SCHEMA": PG_SCHEMA}
         engine = make_engine(pg_url, schema=PG_SCHEMA)
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE'))
@@ -158,24 +160,88 @@ def _summary(raw: dict[str, Any], per_check_requests: int) -> dict[str, Any]:
 
 
 def _load(plan: dict[str, Any], kind: str, clients: int, duration: float,
-          profile: tuple[int, Path] | None = None) -> dict[str, Any]:
+          profile: tuple[int, Path] | None = None, meter: CpuMeter | None = None) -> dict[str, Any]:
     """Runs the load generator in a separate process (`python -m benchmarks.load`), bounded in time;
     ``profile`` = (server pid, file): py-spy samples the server meanwhile."""
     from benchmarks import profile as profiling
 
     request = json.dumps({"plan": json.dumps(plan), "kind": kind, "clients": clients, "duration": duration})
     spy = profiling.start(profile[0], duration, profile[1]) if profile else None
+    before = meter.snapshot() if meter else {}
     done = subprocess.run([sys.executable, "-m", "benchmarks.load"], input=request.encode(), cwd=ROOT,
                           capture_output=True, timeout=duration + 120, check=False)
+    cpu = CpuMeter.spent(before, meter.snapshot()) if meter else None
     if spy is not None:
         spy.wait(timeout=60)
     if done.returncode != 0:
         raise click.ClickException(f"load generator failed: {done.stderr.decode(errors='replace')[-2000:]}")
-    return _summary(json.loads(done.stdout), 2 if kind == "card" else 1)
+    figures = _summary(json.loads(done.stdout), 2 if kind == "card" else 1)
+    requests = figures["requests_per_s"] * figures["duration_s"]
+    # Includes the warm-up's requests' CPU (about a fifth of a second's worth): a slight overestimate.
+    figures["server_cpu_ms_per_request"] = round(1000 * cpu / requests, 3) if cpu and requests else None
+    return figures
 
 
 CEILING_NUMBERS = {"insurer": "06139993", "symbol": "記号", "number": "1234567", "branch": "01",
                    "birthdate": "1980-01-01"}
+
+
+APPLICATION_NAME = "onshi-bench"  # the server's PostgreSQL sessions, to find their backends' CPU time
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (Linux /proc), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn's worker processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def _pg_backends(pg_url: str) -> list[int]:
+    try:
+        import psycopg
+
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                                (APPLICATION_NAME,)).fetchall()
+        return [int(r[0]) for r in rows]
+    except Exception:  # CPU accounting is best effort
+        return []
+
+
+class CpuMeter:
+    """CPU seconds spent by the server's processes (and, on PostgreSQL, its backends) during a run:
+    on a shared machine, CPU per request moves far less with the load than requests per second."""
+
+    def __init__(self, pid: int, pg_url: str | None) -> None:
+        self.pid, self.pg_url = pid, pg_url
+
+    def snapshot(self) -> dict[int, float]:
+        pids = _tree(self.pid) + (_pg_backends(self.pg_url) if self.pg_url else [])
+        return {p: _cpu_seconds(p) for p in pids}
+
+    @staticmethod
+    def spent(before: dict[int, float], after: dict[int, float]) -> float:
+        return sum(max(0.0, cpu - before.get(p, 0.0)) for p, cpu in after.items())
 
 
 def _ceiling(clients: int, duration: float, workers: int) -> dict[str, Any]:
@@ -194,12 +260,30 @@ def _ceiling(clients: int, duration: float, workers: int) -> dict[str, Any]:
         plan = {"url": url, "headers": {"X-Medical-Institution-Code": CLINIC_CODE,
                                         "Authorization": f"Bearer {CLINIC_TOKEN}"},
                 "number_bodies": [_number_body(CEILING_NUMBERS, "20261203").decode()]}
-        figures = _load(plan, "ceiling", clients, duration)
+        figures = _load(plan, "ceiling", clients, duration, meter=CpuMeter(process.pid, None))
     finally:
         stop(process)
         log.close()
     return {"requests_per_s": figures["requests_per_s"], "p50_ms": figures["p50_ms"],
-            "p99_ms": figures["p99_ms"], "errors": figures["errors"], "clients": clients, "workers": workers}
+            "p99_ms": figures["p99_ms"], "errors": figures["errors"], "clients": clients, "workers": workers,
+            "server_cpu_ms_per_request": figures["server_cpu_ms_per_request"]}
+
+
+def _cpu_share(ceiling: dict[str, Any] | None, figures: dict[str, Any]) -> float | None:
+    """The ceiling's server CPU per request over ours: the share in CPU terms, steadier under load."""
+    ours = figures.get("server_cpu_ms_per_request")
+    theirs = (ceiling or {}).get("server_cpu_ms_per_request")
+    return round(theirs / ours, 3) if ours and theirs else None
+
+
+def _mean_ceiling(ceilings: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The ceiling of the whole run (the mean of its measurements; each run's share uses its own)."""
+    if not ceilings:
+        return None
+    mean = {key: round(sum(c[key] or 0 for c in ceilings) / len(ceilings), 3)
+            for key in ("requests_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_request")}
+    return {**mean, "errors": sum(c["errors"] for c in ceilings), "clients": ceilings[0]["clients"],
+            "workers": ceilings[0]["workers"], "measurements": ceilings}
 
 
 def _wait_port(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -233,7 +317,8 @@ def _run_one(backend: str, pg_url: str, persons: int, cards: int, clients: int, 
         for kind in ("card", "number"):
             click.echo(f"   {kind} checks: {clients} clients for {duration:g} s", err=True)
             spied = (process.pid, BENCH_DIR / f"profile-{backend}-{kind}.txt") if profile else None
-            figures = _load(plan, kind, clients, duration, spied)
+            meter = CpuMeter(process.pid, pg_url if backend == "postgres" else None)
+            figures = _load(plan, kind, clients, duration, spied, meter)
             if spied and spied[1].exists():
                 from benchmarks.profile import top_lines
 
@@ -245,6 +330,8 @@ def _run_one(backend: str, pg_url: str, persons: int, cards: int, clients: int, 
             rows.append({"backend": backend, "persons": persons, "kind": kind, "workers": workers,
                          "clients": clients, "generate_s": report["generate_s"], **figures,
                          "share_of_ceiling": share,
+                         "ceiling_requests_per_s": ceiling["requests_per_s"] if ceiling else None,
+                         "cpu_share_of_ceiling": _cpu_share(ceiling, figures),
                          "low_clients": {k: low[k] for k in ("checks_per_s", "requests_per_s", "p50_ms",
                                                              "p95_ms", "p99_ms", "errors",
                                                              "health_under_load")}
@@ -254,22 +341,29 @@ def _run_one(backend: str, pg_url: str, persons: int, cards: int, clients: int, 
     return rows
 
 
+def _num(value: float | None, width: int, digits: int) -> str:
+    return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
+
+
 def _table(rows: list[dict[str, Any]], face: dict[str, Any] | None, ceiling: dict[str, Any] | None = None,
            low_clients: int = 8) -> str:
     p99_low = f"p99@{low_clients}"
     header = (f"{'backend':<9} {'persons':>9} {'check':<7} {'checks/s':>9} {'req/s':>8} {'share':>6} "
+              f"{'cpu ms':>6} {'cpu sh':>6} "
               f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {p99_low:>7} {'health p99':>10} {'errors':>6}")
     lines = [header, "-" * len(header)]
     if ceiling:
         lines.append(f"{'ceiling':<9} {'':>9} {'bare':<7} {'':>9} {ceiling['requests_per_s']:>8.1f} "
-                     f"{1:>6.2f} {ceiling['p50_ms']:>7.1f} {'':>7} {ceiling['p99_ms']:>7.1f} {'':>7} "
+                     f"{1:>6.2f} {_num(ceiling.get('server_cpu_ms_per_request'), 6, 3)} {1:>6.2f} "
+                     f"{ceiling['p50_ms']:>7.1f} {'':>7} {ceiling['p99_ms']:>7.1f} {'':>7} "
                      f"{'':>10} {ceiling['errors']:>6}")
     for r in rows:
         share = f"{r['share_of_ceiling']:>6.2f}" if r.get("share_of_ceiling") is not None else f"{'-':>6}"
         low = r.get("low_clients") or {}
         health = r.get("health_under_load") or {}
         lines.append(f"{r['backend']:<9} {r['persons']:>9,} {r['kind']:<7} {r['checks_per_s']:>9.1f} "
-                     f"{r['requests_per_s']:>8.1f} {share} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} "
+                     f"{r['requests_per_s']:>8.1f} {share} {_num(r.get('server_cpu_ms_per_request'), 6, 3)} "
+                     f"{_num(r.get('cpu_share_of_ceiling'), 6, 2)} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} "
                      f"{r['p99_ms']:>7.1f} {low.get('p99_ms', float('nan')):>7.1f} "
                      f"{health.get('p99_ms', float('nan')):>10.1f} {r['errors'] + low.get('errors', 0):>6}")
     if face:
@@ -322,13 +416,17 @@ def bench(backend: str, pg_url: str, persons: tuple[str, ...], cards: int, clien
     duration = max(1.0, min(duration, 600.0))
     load_before = os.getloadavg()
     rows: list[dict[str, Any]] = []
-    ceiling_figures: dict[str, Any] | None = None
+    ceilings: list[dict[str, Any]] = []
     for name in backends:
         for size in _sizes(persons):
-            if ceiling and ceiling_figures is None:
-                ceiling_figures = _ceiling(clients, duration, workers)  # once, before the first run
+            # Measured right before each backend's runs: on a shared machine the load moves, and a share
+            # is only fair against a ceiling measured under the same load.
+            here = _ceiling(clients, duration, workers) if ceiling else None
+            if here:
+                ceilings.append(here)
             rows.extend(_run_one(name, pg_url, size, cards, clients, duration, workers, low_clients,
-                                 ceiling_figures, profile))
+                                 here, profile))
+    ceiling_figures = _mean_ceiling(ceilings)
     face_figures = _face(40) if face else None
     click.echo("")
     click.echo(f"command: {command}")
@@ -341,9 +439,11 @@ def bench(backend: str, pg_url: str, persons: tuple[str, ...], cards: int, clien
     click.echo("")
     load_after = os.getloadavg()
     click.echo(f"load average (1 min): {load_before[0]:.2f} at the start, {load_after[0]:.2f} at the end; "
-               f"share = requests/s over the bare endpoint's (ceiling) in this run; "
+               f"share = requests/s over the bare endpoint's (ceiling), measured right before each "
+               f"backend's runs (the ceiling row: their mean); "
                f"p99@{low_clients} = p99 with {low_clients} clients; health p99 = GET /api/v1/health "
-               f"every 0.1 s during the {clients}-client run")
+               f"every 0.1 s during the {clients}-client run; cpu ms = server CPU per request (its "
+               f"processes, and on PostgreSQL its backends); cpu sh = the ceiling's cpu ms over the run's")
     click.echo("")
     click.echo(_table(rows, face_figures, ceiling_figures, low_clients))
     if json_path:

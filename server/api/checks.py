@@ -8,13 +8,15 @@ import json
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import orjson
 from cryptography import x509
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 from starlette.datastructures import Headers
@@ -38,7 +40,16 @@ from onshi.messages import (
 )
 from onshi.timeutil import parse_ymd, today_jst
 from server import presenting
-from server.api.context import AppContext, Clinic, Context, DbSession, ReaderEntry, encoding_from_query
+from server.api.context import (
+    AppContext,
+    Clinic,
+    ClinicIdentity,
+    Context,
+    DbSession,
+    ReaderEntry,
+    clinic_identity,
+    encoding_from_query,
+)
 from server.api.problems import ApiProblem, not_found
 from server.clock import aware_jst
 from server.core import model as core
@@ -116,13 +127,36 @@ def record_access(session: Session, rows: list[dict[str, Any]]) -> None:
         session.connection().execute(registry.INSERT_ACCESS, rows)
 
 
-async def get_check_db(ctx: Context, session: DbSession) -> AsyncIterator[CheckDb]:
-    """The hot path's database (server.storage.checkdb): awaited round trips on PostgreSQL."""
-    async with check_db(ctx.engine, session, ctx.settings.database_url, ctx.settings.database_schema) as db:
-        yield db
+@dataclass(frozen=True)
+class HotPath:
+    ctx: AppContext
+    session: Session  # for the per-process caches' reads on a miss (insurers, readers, clinics, CA)
+    db: CheckDb  # the check's own statements (server.storage.checkdb)
+    clinic: ClinicIdentity
 
 
-CheckDatabase = Annotated[CheckDb, Depends(get_check_db)]
+@asynccontextmanager
+async def hot_path(request: Request) -> AsyncIterator[HotPath]:
+    """What a check needs, without FastAPI's dependency injection: solving the Context, DbSession and
+    Clinic dependencies (a dozen sub-dependencies with their header parameters) cost about a third
+    of a number check's CPU. Same authentication (``clinic_identity``), same session handling."""
+    ctx = request.app.state.context
+    assert isinstance(ctx, AppContext)
+    with Session(ctx.engine) as session:
+        headers = request.headers
+        clinic = await clinic_identity(ctx, session, headers.get("x-medical-institution-code"),
+                                       headers.get("authorization"))
+        async with check_db(ctx.engine, ctx.settings.database_url, ctx.settings.database_schema) as db:
+            yield HotPath(ctx, session, db, clinic)
+
+
+# The clinic's credentials, documented as the Clinic dependency documents them elsewhere.
+CLINIC_HEADERS: dict[str, Any] = {"parameters": [
+    {"name": "x-medical-institution-code", "in": "header", "required": True,
+     "schema": {"type": "string"}, "description": "医療機関コード (10 digits)"},
+    {"name": "authorization", "in": "header", "required": True,
+     "schema": {"type": "string"}, "description": "Bearer <clinic token>"},
+]}
 
 
 def access_row(now: datetime, clinic: str, person_id: str | None, action: str, basis: str,
@@ -152,6 +186,8 @@ CONFIRMATION_DATE = "MessageHeader/QualificationConfirmationDate"
 def message_date(text: str, path: str) -> date:
     """A YYYYMMDD field that matched its pattern but may still not be a calendar date (20261399)."""
     try:
+        if len(text) == 8 and text.isascii() and text.isdigit():  # the usual case, without strptime
+            return date(int(text[:4]), int(text[4:6]), int(text[6:]))
         return parse_ymd(text)
     except ValueError:
         raise xmlcodec.MessageError(
@@ -206,12 +242,18 @@ BULK_CHECK_BODY = {
 }
 
 
-@router.post("/number-checks", openapi_extra=NUMBER_CHECK_BODY, response_model=ResultMessage,
-             summary="Number check (OQSsiquc01req → OQSsiquc01res)")
-async def number_check(request: Request, ctx: Context, session: DbSession, db: CheckDatabase, clinic: Clinic,
-                       format: str | None = None, encoding: str | None = None) -> Response:
+@router.post("/number-checks", openapi_extra={**NUMBER_CHECK_BODY, **CLINIC_HEADERS},
+             response_model=ResultMessage, summary="Number check (OQSsiquc01req → OQSsiquc01res)")
+async def number_check(request: Request, format: str | None = None, encoding: str | None = None) -> Response:
     """Insurer number + symbol + number + branch + birth date, from a 資格確認書, an old card or the
     お知らせ."""
+    async with hot_path(request) as hot:
+        return await _number_check_answer(request, hot, format, encoding)
+
+
+async def _number_check_answer(request: Request, hot: HotPath, format: str | None,
+                               encoding: str | None) -> Response:
+    ctx, session, db, clinic = hot.ctx, hot.session, hot.db, hot.clinic
     message = await read_message(request, NumberCheckRequestMessage, ctx.settings.max_body_bytes)
     header = message.MessageHeader
     check_institution(clinic.code, header.MedicalInstitutionCode)
@@ -323,10 +365,16 @@ def _reader(ctx: AppContext, session: Session, clinic: str, reader_id: str) -> R
     return reader
 
 
-@router.post("/card-checks/challenge", response_model=Challenge, tags=["card check"])
-async def card_check_challenge(body: ChallengeRequest, ctx: Context, session: DbSession, db: CheckDatabase,
-                               clinic: Clinic) -> Response:
+@router.post("/card-checks/challenge", response_model=Challenge, tags=["card check"],
+             openapi_extra=CLINIC_HEADERS)
+async def card_check_challenge(body: ChallengeRequest, request: Request) -> Response:
     """Step 1: a one-time nonce for the reader to have signed (single use, 60 s on the simulated clock)."""
+    async with hot_path(request) as hot:
+        return await _challenge(body, hot)
+
+
+async def _challenge(body: ChallengeRequest, hot: HotPath) -> Response:
+    ctx, session, db, clinic = hot.ctx, hot.session, hot.db, hot.clinic
     _reader(ctx, session, clinic.code, body.reader_id)
     now = ctx.now()
     nonce = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
@@ -416,9 +464,10 @@ def _joined(values: Iterable[Enum]) -> list[str]:
     return [str(v.value) for v in values]
 
 
-@router.post("/card-checks", tags=["card check"], summary="Step 2: card check at the reader")
-async def card_check(body: CardCheckSubmission, request: Request, ctx: Context, session: DbSession,
-                     db: CheckDatabase, clinic: Clinic, format: str | None = Query(default=None)) -> Response:
+@router.post("/card-checks", tags=["card check"], summary="Step 2: card check at the reader",
+             openapi_extra=CLINIC_HEADERS)
+async def card_check(body: CardCheckSubmission, request: Request,
+                     format: str | None = Query(default=None)) -> Response:
     """The reader sends the card's certificate and proof: the card's signature over the nonce (PIN)
     or the reader's signed attestation (face, visual check), plus the consent answers.
 
@@ -426,6 +475,13 @@ async def card_check(body: CardCheckSubmission, request: Request, ctx: Context, 
     nonce is used up (unknown, another reader's, expired or already used: refused, in that order),
     then the check and access records are written. A failed proof still uses the nonce up, so a
     replay stays impossible; a nonce that cannot be used answers with the nonce's problem first."""
+    async with hot_path(request) as hot:
+        return await _card_check(body, request, hot, format)
+
+
+async def _card_check(body: CardCheckSubmission, request: Request, hot: HotPath,
+                      format: str | None) -> Response:
+    ctx, session, db, clinic = hot.ctx, hot.session, hot.db, hot.clinic
     reader = _reader(ctx, session, clinic.code, body.reader_id)
     now = ctx.now()
     try:

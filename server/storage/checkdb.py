@@ -5,7 +5,7 @@ The check endpoints are ``async`` and reach the database through :class:`CheckDb
 - **PostgreSQL**: an ``AsyncConnection`` of SQLAlchemy's async engine over psycopg 3's async driver,
   in autocommit: each step of a check is one statement, one awaited round trip, and the event loop
   serves other requests meanwhile. Per server process a small pool (:data:`PG_POOL_SIZE`).
-- **SQLite**: the request's ``Session`` on the event loop. SQLite is a library in the server's own
+- **SQLite**: a pooled ``Connection`` on the event loop. SQLite is a library in the server's own
   process: a statement is CPU work of some microseconds on pages in memory (a 64 MiB page cache),
   like any other Python code of the request, with nothing to wait for but another process's write
   lock (held for the ~0.1 ms of a check's inserts, WAL). A thread hop per request cost more than the
@@ -24,11 +24,10 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from sqlalchemy import event
-from sqlalchemy.engine import CursorResult, Engine
+from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
-from sqlmodel import Session
 
 from server.storage.database import normalize_url
 
@@ -49,20 +48,31 @@ class CheckDb(Protocol):
     async def commit(self) -> None: ...
 
 
-class SessionDb:
-    """SQLite: the request's session, in one transaction committed at the end."""
+class SyncDb:
+    """SQLite: a pooled connection (no ORM session), taken at the first statement and given back at
+    the commit. Nothing between them awaits, so a server process holds at most one at a time."""
 
     dialect = "sqlite"
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.connection: Connection | None = None
 
     async def execute(self, statement: Executable, params: Params = None) -> CursorResult[Any]:
-        result: CursorResult[Any] = self.session.connection().execute(statement, params)
-        return result
+        if self.connection is None:
+            self.connection = self.engine.connect()
+        return self.connection.execute(statement, params)
 
     async def commit(self) -> None:
-        self.session.commit()
+        if self.connection is not None:
+            self.connection.commit()
+            self.close()
+
+    def close(self) -> None:
+        """Gives the connection back (rolling back what was not committed)."""
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
 
 
 class AsyncDb:
@@ -125,10 +135,14 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
 
 
 @asynccontextmanager
-async def check_db(engine: Engine, session: Session, url: str, schema: str | None) -> AsyncIterator[CheckDb]:
-    """The request's :class:`CheckDb`: the session on SQLite, a pooled async connection on PostgreSQL."""
+async def check_db(engine: Engine, url: str, schema: str | None) -> AsyncIterator[CheckDb]:
+    """The request's :class:`CheckDb`: a pooled connection on SQLite, an async one on PostgreSQL."""
     if engine.dialect.name != "postgresql":
-        yield SessionDb(session)
+        db = SyncDb(engine)
+        try:
+            yield db
+        finally:
+            db.close()
         return
     async with async_engine(url, schema).connect() as connection:
         yield AsyncDb(connection)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, exists, insert, select, update
@@ -71,8 +72,15 @@ def _qualifications(
     out = []
     for row in latest_versions(rows):
         insurer = known.get(row.insurer_number) or core.Insurer(row.insurer_number, "", InsurerKind.EMPLOYEE)
-        out.append(qualification_from_dict(json.loads(row.data), insurer))
+        out.append(_qualification(row.data, insurer))
     return out
+
+
+@lru_cache(maxsize=65_536)
+def _qualification(data: str, insurer: core.Insurer) -> core.Qualification:
+    """A stored version's JSON as the core's (frozen) Qualification, parsed once per process: keyed by
+    the stored text itself (versions are never updated in place), so a changed row is a new key."""
+    return qualification_from_dict(json.loads(data), insurer)
 
 
 def _no_provide_subquery(person_id: Any, moment: Any) -> ScalarSelect[Any]:
