@@ -101,7 +101,8 @@ def test_a_number_check_is_one_read_and_one_write(app_server: tuple[LiveServer, 
     message = h.number_check_message(server, "healthy-employee")
     h.send_message(server, "/number-checks", message, xml=False)  # warm: per-process caches filled
     responses: list[Any] = []
-    sent = counted(counter, lambda: responses.append(h.send_message(server, "/number-checks", message, xml=False)))
+    sent = counted(counter, lambda: responses.append(
+        h.send_message(server, "/number-checks", message, xml=False)))
     assert responses[0].status_code == 200, responses[0].text
     assert len(sent) == EXPECTED[server.backend]["number"], sent
     assert sum(s.lstrip().upper().startswith("SELECT") for s in sent) == 1
