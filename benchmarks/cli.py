@@ -170,7 +170,9 @@ def _load(plan: dict[str, Any], kind: str, clients: int, duration: float,
     before = meter.snapshot() if meter else {}
     done = subprocess.run([sys.executable, "-m", "benchmarks.load"], input=request.encode(), cwd=ROOT,
                           capture_output=True, timeout=duration + 120, check=False)
-    cpu = CpuMeter.spent(before, meter.snapshot()) if meter else None
+    after = meter.snapshot() if meter else {}
+    cpu = CpuMeter.spent(before, after) if meter else None
+    database_cpu = CpuMeter.spent(before, after, meter.backends) if meter and meter.backends else None
     if spy is not None:
         spy.wait(timeout=60)
     if done.returncode != 0:
@@ -179,6 +181,9 @@ def _load(plan: dict[str, Any], kind: str, clients: int, duration: float,
     requests = figures["requests_per_s"] * figures["duration_s"]
     # Includes the warm-up's requests' CPU (about a fifth of a second's worth): a slight overestimate.
     figures["server_cpu_ms_per_request"] = round(1000 * cpu / requests, 3) if cpu and requests else None
+    # Of which PostgreSQL's backends (the rest: the server's own processes).
+    figures["database_cpu_ms_per_request"] = (round(1000 * database_cpu / requests, 3)
+                                              if database_cpu and requests else None)
     return figures
 
 
@@ -235,13 +240,17 @@ class CpuMeter:
     def __init__(self, pid: int, pg_url: str | None) -> None:
         self.pid, self.pg_url = pid, pg_url
 
+        self.backends: set[int] = set()
+
     def snapshot(self) -> dict[int, float]:
-        pids = _tree(self.pid) + (_pg_backends(self.pg_url) if self.pg_url else [])
-        return {p: _cpu_seconds(p) for p in pids}
+        backends = _pg_backends(self.pg_url) if self.pg_url else []
+        self.backends.update(backends)
+        return {p: _cpu_seconds(p) for p in _tree(self.pid) + backends}
 
     @staticmethod
-    def spent(before: dict[int, float], after: dict[int, float]) -> float:
-        return sum(max(0.0, cpu - before.get(p, 0.0)) for p, cpu in after.items())
+    def spent(before: dict[int, float], after: dict[int, float], only: set[int] | None = None) -> float:
+        return sum(max(0.0, cpu - before.get(p, 0.0)) for p, cpu in after.items()
+                   if only is None or p in only)
 
 
 def _ceiling(clients: int, duration: float, workers: int) -> dict[str, Any]:
