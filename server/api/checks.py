@@ -408,10 +408,14 @@ def _nonce_bytes(nonce: str) -> bytes:
 
 
 async def _spend_nonce(db: CheckDb, body: CardCheckSubmission, clinic: str, now: datetime) -> None:
-    """Uses the nonce up (single use, atomically), or says why it cannot be: unknown (or another
-    clinic's or reader's), expired, already used (a replay)."""
-    if await registry.use_nonce(db, body.nonce, clinic, body.reader_id, aware_jst(now)):
-        return
+    """Uses the nonce up (single use, atomically), or says why it cannot be."""
+    if not await registry.use_nonce(db, body.nonce, clinic, body.reader_id, aware_jst(now)):
+        await _nonce_problem(db, body, clinic, now)
+
+
+async def _nonce_problem(db: CheckDb, body: CardCheckSubmission, clinic: str, now: datetime) -> None:
+    """Why the nonce could not be used: unknown (or another clinic's or reader's), expired, already
+    used (a replay) — in that order."""
     state = await registry.nonce_state(db, body.nonce)
     await db.commit()
     if state is None or state[0] != clinic or state[1] != body.reader_id:
@@ -491,15 +495,17 @@ async def _card_check(body: CardCheckSubmission, request: Request, hot: HotPath,
         await db.commit()  # a used nonce stays used even though the proof failed
         raise
     result = await _judge_card(ctx, session, db, body, cert, now)
-    await _spend_nonce(db, body, clinic.code, now)
     moment = aware_jst(now)
     check_id = uuid.uuid4().hex
-    await registry.record_card_check(db, {
-        "check_id": check_id, "clinic_code": clinic.code, "person_id": result.person_id, "at": moment,
-        "method": body.method, "medical_info": ",".join(sorted(_joined(result.medical_info))),
-        "withheld": ",".join(_joined(result.withheld)),
-    }, access_row(now, clinic.code, result.person_id, "card_check", f"card:{body.method}",
-                  outcome_of(result)))
+    spent = await registry.spend_nonce_and_record(
+        db, {"nonce": body.nonce, "clinic": clinic.code, "reader": body.reader_id, "moment": moment}, {
+            "check_id": check_id, "clinic_code": clinic.code, "person_id": result.person_id, "at": moment,
+            "method": body.method, "medical_info": ",".join(sorted(_joined(result.medical_info))),
+            "withheld": ",".join(_joined(result.withheld)),
+        }, access_row(now, clinic.code, result.person_id, "card_check", f"card:{body.method}",
+                      outcome_of(result)))
+    if not spent:
+        await _nonce_problem(db, body, clinic.code, now)
     await db.commit()
     out_encoding = encoding_from_query(body.encoding) or CharacterCodeIdentifier.UTF8
     out = presenting.to_result_message(

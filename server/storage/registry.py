@@ -325,15 +325,25 @@ USE_NONCE_STATEMENT = (
 NONCE_STATE_STATEMENT = select(
     NONCE.c.clinic_code, NONCE.c.reader_id, NONCE.c.expires_at, NONCE.c.used,
 ).where(NONCE.c.value == bindparam("value"))
-# PostgreSQL: the check record and its access record in one statement (a data-modifying CTE).
-RECORD_CARD_CHECK_PG = insert(ACCESS).values(
-    at=bindparam("a_at"), clinic_code=bindparam("a_clinic_code"), person_id=bindparam("a_person_id"),
-    action=bindparam("a_action"), basis=bindparam("a_basis"), outcome=bindparam("a_outcome"),
-).add_cte(insert(CHECK_RECORD).values(
-    check_id=bindparam("check_id"), clinic_code=bindparam("clinic_code"), person_id=bindparam("person_id"),
-    at=bindparam("at"), method=bindparam("method"), medical_info=bindparam("medical_info"),
-    withheld=bindparam("withheld"),
-).cte("check_recorded"))
+
+
+def _spend_and_record_pg() -> Any:
+    """PostgreSQL: the nonce used up and, only if that worked, the check record and its access record,
+    in one statement (data-modifying CTEs); the access record's returned row says whether it worked."""
+    used = USE_NONCE_STATEMENT.returning(NONCE.c.value).cte("used")
+
+    def values(table: Table, prefix: str, names: tuple[str, ...]) -> Any:
+        return select(*(bindparam(f"{prefix}{n}", type_=table.c[n].type) for n in names)).select_from(used)
+
+    check_columns = ("check_id", "clinic_code", "person_id", "at", "method", "medical_info", "withheld")
+    access_columns = ("at", "clinic_code", "person_id", "action", "basis", "outcome")
+    recorded = insert(CHECK_RECORD).from_select(
+        list(check_columns), values(CHECK_RECORD, "c_", check_columns)).cte("recorded")
+    return (insert(ACCESS).from_select(list(access_columns), values(ACCESS, "a_", access_columns))
+            .add_cte(used).add_cte(recorded).returning(ACCESS.c.row_id))
+
+
+SPEND_AND_RECORD_PG = _spend_and_record_pg()
 
 
 async def number_candidates(db: CheckDb, insurer_number: str, number: str, moment: datetime,
@@ -384,10 +394,19 @@ async def nonce_state(db: CheckDb, value: str) -> tuple[str, str, datetime, bool
     return None if row is None else (row.clinic_code, row.reader_id, row.expires_at, bool(row.used))
 
 
-async def record_card_check(db: CheckDb, check: dict[str, Any], access: dict[str, Any]) -> None:
-    """The check record and its access record (PostgreSQL: one statement; SQLite: two, one commit)."""
+async def spend_nonce_and_record(db: CheckDb, nonce: dict[str, Any], check: dict[str, Any],
+                                 access: dict[str, Any]) -> bool:
+    """Uses the nonce up (see :func:`use_nonce`; ``nonce`` holds its parameters) and, only if that
+    worked, writes the check record and its access record. PostgreSQL: one statement; SQLite: the
+    update and two inserts (committed together by the caller). False: the nonce could not be used."""
     if db.dialect == "postgresql":
-        await db.execute(RECORD_CARD_CHECK_PG, {**check, **{f"a_{k}": v for k, v in access.items()}})
-    else:
-        await db.execute(INSERT_CHECK_RECORD, check)
-        await db.execute(INSERT_ACCESS, access)
+        # Prefixed: an UPDATE takes any parameter named like one of its table's columns as a SET value.
+        params = {**nonce, **{f"c_{k}": v for k, v in check.items()},
+                  **{f"a_{k}": v for k, v in access.items()}}
+        # (rowcount is -1 for this statement through the async driver: count the returned rows)
+        return len((await db.execute(SPEND_AND_RECORD_PG, params)).all()) == 1
+    if not await use_nonce(db, nonce["nonce"], nonce["clinic"], nonce["reader"], nonce["moment"]):
+        return False
+    await db.execute(INSERT_CHECK_RECORD, check)
+    await db.execute(INSERT_ACCESS, access)
+    return True
