@@ -72,7 +72,9 @@ def _prepare_database(backend: str, pg_url: str, persons: int, cards: int
         env = {"ONSHI_DATABASE_URL": f"sqlite:///{path}"}
         engine = make_engine(env["ONSHI_DATABASE_URL"])
     else:
-        env = {"ONSHI_DATABASE_URL": pg_url, "ONSHI_DATABASE_SCHEMA": PG_SCHEMA}
+        separator = "&" if "?" in pg_url else "?"
+        env = {"ONSHI_DATABASE_URL": f"{pg_url}{separator}application_name={APPLICATION_NAME}",
+               "ONSHI_DATABASE_SCHEMA": PG_SCHEMA}
         engine = make_engine(pg_url, schema=PG_SCHEMA)
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE'))
@@ -142,6 +144,7 @@ def _percentile(ordered: list[float], p: float) -> float:
 def _summary(raw: dict[str, Any], per_check_requests: int) -> dict[str, Any]:
     ordered = sorted(raw["latencies_ms"])
     duration = raw["duration_s"] or 1.0
+    health = sorted(raw.get("health_ms") or [])
     return {
         "checks": raw["checks"], "errors": raw["errors"], "duration_s": round(duration, 2),
         "checks_per_s": round(raw["checks"] / duration, 1),
@@ -150,21 +153,164 @@ def _summary(raw: dict[str, Any], per_check_requests: int) -> dict[str, Any]:
         "p50_ms": _percentile(ordered, 0.50), "p95_ms": _percentile(ordered, 0.95),
         "p99_ms": _percentile(ordered, 0.99), "max_ms": round(ordered[-1], 1) if ordered else None,
         "outcomes": raw["outcomes"], "error_samples": raw["error_samples"],
+        "health_under_load": {"n": len(health), "errors": raw.get("health_errors", 0),
+                              "p50_ms": _percentile(health, 0.50), "p99_ms": _percentile(health, 0.99),
+                              "max_ms": round(health[-1], 1) if health else None},
     }
 
 
-def _load(plan: dict[str, Any], kind: str, clients: int, duration: float) -> dict[str, Any]:
-    """Runs the load generator in a separate process (`python -m benchmarks.load`), bounded in time."""
+def _load(plan: dict[str, Any], kind: str, clients: int, duration: float,
+          profile: tuple[int, Path] | None = None, meter: CpuMeter | None = None) -> dict[str, Any]:
+    """Runs the load generator in a separate process (`python -m benchmarks.load`), bounded in time;
+    ``profile`` = (server pid, file): py-spy samples the server meanwhile."""
+    from benchmarks import profile as profiling
+
     request = json.dumps({"plan": json.dumps(plan), "kind": kind, "clients": clients, "duration": duration})
+    spy = profiling.start(profile[0], duration, profile[1]) if profile else None
+    before = meter.snapshot() if meter else {}
     done = subprocess.run([sys.executable, "-m", "benchmarks.load"], input=request.encode(), cwd=ROOT,
                           capture_output=True, timeout=duration + 120, check=False)
+    after = meter.snapshot() if meter else {}
+    cpu = CpuMeter.spent(before, after) if meter else None
+    database_cpu = CpuMeter.spent(before, after, meter.backends) if meter and meter.backends else None
+    if spy is not None:
+        spy.wait(timeout=60)
     if done.returncode != 0:
         raise click.ClickException(f"load generator failed: {done.stderr.decode(errors='replace')[-2000:]}")
-    return _summary(json.loads(done.stdout), 2 if kind == "card" else 1)
+    figures = _summary(json.loads(done.stdout), 2 if kind == "card" else 1)
+    requests = figures["requests_per_s"] * figures["duration_s"]
+    # Includes the warm-up's requests' CPU (about a fifth of a second's worth): a slight overestimate.
+    figures["server_cpu_ms_per_request"] = round(1000 * cpu / requests, 3) if cpu and requests else None
+    # Of which PostgreSQL's backends (the rest: the server's own processes).
+    figures["database_cpu_ms_per_request"] = (round(1000 * database_cpu / requests, 3)
+                                              if database_cpu and requests else None)
+    return figures
+
+
+CEILING_NUMBERS = {"insurer": "06139993", "symbol": "記号", "number": "1234567", "branch": "01",
+                   "birthdate": "1980-01-01"}
+
+
+APPLICATION_NAME = "onshi-bench"  # the server's PostgreSQL sessions, to find their backends' CPU time
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (Linux /proc), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn's worker processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def _pg_backends(pg_url: str) -> list[int]:
+    try:
+        import psycopg
+
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                                (APPLICATION_NAME,)).fetchall()
+        return [int(r[0]) for r in rows]
+    except Exception:  # CPU accounting is best effort
+        return []
+
+
+class CpuMeter:
+    """CPU seconds spent by the server's processes (and, on PostgreSQL, its backends) during a run:
+    on a shared machine, CPU per request moves far less with the load than requests per second."""
+
+    def __init__(self, pid: int, pg_url: str | None) -> None:
+        self.pid, self.pg_url = pid, pg_url
+
+        self.backends: set[int] = set()
+
+    def snapshot(self) -> dict[int, float]:
+        backends = _pg_backends(self.pg_url) if self.pg_url else []
+        self.backends.update(backends)
+        return {p: _cpu_seconds(p) for p in _tree(self.pid) + backends}
+
+    @staticmethod
+    def spent(before: dict[int, float], after: dict[int, float], only: set[int] | None = None) -> float:
+        return sum(max(0.0, cpu - before.get(p, 0.0)) for p, cpu in after.items()
+                   if only is None or p in only)
+
+
+def _ceiling(clients: int, duration: float, workers: int) -> dict[str, Any]:
+    """The bare endpoint (`benchmarks.ceiling`), same workers and uvicorn options as `onshi serve`,
+    driven by the same load generator with a number check's body and the clinic's headers."""
+    port = free_port()
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    log = open(BENCH_DIR / "server-ceiling.log", "ab")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.ceiling", str(port), str(workers)],
+                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_port(url, process)
+        click.echo(f"== ceiling: bare FastAPI endpoint, {workers} worker(s), {clients} clients "
+                   f"for {duration:g} s", err=True)
+        plan = {"url": url, "headers": {"X-Medical-Institution-Code": CLINIC_CODE,
+                                        "Authorization": f"Bearer {CLINIC_TOKEN}"},
+                "number_bodies": [_number_body(CEILING_NUMBERS, "20261203").decode()]}
+        figures = _load(plan, "ceiling", clients, duration, meter=CpuMeter(process.pid, None))
+    finally:
+        stop(process)
+        log.close()
+    return {"requests_per_s": figures["requests_per_s"], "p50_ms": figures["p50_ms"],
+            "p99_ms": figures["p99_ms"], "errors": figures["errors"], "clients": clients, "workers": workers,
+            "server_cpu_ms_per_request": figures["server_cpu_ms_per_request"]}
+
+
+def _cpu_share(ceiling: dict[str, Any] | None, figures: dict[str, Any]) -> float | None:
+    """The ceiling's server CPU per request over ours: the share in CPU terms, steadier under load."""
+    ours = figures.get("server_cpu_ms_per_request")
+    theirs = (ceiling or {}).get("server_cpu_ms_per_request")
+    return round(theirs / ours, 3) if ours and theirs else None
+
+
+def _mean_ceiling(ceilings: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The ceiling of the whole run (the mean of its measurements; each run's share uses its own)."""
+    if not ceilings:
+        return None
+    mean = {key: round(sum(c[key] or 0 for c in ceilings) / len(ceilings), 3)
+            for key in ("requests_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_request")}
+    return {**mean, "errors": sum(c["errors"] for c in ceilings), "clients": ceilings[0]["clients"],
+            "workers": ceilings[0]["workers"], "measurements": ceilings}
+
+
+def _wait_port(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise click.ClickException(f"the ceiling server exited with {process.returncode}")
+        try:
+            httpx.post(f"{url}/ceiling", content=b"{}", timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise click.ClickException(f"the ceiling server did not answer within {timeout} s")
 
 
 def _run_one(backend: str, pg_url: str, persons: int, cards: int, clients: int, duration: float,
-             workers: int) -> list[dict[str, Any]]:
+             workers: int, low_clients: int, ceiling: dict[str, Any] | None,
+             profile: bool = False) -> list[dict[str, Any]]:
     click.echo(f"== {backend}, {persons:,} persons: preparing the database", err=True)
     env, report = _prepare_database(backend, pg_url, persons, cards)
     port = free_port()
@@ -179,22 +325,56 @@ def _run_one(backend: str, pg_url: str, persons: int, cards: int, clients: int, 
         plan = _plan(url, report)
         for kind in ("card", "number"):
             click.echo(f"   {kind} checks: {clients} clients for {duration:g} s", err=True)
-            figures = _load(plan, kind, clients, duration)
+            spied = (process.pid, BENCH_DIR / f"profile-{backend}-{kind}.txt") if profile else None
+            meter = CpuMeter(process.pid, pg_url if backend == "postgres" else None)
+            figures = _load(plan, kind, clients, duration, spied, meter)
+            if spied and spied[1].exists():
+                from benchmarks.profile import top_lines
+
+                click.echo(f"   profile ({spied[1]}):\n{top_lines(spied[1])}", err=True)
+            click.echo(f"   {kind} checks: {low_clients} clients for {duration:g} s", err=True)
+            low = _load(plan, kind, low_clients, duration)
+            share = (round(figures["requests_per_s"] / ceiling["requests_per_s"], 3)
+                     if ceiling and ceiling["requests_per_s"] else None)
             rows.append({"backend": backend, "persons": persons, "kind": kind, "workers": workers,
-                         "clients": clients, "generate_s": report["generate_s"], **figures})
+                         "clients": clients, "generate_s": report["generate_s"], **figures,
+                         "share_of_ceiling": share,
+                         "ceiling_requests_per_s": ceiling["requests_per_s"] if ceiling else None,
+                         "cpu_share_of_ceiling": _cpu_share(ceiling, figures),
+                         "low_clients": {k: low[k] for k in ("checks_per_s", "requests_per_s", "p50_ms",
+                                                             "p95_ms", "p99_ms", "errors",
+                                                             "health_under_load")}
+                         | {"clients": low_clients}})
     finally:
         stop(process)
     return rows
 
 
-def _table(rows: list[dict[str, Any]], face: dict[str, Any] | None) -> str:
-    header = (f"{'backend':<9} {'persons':>9} {'check':<7} {'checks/s':>9} {'req/s':>8} {'p50 ms':>7} "
-              f"{'p95 ms':>7} {'p99 ms':>7} {'errors':>6}")
+def _num(value: float | None, width: int, digits: int) -> str:
+    return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
+
+
+def _table(rows: list[dict[str, Any]], face: dict[str, Any] | None, ceiling: dict[str, Any] | None = None,
+           low_clients: int = 8) -> str:
+    p99_low = f"p99@{low_clients}"
+    header = (f"{'backend':<9} {'persons':>9} {'check':<7} {'checks/s':>9} {'req/s':>8} {'share':>6} "
+              f"{'cpu ms':>6} {'cpu sh':>6} "
+              f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {p99_low:>7} {'health p99':>10} {'errors':>6}")
     lines = [header, "-" * len(header)]
+    if ceiling:
+        lines.append(f"{'ceiling':<9} {'':>9} {'bare':<7} {'':>9} {ceiling['requests_per_s']:>8.1f} "
+                     f"{1:>6.2f} {_num(ceiling.get('server_cpu_ms_per_request'), 6, 3)} {1:>6.2f} "
+                     f"{ceiling['p50_ms']:>7.1f} {'':>7} {ceiling['p99_ms']:>7.1f} {'':>7} "
+                     f"{'':>10} {ceiling['errors']:>6}")
     for r in rows:
+        share = f"{r['share_of_ceiling']:>6.2f}" if r.get("share_of_ceiling") is not None else f"{'-':>6}"
+        low = r.get("low_clients") or {}
+        health = r.get("health_under_load") or {}
         lines.append(f"{r['backend']:<9} {r['persons']:>9,} {r['kind']:<7} {r['checks_per_s']:>9.1f} "
-                     f"{r['requests_per_s']:>8.1f} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} "
-                     f"{r['p99_ms']:>7.1f} {r['errors']:>6}")
+                     f"{r['requests_per_s']:>8.1f} {share} {_num(r.get('server_cpu_ms_per_request'), 6, 3)} "
+                     f"{_num(r.get('cpu_share_of_ceiling'), 6, 2)} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} "
+                     f"{r['p99_ms']:>7.1f} {low.get('p99_ms', float('nan')):>7.1f} "
+                     f"{health.get('p99_ms', float('nan')):>10.1f} {r['errors'] + low.get('errors', 0):>6}")
     if face:
         lines.append(f"reader face match (1 core, {face['width']}x{face['height']}): "
                      f"p50 {face['p50_ms']} ms, p95 {face['p95_ms']} ms (n={face['n']})")
@@ -224,21 +404,38 @@ def _machine() -> dict[str, Any]:
               help="population size(s): repeat or comma list, e.g. 10000,1000000 (10k, 1m accepted)")
 @click.option("--cards", default=1000, show_default=True, type=int, help="population members with a card")
 @click.option("--clients", default=32, show_default=True, type=int, help="concurrent clients")
+@click.option("--low-clients", default=8, show_default=True, type=int,
+              help="a second run of each check with this many clients (p99 at light load)")
+@click.option("--ceiling/--no-ceiling", default=True, show_default=True,
+              help="measure the bare FastAPI endpoint first (the ceiling; shares are relative to it)")
 @click.option("--duration", default=10.0, show_default=True, type=float, help="seconds per run")
+@click.option("--profile", is_flag=True, default=False,
+              help="sample the server with py-spy during each run (var/bench/profile-*.txt, top lines shown)")
 @click.option("--workers", default=2, show_default=True, type=int, help="server processes")
 @click.option("--face/--no-face", default=True, show_default=True, help="also time the reader's face match")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="save the figures as JSON")
-def bench(backend: str, pg_url: str, persons: tuple[str, ...], cards: int, clients: int, duration: float,
-          workers: int, face: bool, json_path: Path | None) -> None:
+def bench(backend: str, pg_url: str, persons: tuple[str, ...], cards: int, clients: int, low_clients: int,
+          ceiling: bool, duration: float, profile: bool, workers: int, face: bool,
+          json_path: Path | None) -> None:
     command = "onshi " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     backends = ["sqlite", "postgres"] if backend == "both" else [backend]
     clients = max(1, min(clients, 1024))
+    low_clients = max(1, min(low_clients, 1024))
     duration = max(1.0, min(duration, 600.0))
+    load_before = os.getloadavg()
     rows: list[dict[str, Any]] = []
+    ceilings: list[dict[str, Any]] = []
     for name in backends:
         for size in _sizes(persons):
-            rows.extend(_run_one(name, pg_url, size, cards, clients, duration, workers))
+            # Measured right before each backend's runs: on a shared machine the load moves, and a share
+            # is only fair against a ceiling measured under the same load.
+            here = _ceiling(clients, duration, workers) if ceiling else None
+            if here:
+                ceilings.append(here)
+            rows.extend(_run_one(name, pg_url, size, cards, clients, duration, workers, low_clients,
+                                 here, profile))
+    ceiling_figures = _mean_ceiling(ceilings)
     face_figures = _face(40) if face else None
     click.echo("")
     click.echo(f"command: {command}")
@@ -249,10 +446,21 @@ def bench(backend: str, pg_url: str, persons: tuple[str, ...], cards: int, clien
                "ECDSA attestation); latency per check")
     click.echo(f"note: {CONTENTION}")
     click.echo("")
-    click.echo(_table(rows, face_figures))
+    load_after = os.getloadavg()
+    click.echo(f"load average (1 min): {load_before[0]:.2f} at the start, {load_after[0]:.2f} at the end; "
+               f"share = requests/s over the bare endpoint's (ceiling), measured right before each "
+               f"backend's runs (the ceiling row: their mean); "
+               f"p99@{low_clients} = p99 with {low_clients} clients; health p99 = GET /api/v1/health "
+               f"every 0.1 s during the {clients}-client run; cpu ms = server CPU per request (its "
+               f"processes, and on PostgreSQL its backends); cpu sh = the ceiling's cpu ms over the run's")
+    click.echo("")
+    click.echo(_table(rows, face_figures, ceiling_figures, low_clients))
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps({"command": command, "machine": machine, "runs": rows,
+        json_path.write_text(json.dumps({"command": command, "machine": machine,
+                                         "load_average": {"start": list(load_before),
+                                                          "end": list(load_after)},
+                                         "ceiling": ceiling_figures, "runs": rows,
                                          "face_match": face_figures, "note": CONTENTION}, indent=2,
                                         ensure_ascii=False), encoding="utf-8")
         click.echo(f"figures saved to {json_path}")

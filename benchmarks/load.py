@@ -35,6 +35,8 @@ class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)
     error_samples: list[str] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
+    health_ms: list[float] = field(default_factory=list)
+    health_errors: int = 0
 
 
 class HttpError(Exception):
@@ -55,12 +57,18 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        return await self.request(b"POST", path, body)
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        return await self.request(b"GET", path, b"")
+
+    async def request(self, method: bytes, path: str, body: bytes) -> tuple[int, bytes]:
         for attempt in (1, 2):
             if self.writer is None:
                 self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
             assert self.reader is not None
             try:
-                self.writer.write(b"POST " + path.encode() + b" HTTP/1.1\r\n" + self.head
+                self.writer.write(method + b" " + path.encode() + b" HTTP/1.1\r\n" + self.head
                                   + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
                 head = await self.reader.readuntil(b"\r\n\r\n")
             except (ConnectionError, asyncio.IncompleteReadError):
@@ -133,19 +141,22 @@ async def _card_client(client: Connection, plan: dict[str, Any], deadline: float
 
 
 async def _number_client(client: Connection, plan: dict[str, Any], deadline: float, offset: int,
-                         result: LoadResult) -> None:
+                         result: LoadResult, path: str = "/api/v1/number-checks") -> None:
+    """Number checks; with ``path="/ceiling"`` the same bodies to the bare endpoint (the ceiling)."""
     bodies = [b.encode() for b in plan["number_bodies"]]
+    ceiling = path == "/ceiling"
     i = offset
     while time.perf_counter() < deadline:
         body = bodies[i % len(bodies)]
         i += 1
         started = time.perf_counter()
         try:
-            status, data = await client.post("/api/v1/number-checks", body)
+            status, data = await client.post(path, body)
             result.requests += 1
             if status != 200:
-                raise RuntimeError(f"number check {status}: {data[:200]!r}")
-            outcome = json.loads(data)["result"]["MessageBody"].get("ProcessingResultStatus", "?")
+                raise RuntimeError(f"{path} {status}: {data[:200]!r}")
+            outcome = "ok" if ceiling else json.loads(data)["result"]["MessageBody"].get(
+                "ProcessingResultStatus", "?")
             result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
         except (OSError, asyncio.IncompleteReadError, HttpError, RuntimeError, KeyError, ValueError) as exc:
             _fail(result, exc)
@@ -160,13 +171,33 @@ async def _clients(plan: dict[str, Any], kind: str, connections: list[Connection
         await asyncio.gather(*(_card_client(c, plan, deadline, n * step, result, device_key)
                                for n, c in enumerate(connections)))
     else:
-        await asyncio.gather(*(_number_client(c, plan, deadline, n * step, result)
+        path = "/ceiling" if kind == "ceiling" else "/api/v1/number-checks"
+        await asyncio.gather(*(_number_client(c, plan, deadline, n * step, result, path)
                                for n, c in enumerate(connections)))
+
+
+HEALTH_EVERY_S = 0.1
+
+
+async def _health_probe(client: Connection, deadline: float, result: LoadResult) -> None:
+    """`GET /api/v1/health` every 0.1 s on its own connection while the checks run: a health check
+    must stay responsive under load (nothing may block the server's event loop)."""
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        try:
+            status, _ = await client.get("/api/v1/health")
+            if status != 200:
+                raise RuntimeError(f"health {status}")
+        except (OSError, asyncio.IncompleteReadError, HttpError, RuntimeError):
+            result.health_errors += 1
+        else:
+            result.health_ms.append((time.perf_counter() - started) * 1000)
+        await asyncio.sleep(max(0.0, HEALTH_EVERY_S - (time.perf_counter() - started)))
 
 
 async def _run(plan: dict[str, Any], kind: str, clients: int, duration: float) -> LoadResult:
     result = LoadResult(kind=kind)
-    device_key = private_key_from_pem(plan["device_key_pem"])
+    device_key = private_key_from_pem(plan["device_key_pem"]) if kind == "card" else None
     connections = [Connection(plan["url"], plan["headers"]) for _ in range(clients)]  # one per client
     try:
         # Warm-up, not counted (connections, server caches).
@@ -174,7 +205,13 @@ async def _run(plan: dict[str, Any], kind: str, clients: int, duration: float) -
         await _clients(plan, kind, connections, time.perf_counter() + min(1.0, duration / 5), 7, warm,
                        device_key)
         started = time.perf_counter()
-        await _clients(plan, kind, connections, started + duration, 13, result, device_key)
+        probe = Connection(plan["url"], {})
+        connections.append(probe)
+        checks = _clients(plan, kind, connections[:-1], started + duration, 13, result, device_key)
+        if kind == "ceiling":
+            await checks
+        else:
+            await asyncio.gather(checks, _health_probe(probe, started + duration, result))
         result.duration_s = time.perf_counter() - started
     finally:
         for c in connections:
@@ -191,7 +228,7 @@ def prepare_cards(materials: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def run_load(plan_json: str, kind: str, clients: int, duration: float) -> dict[str, Any]:
     """Entry point of the load process (arguments and answer are plain data)."""
     plan = json.loads(plan_json)
-    plan["cards"] = [{"pem": c["pem"], "der": base64.b64decode(c["der"])} for c in plan["cards"]]
+    plan["cards"] = [{"pem": c["pem"], "der": base64.b64decode(c["der"])} for c in plan.get("cards", [])]
     try:
         import uvloop
 

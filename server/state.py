@@ -6,6 +6,7 @@ import json
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -21,6 +22,7 @@ from server.clock import SimulatedClock, aware_jst
 from server.storage.tables import Setting
 
 CACHE_SECONDS = 0.25
+STALE_SECONDS = 1.0
 SETTING: Table = Setting.__table__  # type: ignore[attr-defined]
 
 
@@ -140,13 +142,21 @@ class Faults:
 class SharedState:
     """Reads and writes go through one connection of this process's own, under a lock: a request
     that already holds a pooled connection never waits for a second one (with every pool thread doing
-    that, the pool ran dry and the process deadlocked under load)."""
+    that, the pool ran dry and the process deadlocked under load).
+
+    Once a key has been read, a background thread of this process re-reads every known key every
+    0.2 s (one statement), so requests take the values from memory: no request, and so no event
+    loop, waits for the database to learn the clock or the faults (on PostgreSQL under load that wait
+    was a round trip several times a second, and /health stalled behind it). The values stay at most
+    ``CACHE_SECONDS`` old, as before; if the thread stops, reads fall back to reading themselves."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._cache: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
         self._connection: Connection | None = None
+        self._refresher: threading.Thread | None = None
+        self._refreshed_at = 0.0
 
     def _run(self, work: Callable[[Connection], Any]) -> Any:
         """``work`` in a transaction of the state connection (reconnecting once if it was lost)."""
@@ -166,13 +176,35 @@ class SharedState:
 
     def _read(self, key: str) -> Any:
         hit = self._cache.get(key)
-        if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
+        # With the refresher running, a value waits for its next refresh (0.2 s, longer on a busy
+        # machine) rather than making this request read it; a stuck refresher is not waited for long.
+        if hit and time.monotonic() - hit[0] < (STALE_SECONDS if self._refresher else CACHE_SECONDS):
             return hit[1]
         row = self._run(lambda connection: connection.execute(
             select(SETTING.c.value).where(SETTING.c.key == key)).first())
         value = json.loads(row.value) if row else None
         self._cache[key] = (time.monotonic(), value)
+        if self._refresher is None:
+            self._refresher = threading.Thread(target=_refresh_loop, args=(weakref.ref(self),),
+                                               name="shared-state-refresher", daemon=True)
+            self._refresher.start()
         return value
+
+    def _refresh(self) -> None:
+        """Re-reads every known key in one statement; the cache is updated under the lock, so a write
+        of this process (also under the lock) is never overwritten by an older read."""
+        keys = list(self._cache)
+        if not keys:
+            return
+
+        def work(connection: Connection) -> None:
+            rows = connection.execute(select(SETTING.c.key, SETTING.c.value).where(SETTING.c.key.in_(keys)))
+            values = {row.key: json.loads(row.value) for row in rows}
+            now = time.monotonic()
+            for key in keys:
+                self._cache[key] = (now, values.get(key))
+
+        self._run(work)
 
     def _write(self, key: str, value: Any) -> None:
         text = json.dumps(value, ensure_ascii=False)
@@ -207,3 +239,22 @@ class SharedState:
 
     def put(self, key: str, value: Any) -> None:
         self._write(key, value)
+
+
+REFRESH_SECONDS = 0.2  # < CACHE_SECONDS: a refresh lands before the values it replaces expire
+
+
+def _refresh_loop(ref: weakref.ref[SharedState]) -> None:
+    """The refresher thread: stops when its state is gone or the database fails (reads then refresh
+    themselves, as before)."""
+    while True:
+        time.sleep(REFRESH_SECONDS)
+        state = ref()
+        if state is None:
+            return
+        try:
+            state._refresh()
+        except Exception:  # the database went away: fall back to reading on demand
+            state._refresher = None
+            return
+        del state

@@ -6,16 +6,18 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, exists, select
-from sqlalchemy.sql.selectable import ScalarSelect
+from sqlalchemy import Table, and_, bindparam, exists, insert, select, update
+from sqlalchemy.sql.selectable import ScalarSelect, Select
 from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as sqlmodel_select
 
 from onshi.codes import InsurerKind, Sex
 from server.core import model as core
 from server.storage import tables
+from server.storage.checkdb import CheckDb
 from server.storage.serialize import qualification_from_dict
 
 
@@ -70,8 +72,15 @@ def _qualifications(
     out = []
     for row in latest_versions(rows):
         insurer = known.get(row.insurer_number) or core.Insurer(row.insurer_number, "", InsurerKind.EMPLOYEE)
-        out.append(qualification_from_dict(json.loads(row.data), insurer))
+        out.append(_qualification(row.data, insurer))
     return out
+
+
+@lru_cache(maxsize=65_536)
+def _qualification(data: str, insurer: core.Insurer) -> core.Qualification:
+    """A stored version's JSON as the core's (frozen) Qualification, parsed once per process: keyed by
+    the stored text itself (versions are never updated in place), so a changed row is a new key."""
+    return qualification_from_dict(json.loads(data), insurer)
 
 
 def _no_provide_subquery(person_id: Any, moment: Any) -> ScalarSelect[Any]:
@@ -89,48 +98,76 @@ def no_provide(session: Session, person_id: str, moment: datetime) -> bool:
     return bool(session.connection().execute(select(_no_provide_subquery(person_id, moment))).scalar())
 
 
-# Built once (bound parameters): building and cache-keying a statement per call cost ~10 % of a check.
-VIEW_STATEMENT = (
-    select(
-        PERSON,
-        _no_provide_subquery(PERSON.c.id, bindparam("moment")).label("np_active"),
-        VERSION.c.qualification_id.label("qv_qualification_id"),
-        VERSION.c.insurer_number.label("qv_insurer_number"),
-        VERSION.c.data.label("qv_data"),
-        VERSION.c.visible_from.label("qv_visible_from"),
-        VERSION.c.row_id.label("qv_row_id"),
-        VERSION.c.withdrawn.label("qv_withdrawn"),
+def _view_statement(person_filter: Any) -> Select[Any]:
+    """Person + qualification versions visible at ``:moment`` + no-provide flag: one row per version
+    (one row with empty version columns when there is none), for the persons ``person_filter`` picks."""
+    return (
+        select(
+            PERSON,
+            _no_provide_subquery(PERSON.c.id, bindparam("moment")).label("np_active"),
+            VERSION.c.qualification_id.label("qv_qualification_id"),
+            VERSION.c.insurer_number.label("qv_insurer_number"),
+            VERSION.c.data.label("qv_data"),
+            VERSION.c.visible_from.label("qv_visible_from"),
+            VERSION.c.row_id.label("qv_row_id"),
+            VERSION.c.withdrawn.label("qv_withdrawn"),
+        )
+        .select_from(PERSON.outerjoin(
+            VERSION, and_(VERSION.c.person_id == PERSON.c.id, VERSION.c.visible_from <= bindparam("moment"))))
+        .where(person_filter)
     )
-    .select_from(PERSON.outerjoin(
-        VERSION, and_(VERSION.c.person_id == PERSON.c.id, VERSION.c.visible_from <= bindparam("moment"))))
-    .where(PERSON.c.id == bindparam("person_id"))
+
+
+# Built once (bound parameters): building and cache-keying a statement per call cost ~10 % of a check.
+VIEW_STATEMENT = _view_statement(PERSON.c.id == bindparam("person_id"))
+
+HOLDERS = (
+    select(VERSION.c.person_id)
+    .where(
+        VERSION.c.insurer_number == bindparam("insurer_number"),
+        VERSION.c.number == bindparam("number"),
+        VERSION.c.visible_from <= bindparam("moment"),
+    )
 )
+# A number check's whole read in one round trip: the holders' views, ordered by person.
+CANDIDATES_STATEMENT = _view_statement(PERSON.c.id.in_(HOLDERS.scalar_subquery())).order_by(PERSON.c.id)
+
+
+def _views(rows: Iterable[Any], known: dict[str, core.Insurer]) -> list[core.RegistryView]:
+    """Rows of a view statement (grouped by person, in order) as the core's views."""
+    grouped: dict[str, list[Any]] = {}
+    for row in rows:
+        grouped.setdefault(row.id, []).append(row)
+    views = []
+    for person_rows in grouped.values():
+        first = person_rows[0]
+        person = core.Person(
+            id=first.id, name=first.name, name_kana=first.name_kana, birthdate=first.birthdate,
+            sex=Sex(first.sex), address=first.address, post_number=first.post_number,
+            name_of_other=first.name_of_other, name_of_other_kana=first.name_of_other_kana,
+        )
+        versions = [
+            _Version(r.qv_qualification_id, r.qv_insurer_number, r.qv_data, r.qv_visible_from, r.qv_row_id,
+                     bool(r.qv_withdrawn))
+            for r in person_rows if r.qv_qualification_id is not None
+        ]
+        views.append(core.RegistryView(
+            person=person,
+            qualifications=tuple(_qualifications(versions, known)),
+            no_provide=bool(first.np_active),
+        ))
+    return views
 
 
 def view_for_person(session: Session, person_id: str, moment: datetime,
                     known_insurers: dict[str, core.Insurer] | None = None) -> core.RegistryView | None:
     """The person, their qualification versions visible at the moment and the no-provide flag, in one
-    statement (one row per version; one row with empty version columns when there is none)."""
+    statement."""
     rows = session.connection().execute(VIEW_STATEMENT, {"person_id": person_id, "moment": moment}).all()
     if not rows:
         return None
-    first = rows[0]
-    person = core.Person(
-        id=first.id, name=first.name, name_kana=first.name_kana, birthdate=first.birthdate,
-        sex=Sex(first.sex), address=first.address, post_number=first.post_number,
-        name_of_other=first.name_of_other, name_of_other_kana=first.name_of_other_kana,
-    )
-    versions = [
-        _Version(r.qv_qualification_id, r.qv_insurer_number, r.qv_data, r.qv_visible_from, r.qv_row_id,
-                 bool(r.qv_withdrawn))
-        for r in rows if r.qv_qualification_id is not None
-    ]
     known = known_insurers if known_insurers is not None else insurers(session)
-    return core.RegistryView(
-        person=person,
-        qualifications=tuple(_qualifications(versions, known)),
-        no_provide=bool(first.np_active),
-    )
+    return _views(rows, known)[0]
 
 
 @dataclass(frozen=True)
@@ -143,28 +180,16 @@ class _Version:
     withdrawn: bool
 
 
-HOLDERS_STATEMENT = (
-    select(VERSION.c.person_id)
-    .where(
-        VERSION.c.insurer_number == bindparam("insurer_number"),
-        VERSION.c.number == bindparam("number"),
-        VERSION.c.visible_from <= bindparam("moment"),
-    )
-    .distinct()
-)
-
-
 def candidates_for_numbers(
     session: Session, insurer_number: str, number: str, moment: datetime,
     known_insurers: dict[str, core.Insurer] | None = None,
 ) -> list[core.RegistryView]:
-    """Everyone who held, as of the moment, a qualification under these insurer/number."""
-    person_ids = session.connection().execute(
-        HOLDERS_STATEMENT, {"insurer_number": insurer_number, "number": number, "moment": moment}
-    ).scalars().all()
+    """Everyone who held, as of the moment, a qualification under these insurer/number (one statement)."""
     known = known_insurers if known_insurers is not None else insurers(session)
-    views = (view_for_person(session, pid, moment, known) for pid in person_ids)
-    return [v for v in views if v is not None]
+    rows = session.connection().execute(
+        CANDIDATES_STATEMENT, {"insurer_number": insurer_number, "number": number, "moment": moment}
+    ).all()
+    return _views(rows, known)
 
 
 def _latest_link(column: Any) -> ScalarSelect[Any]:
@@ -191,20 +216,27 @@ CARD_STATUS_STATEMENT = select(
 )
 
 
+def _link_of(row: Any, follow: bool = True) -> core.SerialLink | None:
+    """The registration link of a status row; None: follow the renewal to ``row.renewed_from``."""
+    if row.link_row is not None:
+        if row.link_person is None:
+            return core.RegistrationCancelled()
+        return core.LinkedPerson(person_id=row.link_person)
+    if row.renewed_from is not None and follow:
+        return None
+    if row.predecessor is not None:
+        return core.RenewalLinkPending()
+    return core.NeverRegistered()
+
+
 def card_status(session: Session, serial: str, moment: datetime) -> tuple[bool, core.SerialLink]:
     """``revoked(serial)`` and ``resolve_serial(serial)`` in one statement (a renewal chain is followed
     by ``resolve_serial``)."""
     row = session.connection().execute(CARD_STATUS_STATEMENT, {"serial": serial, "moment": moment}).one()
-    revoked_now = bool(row.revoked)
-    if row.link_row is not None:
-        if row.link_person is None:
-            return revoked_now, core.RegistrationCancelled()
-        return revoked_now, core.LinkedPerson(person_id=row.link_person)
-    if row.renewed_from is not None:
-        return revoked_now, resolve_serial(session, row.renewed_from, moment, 1)
-    if row.predecessor is not None:
-        return revoked_now, core.RenewalLinkPending()
-    return revoked_now, core.NeverRegistered()
+    link = _link_of(row)
+    if link is None:
+        return bool(row.revoked), resolve_serial(session, row.renewed_from, moment, 1)
+    return bool(row.revoked), link
 
 
 READER_STATEMENT = select(READER.c.id, READER.c.clinic_code, READER.c.public_key_pem).where(
@@ -252,3 +284,129 @@ def resolve_serial(session: Session, serial: str, moment: datetime, _depth: int 
 def revoked(session: Session, serial: str, moment: datetime) -> bool:
     row = session.get(tables.Revocation, serial)
     return row is not None and row.revoked_at <= moment
+
+
+# --- the check endpoints' hot path: one statement per step (server.storage.checkdb) -----------------
+
+ACCESS = table_of(tables.AccessRecord)
+CHECK_RECORD = table_of(tables.CheckRecord)
+INSERT_ACCESS = insert(ACCESS)
+INSERT_CHECK_RECORD = insert(CHECK_RECORD)
+INSERT_NONCE = insert(NONCE)
+
+_STATUS = CARD_STATUS_STATEMENT.subquery("card_status")
+# A card check's whole read in one round trip: revocation, registration link, renewal, and the linked
+# person's view (one row per qualification version; person columns empty when nobody is linked).
+CARD_READ_STATEMENT = (
+    select(
+        _STATUS,
+        PERSON,
+        _no_provide_subquery(PERSON.c.id, bindparam("moment")).label("np_active"),
+        VERSION.c.qualification_id.label("qv_qualification_id"),
+        VERSION.c.insurer_number.label("qv_insurer_number"),
+        VERSION.c.data.label("qv_data"),
+        VERSION.c.visible_from.label("qv_visible_from"),
+        VERSION.c.row_id.label("qv_row_id"),
+        VERSION.c.withdrawn.label("qv_withdrawn"),
+    )
+    .select_from(
+        _STATUS.outerjoin(PERSON, PERSON.c.id == _STATUS.c.link_person).outerjoin(
+            VERSION, and_(VERSION.c.person_id == PERSON.c.id, VERSION.c.visible_from <= bindparam("moment")))
+    )
+)
+# Single use, atomically: only one request flips ``used``, and only for its clinic and reader, in time.
+USE_NONCE_STATEMENT = (
+    update(NONCE)
+    .where(NONCE.c.value == bindparam("nonce"), NONCE.c.clinic_code == bindparam("clinic"),
+           NONCE.c.reader_id == bindparam("reader"), NONCE.c.used.is_(False),
+           NONCE.c.expires_at >= bindparam("moment"))
+    .values(used=True)
+)
+NONCE_STATE_STATEMENT = select(
+    NONCE.c.clinic_code, NONCE.c.reader_id, NONCE.c.expires_at, NONCE.c.used,
+).where(NONCE.c.value == bindparam("value"))
+
+
+def _spend_and_record_pg() -> Any:
+    """PostgreSQL: the nonce used up and, only if that worked, the check record and its access record,
+    in one statement (data-modifying CTEs); the access record's returned row says whether it worked."""
+    used = USE_NONCE_STATEMENT.returning(NONCE.c.value).cte("used")
+
+    def values(table: Table, prefix: str, names: tuple[str, ...]) -> Any:
+        return select(*(bindparam(f"{prefix}{n}", type_=table.c[n].type) for n in names)).select_from(used)
+
+    check_columns = ("check_id", "clinic_code", "person_id", "at", "method", "medical_info", "withheld")
+    access_columns = ("at", "clinic_code", "person_id", "action", "basis", "outcome")
+    recorded = insert(CHECK_RECORD).from_select(
+        list(check_columns), values(CHECK_RECORD, "c_", check_columns)).cte("recorded")
+    return (insert(ACCESS).from_select(list(access_columns), values(ACCESS, "a_", access_columns))
+            .add_cte(used).add_cte(recorded).returning(ACCESS.c.row_id))
+
+
+SPEND_AND_RECORD_PG = _spend_and_record_pg()
+
+
+async def number_candidates(db: CheckDb, insurer_number: str, number: str, moment: datetime,
+                            known: dict[str, core.Insurer]) -> list[core.RegistryView]:
+    """:func:`candidates_for_numbers` on the hot path: one statement."""
+    params = {"insurer_number": insurer_number, "number": number, "moment": moment}
+    return _views((await db.execute(CANDIDATES_STATEMENT, params)).all(), known)
+
+
+async def card_read(db: CheckDb, serial: str, moment: datetime, known: dict[str, core.Insurer]
+                    ) -> tuple[bool, core.SerialLink, core.RegistryView | None]:
+    """Revoked?, the registration link and the linked person's view: one statement (a renewed card's
+    chain is followed with one more per renewal)."""
+    rows = (await db.execute(CARD_READ_STATEMENT, {"serial": serial, "moment": moment})).all()
+    first = rows[0]
+    link = _link_of(first)
+    if link is None:
+        link = await _follow_renewal(db, first.renewed_from, moment, 1)
+        view = None
+        if isinstance(link, core.LinkedPerson):
+            params = {"person_id": link.person_id, "moment": moment}
+            found = _views((await db.execute(VIEW_STATEMENT, params)).all(), known)
+            view = found[0] if found else None
+        return bool(first.revoked), link, view
+    if not isinstance(link, core.LinkedPerson) or first.id is None:
+        return bool(first.revoked), link, None
+    return bool(first.revoked), link, _views(rows, known)[0]
+
+
+async def _follow_renewal(db: CheckDb, serial: str, moment: datetime, depth: int) -> core.SerialLink:
+    """:func:`resolve_serial` for the serial a card was renewed from."""
+    row = (await db.execute(CARD_STATUS_STATEMENT, {"serial": serial, "moment": moment})).one()
+    link = _link_of(row, follow=depth < 20)
+    if link is None:
+        return await _follow_renewal(db, row.renewed_from, moment, depth + 1)
+    return link
+
+
+async def use_nonce(db: CheckDb, nonce: str, clinic: str, reader_id: str, moment: datetime) -> bool:
+    """Uses the nonce up if it was issued to this clinic's reader, is unused and not expired."""
+    params = {"nonce": nonce, "clinic": clinic, "reader": reader_id, "moment": moment}
+    return (await db.execute(USE_NONCE_STATEMENT, params)).rowcount == 1
+
+
+async def nonce_state(db: CheckDb, value: str) -> tuple[str, str, datetime, bool] | None:
+    """(clinic code, reader id, expiry, used) of an issued nonce: why it could not be used."""
+    row = (await db.execute(NONCE_STATE_STATEMENT, {"value": value})).first()
+    return None if row is None else (row.clinic_code, row.reader_id, row.expires_at, bool(row.used))
+
+
+async def spend_nonce_and_record(db: CheckDb, nonce: dict[str, Any], check: dict[str, Any],
+                                 access: dict[str, Any]) -> bool:
+    """Uses the nonce up (see :func:`use_nonce`; ``nonce`` holds its parameters) and, only if that
+    worked, writes the check record and its access record. PostgreSQL: one statement; SQLite: the
+    update and two inserts (committed together by the caller). False: the nonce could not be used."""
+    if db.dialect == "postgresql":
+        # Prefixed: an UPDATE takes any parameter named like one of its table's columns as a SET value.
+        params = {**nonce, **{f"c_{k}": v for k, v in check.items()},
+                  **{f"a_{k}": v for k, v in access.items()}}
+        # (rowcount is -1 for this statement through the async driver: count the returned rows)
+        return len((await db.execute(SPEND_AND_RECORD_PG, params)).all()) == 1
+    if not await use_nonce(db, nonce["nonce"], nonce["clinic"], nonce["reader"], nonce["moment"]):
+        return False
+    await db.execute(INSERT_CHECK_RECORD, check)
+    await db.execute(INSERT_ACCESS, access)
+    return True
