@@ -785,25 +785,24 @@ def _bulk_from_xml(data: bytes, max_bytes: int) -> BulkRequestRead:
         )
     header: RequestHeader | None = None
     queries: list[BulkQuery] | None = None
+    notes: list[ReadNote] = []
     for part in root:
         path = f"{ROOT_ELEMENT}/{part.tag}"
         if part.tag == "MessageHeader" and header is None:
-            header = _build(RequestHeader, _tree_to_data(part, RequestHeader, path), path)
+            header = _build(RequestHeader, _tree_to_data(part, RequestHeader, path, notes), path)
         elif part.tag == "MessageBody" and queries is None:
             queries = []
             for index, element in enumerate(part, start=1):
                 query_path = f"{path}/{element.tag}[{index}]"
                 if element.tag != _QUERY:
-                    raise MessageError(
-                        "schema_invalid",
-                        f"{path} に未知の要素「{element.tag}」があります（使用できる要素: {_QUERY}）。"
-                        f" / Unknown element {element.tag!r} in {path}; allowed here: {_QUERY}.",
-                        path=query_path,
-                    )
+                    # read like real programs: an element we do not know is passed over, with a note
+                    notes.append(_unknown_element(path, str(element.tag), _QUERY))
+                    continue
                 leaves = {child.tag: child.text for child in element
                           if isinstance(child.tag, str) and not len(child)}
                 try:
-                    query_data: Any = _tree_to_data(element, QualificationConfirmSearchInfo, query_path)
+                    query_data: Any = _tree_to_data(
+                        element, QualificationConfirmSearchInfo, query_path, notes)
                 except MessageError as exc:
                     if exc.code == CHARACTER_INVALID:
                         raise
@@ -824,6 +823,8 @@ def _bulk_from_xml(data: bytes, max_bytes: int) -> BulkRequestRead:
                            f" / required element {ROOT_ELEMENT}/MessageHeader is missing.")
     if not queries:
         raise _no_queries(f"{ROOT_ELEMENT}/MessageBody")
+    for note in notes:
+        log.warning("%s", note.en)
     return BulkRequestRead(header, queries)
 
 
