@@ -342,11 +342,9 @@ _BulkQueryEcho = BulkQueryEcho
 
 
 class BulkResultOfQualificationConfirmation(ResultOfQualificationConfirmation):
-    """The qualification in a bulk unit: the single check's elements plus LimitApplicationCertificateChanged
-    (known to C# clinic programs' bulk DTOs; "1" when the 限度額 information changed. Not emitted by the
-    mock yet: our registry keeps no history of it)."""
-
-    LimitApplicationCertificateChanged: str | None = None
+    """The qualification in a bulk unit: the single check's elements (LimitApplicationCertificateChanged,
+    known to C# clinic programs' bulk DTOs, is among them; not emitted by the mock yet: our registry keeps
+    no history of the 限度額 information)."""
 
     @model_validator(mode="before")
     @classmethod
