@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from clinic_client.console.demo import chart_number
 from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
 from tests.conftest import LiveServer
 from tests.server_helpers import reader_process
@@ -177,11 +178,12 @@ def test_a_check_started_while_the_last_patients_card_is_still_on_the_reader_is_
     first = console_latest(console_url, "healthy-employee")
 
     start_at_console(console_url, "healthy-national")  # patient A's card still lies on the reader
-    assert reader_state(reader_url)["next_patient_ref"] == "healthy-national"
+    national = chart_number("healthy-national")  # the console names patients by カルテ番号
+    assert reader_state(reader_url)["next_patient_ref"] == national
     take_card(reader_url)
-    assert reader_state(reader_url)["patient_ref"] == "healthy-national"
+    assert reader_state(reader_url)["patient_ref"] == national
     final = check_at_reader(reader_url, "healthy-national", "pin", "2468")
-    assert final["state"] == "result" and final["patient_ref"] == "healthy-national"
+    assert final["state"] == "result" and final["patient_ref"] == national
     second = console_latest(console_url, "healthy-national")
     assert second["check_id"] != first["check_id"]
     check = httpx.get(f"{console_url}/api/console/checks/{second['check_id']}", timeout=10).json()
@@ -197,7 +199,7 @@ def test_a_card_pulled_mid_check_reaches_the_console_as_a_reader_error(trio: tup
     take_card(reader_url)  # pulled before choosing a method
     latest = console_latest(console_url, "healthy-employee")
     check = httpx.get(f"{console_url}/api/console/checks/{latest['check_id']}", timeout=10).json()
-    assert check["valid"] is False and check["patient_id"] == "healthy-employee"
+    assert check["valid"] is False and check["patient_id"] == chart_number("healthy-employee")
     page = httpx.get(f"{console_url}{latest['url']}", timeout=10).text
     assert "カードが取り外されました" in page  # the reader's own words, on the patient's page
 
