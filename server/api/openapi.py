@@ -15,9 +15,11 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pydantic import BaseModel
+
 from onshi import defaults, xmlcodec
 from onshi.codes import CharacterCodeIdentifier
-from onshi.messages import BulkCheckRequestMessage, NumberCheckRequestMessage
+from onshi.messages import BulkCheckRequestMessage, BulkDownloadRequestMessage, NumberCheckRequestMessage
 
 REF_PREFIX = "#/components/schemas/"
 PROBLEM_SCHEMA = {
@@ -50,8 +52,7 @@ def _header(identifier: str, single: bool) -> dict[str, Any]:
             "CharacterCodeIdentifier": CharacterCodeIdentifier.UTF8.value}
 
 
-def _message_examples(model: type[NumberCheckRequestMessage] | type[BulkCheckRequestMessage],
-                      data: dict[str, Any]) -> dict[str, Any]:
+def _message_examples(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
     """The same request as JSON and as the real XML (built by the message model, so always current)."""
     message = model.model_validate(data)
     return {
@@ -74,6 +75,12 @@ def bulk_check_examples() -> dict[str, Any]:
             {**HEALTHY_DEPENDENT, "ArbitraryIdentifier": "P0002"}]}})
 
 
+def bulk_download_examples() -> dict[str, Any]:
+    return _message_examples(BulkDownloadRequestMessage, {
+        "MessageHeader": {"MedicalInstitutionCode": defaults.CLINIC_CODE},
+        "MessageBody": {"ReceptionNumber": "0000000001"}})
+
+
 def _json(value: Any) -> Callable[[], dict[str, Any]]:
     return lambda: {"application/json": value}
 
@@ -83,6 +90,8 @@ def _json(value: Any) -> Callable[[], dict[str, Any]]:
 REQUEST_EXAMPLES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
     ("post", "/api/v1/number-checks"): number_check_examples,
     ("post", "/api/v1/bulk-checks"): bulk_check_examples,
+    ("post", "/api/v1/bulk-checks/receptions"): bulk_check_examples,
+    ("post", "/api/v1/bulk-checks/results"): bulk_download_examples,
     ("post", "/api/v1/card-checks/challenge"): _json({"reader_id": "R-0123456789"}),
     ("post", "/api/v1/card-checks"): _json({
         "reader_id": "R-0123456789", "nonce": "bm9uY2UtZnJvbS10aGUtY2hhbGxlbmdl",
