@@ -220,12 +220,6 @@ def test_the_gallery_and_rehearsal_in_japanese_mode_show_no_internal_names(stack
     assert not found, "ASCII words in Japanese mode:\n" + "\n".join(found)
 
 
-@pytest.mark.xfail(
-    reason="the reader page's own texts (card tray lists persona ids, sample faces astronaut:dim, "
-    "the reader id, Face/Staff/check labels) are being fixed in parallel by helper 'reader' "
-    "(cardreader_emulator); the console and gallery walks above pass",
-    strict=False,
-)
 def test_the_reader_page_in_japanese_mode_shows_no_internal_names(stack: Stack) -> None:
     found: list[str] = []
     with chromium(viewport={"width": 1280, "height": 900}) as page:
