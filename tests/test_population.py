@@ -180,4 +180,5 @@ def test_generated_person_card_check(population_server: Any) -> None:
         assert result["result"]["MessageBody"]["ProcessingResultStatus"] == "1", result
         confirmed = result["result"]["MessageBody"]["ResultList"]["ResultOfQualificationConfirmation"]
         confirmed = confirmed[0] if isinstance(confirmed, list) else confirmed
-        assert confirmed["Name"] == material["person"]["name"]
+        # answers put a full-width space between family and given name, as real answers do
+        assert confirmed["Name"] == material["person"]["name"].replace(" ", "\u3000")
