@@ -600,7 +600,8 @@ def decode_noted(
     return decode(data, model, max_bytes=max_bytes, notes=notes), notes
 
 
-def _decode(data: bytes, model: type[M], max_bytes: int, notes: list[ReadNote]) -> M:
+def _parse_message(data: bytes, max_bytes: int) -> EtElement:
+    """The document's root, which must be ``XmlMsg`` (single and bulk messages alike)."""
     root = _parse(data, max_bytes)
     if root.tag != ROOT_ELEMENT:
         raise MessageError(
@@ -609,6 +610,11 @@ def _decode(data: bytes, model: type[M], max_bytes: int, notes: list[ReadNote]) 
             f" / The root element must be {ROOT_ELEMENT}, not {root.tag!r}.",
             path=str(root.tag),
         )
+    return root
+
+
+def _decode(data: bytes, model: type[M], max_bytes: int, notes: list[ReadNote]) -> M:
+    root = _parse_message(data, max_bytes)
     return _build(model, _tree_to_data(root, model, ROOT_ELEMENT, notes), ROOT_ELEMENT)
 
 
@@ -775,14 +781,7 @@ def _no_queries(path: str) -> MessageError:
 
 
 def _bulk_from_xml(data: bytes, max_bytes: int) -> BulkRequestRead:
-    root = _parse(data, max_bytes)
-    if root.tag != ROOT_ELEMENT:
-        raise MessageError(
-            "schema_invalid",
-            f"ルート要素は {ROOT_ELEMENT} でなければなりません（「{root.tag}」でした）。"
-            f" / The root element must be {ROOT_ELEMENT}, not {root.tag!r}.",
-            path=str(root.tag),
-        )
+    root = _parse_message(data, max_bytes)
     header: RequestHeader | None = None
     queries: list[BulkQuery] | None = None
     notes: list[ReadNote] = []
