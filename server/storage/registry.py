@@ -98,19 +98,26 @@ def no_provide(session: Session, person_id: str, moment: datetime) -> bool:
     return bool(session.connection().execute(select(_no_provide_subquery(person_id, moment))).scalar())
 
 
+def _view_columns() -> list[Any]:
+    """The no-provide flag and the qualification version's columns of a person's view (``qv_*``)."""
+    return [
+        _no_provide_subquery(PERSON.c.id, bindparam("moment")).label("np_active"),
+        VERSION.c.qualification_id.label("qv_qualification_id"),
+        VERSION.c.insurer_number.label("qv_insurer_number"),
+        VERSION.c.data.label("qv_data"),
+        VERSION.c.visible_from.label("qv_visible_from"),
+        VERSION.c.row_id.label("qv_row_id"),
+        VERSION.c.withdrawn.label("qv_withdrawn"),
+    ]
+
+
 def _view_statement(person_filter: Any) -> Select[Any]:
     """Person + qualification versions visible at ``:moment`` + no-provide flag: one row per version
     (one row with empty version columns when there is none), for the persons ``person_filter`` picks."""
     return (
         select(
             PERSON,
-            _no_provide_subquery(PERSON.c.id, bindparam("moment")).label("np_active"),
-            VERSION.c.qualification_id.label("qv_qualification_id"),
-            VERSION.c.insurer_number.label("qv_insurer_number"),
-            VERSION.c.data.label("qv_data"),
-            VERSION.c.visible_from.label("qv_visible_from"),
-            VERSION.c.row_id.label("qv_row_id"),
-            VERSION.c.withdrawn.label("qv_withdrawn"),
+            *_view_columns(),
         )
         .select_from(PERSON.outerjoin(
             VERSION, and_(VERSION.c.person_id == PERSON.c.id, VERSION.c.visible_from <= bindparam("moment"))))
@@ -301,13 +308,7 @@ CARD_READ_STATEMENT = (
     select(
         _STATUS,
         PERSON,
-        _no_provide_subquery(PERSON.c.id, bindparam("moment")).label("np_active"),
-        VERSION.c.qualification_id.label("qv_qualification_id"),
-        VERSION.c.insurer_number.label("qv_insurer_number"),
-        VERSION.c.data.label("qv_data"),
-        VERSION.c.visible_from.label("qv_visible_from"),
-        VERSION.c.row_id.label("qv_row_id"),
-        VERSION.c.withdrawn.label("qv_withdrawn"),
+        *_view_columns(),
     )
     .select_from(
         _STATUS.outerjoin(PERSON, PERSON.c.id == _STATUS.c.link_person).outerjoin(
