@@ -1,9 +1,10 @@
 """How many statements a check costs, per backend: a deterministic count, not a timing.
 
 The app runs in this process (Starlette's TestClient, real HTTP semantics, the real database), so a
-SQLAlchemy event hook sees every statement it sends: the request's session, and on PostgreSQL the
-hot path's async engine (server.storage.checkdb). The shared state's reads (clock, faults, cache
-generation: at most one per key every 0.25 s, on its own connection) are counted apart.
+SQLAlchemy event hook sees every statement the request's session sends, and the hot path's own hook
+(``server.storage.checkdb.STATEMENT_HOOKS``) every statement it sends straight through the driver.
+The shared state's reads (clock, faults, cache generation: at most one per key every 0.25 s, on its
+own connection) are counted apart.
 
 Budget per check (statements sent to the database, commits included):
 - number check: the registry read (holders, person, qualification versions, no-provide flag in one
@@ -30,6 +31,7 @@ from sqlalchemy.engine import Engine
 from server.api.app import create_app
 from server.fixtures import load_fixture, read_fixture
 from server.settings import Settings
+from server.storage import checkdb
 from server.storage.database import normalize_url
 from tests import server_helpers as h
 from tests.conftest import ADMIN_TOKEN, BACKENDS, PG_URL, LiveServer
@@ -55,6 +57,9 @@ class StatementCounter:
         if id(conn) not in self.state_connections:
             self.statements.append("COMMIT")
 
+    def hot_path(self, statement: str) -> None:
+        self.statements.append(statement)
+
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def app_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -71,6 +76,7 @@ def app_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     counter = StatementCounter()
     event.listen(Engine, "before_cursor_execute", counter)
     event.listen(Engine, "commit", counter.commit)
+    checkdb.STATEMENT_HOOKS.append(counter.hot_path)
     fake_url = f"http://query-counts-{backend}"
     server = LiveServer(url=fake_url, backend=backend, process=None)  # type: ignore[arg-type]
     try:
@@ -82,6 +88,7 @@ def app_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         h._CLIENTS.pop(fake_url, None)
         event.remove(Engine, "before_cursor_execute", counter)
         event.remove(Engine, "commit", counter.commit)
+        checkdb.STATEMENT_HOOKS.remove(counter.hot_path)
         app.state.context.engine.dispose()
         if schema:
             engine = create_engine(normalize_url(url))

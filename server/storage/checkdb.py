@@ -1,11 +1,16 @@
 """The database of the check endpoints' hot path, without blocking the event loop.
 
-The check endpoints are ``async`` and reach the database through :class:`CheckDb`, two ways:
+The check endpoints are ``async`` and reach the database through :class:`CheckDb`: SQLAlchemy Core
+statements (built once in ``server.storage.registry``), each compiled once per dialect into its SQL
+text, parameter order and type conversions (:class:`Prepared`), then sent straight through the
+driver. SQLAlchemy's per-execution machinery (execution context, parameter construction, result
+metadata, pool checkout) cost more than SQLite's own work on a check's statements (profiles:
+benchmarks/README.md); the conversions are SQLAlchemy's own, so values read and written are the same.
 
-- **PostgreSQL**: an ``AsyncConnection`` of SQLAlchemy's async engine over psycopg 3's async driver,
-  in autocommit: each step of a check is one statement, one awaited round trip, and the event loop
-  serves other requests meanwhile. Per server process a small pool (:data:`PG_POOL_SIZE`).
-- **SQLite**: a pooled ``Connection`` on the event loop. SQLite is a library in the server's own
+- **PostgreSQL**: psycopg 3's ``AsyncConnection`` in autocommit, from a small pool per server process
+  and event loop (:data:`PG_POOL_SIZE`): each step of a check is one statement, one awaited round
+  trip (prepared on the server at its first use), and the event loop serves other requests meanwhile.
+- **SQLite**: the driver's connection on the event loop. SQLite is a library in the server's own
   process: a statement is CPU work of some microseconds on pages in memory (a 64 MiB page cache),
   like any other Python code of the request, with nothing to wait for but another process's write
   lock (held for the ~0.1 ms of a check's inserts, WAL). A thread hop per request cost more than the
@@ -19,15 +24,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+import weakref
+from collections import namedtuple
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
+import psycopg
+from psycopg.conninfo import make_conninfo
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, CursorResult, Engine
-from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.sql import Executable
+from sqlalchemy.engine import Dialect, Engine, make_url
+from sqlalchemy.sql import ClauseElement, Executable
+from sqlalchemy.sql.dml import ValuesBase
 
 from server.storage.database import normalize_url
 
@@ -36,43 +45,168 @@ from server.storage.database import normalize_url
 PG_POOL_SIZE = 8
 PG_MAX_OVERFLOW = 4
 
+Params = Mapping[str, Any] | None
 
-Params = Mapping[str, Any] | list[dict[str, Any]] | None
+# Called with every statement the hot path sends (and "COMMIT"): tests count a check's statements.
+STATEMENT_HOOKS: list[Callable[[str], None]] = []
+
+
+class Rows:
+    """A statement's answer: its rows (named tuples: ``row.column``) and the rows it changed."""
+
+    __slots__ = ("rowcount", "rows")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self.rows = rows
+        self.rowcount = rowcount
+
+    def all(self) -> list[Any]:
+        return self.rows
+
+    def first(self) -> Any | None:
+        return self.rows[0] if self.rows else None
+
+    def one(self) -> Any:
+        if len(self.rows) != 1:
+            raise LookupError(f"expected one row, got {len(self.rows)}")
+        return self.rows[0]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A Core statement compiled once for a dialect: what SQLAlchemy works out at every execution."""
+
+    sql: str
+    positional: bool
+    names: tuple[str, ...]  # positional: the parameters in order; named: every parameter
+    fixed: dict[str, Any]  # values the statement itself binds (``.values(used=True)``)
+    binds: dict[str, Callable[[Any], Any]]  # conversions of parameters (e.g. datetimes to UTC)
+    row: Any  # named tuple of the result's columns (None: no result rows)
+    results: tuple[Callable[[Any], Any] | None, ...] | None  # conversions of result columns
+
+    @classmethod
+    def compile(cls, statement: Executable, dialect: Dialect, keys: Sequence[str] | None) -> Prepared:
+        clause = cast(ClauseElement, statement)
+        compiled = clause.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
+        if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "escaped_bind_names", None):
+            raise ValueError("hot-path statements take every value as a plain bound parameter")
+        fixed = {name: bind.effective_value for bind, name in compiled.bind_names.items()
+                 if not bind.required}
+        names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
+        columns = compiled._result_columns  # (keyname, name, objects, type) per column
+        row = namedtuple("Row", [c[0] for c in columns]) if columns else None  # type: ignore[misc]
+        processors = tuple(c[3]._cached_result_processor(dialect, None) for c in columns)
+        return cls(sql=compiled.string, positional=compiled.positional, names=names, fixed=fixed,
+                   binds=dict(compiled._bind_processors), row=row,
+                   results=processors if any(processors) else None)
+
+    def parameters(self, params: Params) -> Any:
+        values = {**self.fixed, **params} if params else dict(self.fixed)
+        for name, convert in self.binds.items():
+            if name in values:
+                values[name] = convert(values[name])
+        if self.positional:
+            return tuple(values[name] for name in self.names)
+        return values
+
+    def rows(self, fetched: list[Any]) -> list[Any]:
+        make = self.row._make
+        if self.results is None:
+            return [make(r) for r in fetched]
+        processors = self.results
+        return [make([p(v) if p is not None else v for p, v in zip(processors, r, strict=True)])
+                for r in fetched]
+
+
+_PREPARED: dict[tuple[int, str, tuple[str, ...] | None], tuple[Executable, Prepared]] = {}
+
+
+def prepared(statement: Executable, dialect: Dialect, params: Params) -> Prepared:
+    """The statement's :class:`Prepared` for this dialect (an INSERT's for these columns)."""
+    keys = tuple(params) if params and isinstance(statement, ValuesBase) else None
+    key = (id(statement), dialect.name, keys)
+    found = _PREPARED.get(key)
+    if found is None or found[0] is not statement:
+        found = _PREPARED[key] = (statement, Prepared.compile(statement, dialect, keys))
+    return found[1]
+
+
+def _announce(sql: str) -> None:
+    for hook in STATEMENT_HOOKS:
+        hook(sql)
 
 
 class CheckDb(Protocol):
     dialect: str
 
-    async def execute(self, statement: Executable, params: Params = None) -> CursorResult[Any]: ...
+    async def execute(self, statement: Executable, params: Params = None) -> Rows: ...
 
     async def commit(self) -> None: ...
 
 
 class SyncDb:
-    """SQLite: a pooled connection (no ORM session), taken at the first statement and given back at
-    the commit. Nothing between them awaits, so a server process holds at most one at a time."""
+    """SQLite: the driver's connection (one of this process's, :func:`_sqlite_connection`), taken at the
+    first statement and given back at the commit. Nothing between them awaits, so a server process
+    holds one at a time."""
 
     dialect = "sqlite"
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.connection: Connection | None = None
+        self.connection: Any | None = None
 
-    async def execute(self, statement: Executable, params: Params = None) -> CursorResult[Any]:
+    async def execute(self, statement: Executable, params: Params = None) -> Rows:
         if self.connection is None:
-            self.connection = self.engine.connect()
-        return self.connection.execute(statement, params)
+            self.connection = _take_sqlite(self.engine)
+        plan = prepared(statement, self.engine.dialect, params)
+        if STATEMENT_HOOKS:
+            _announce(plan.sql)
+        cursor = self.connection.execute(plan.sql, plan.parameters(params))
+        rows = plan.rows(cursor.fetchall()) if plan.row is not None else []
+        return Rows(rows, cursor.rowcount)
 
     async def commit(self) -> None:
         if self.connection is not None:
+            if STATEMENT_HOOKS:
+                _announce("COMMIT")
             self.connection.commit()
             self.close()
 
     def close(self) -> None:
         """Gives the connection back (rolling back what was not committed)."""
         if self.connection is not None:
-            self.connection.close()
+            if self.connection.in_transaction:
+                self.connection.rollback()
+            _SQLITE_IDLE.setdefault(self.engine, []).append(self.connection)
             self.connection = None
+
+
+# Weakly keyed: an engine nobody uses any more (a test's) takes its connections with it.
+_SQLITE_IDLE: weakref.WeakKeyDictionary[Engine, list[Any]] = weakref.WeakKeyDictionary()
+
+
+def _take_sqlite(engine: Engine) -> Any:
+    """An idle driver connection of this engine, or a new one from the engine's pool (so with its
+    pragmas), kept out of the pool for the hot path from then on (closed when the engine is disposed)."""
+    idle = _SQLITE_IDLE.get(engine)
+    if idle:
+        return idle.pop()
+    if engine not in _SQLITE_IDLE:
+        _SQLITE_IDLE[engine] = []
+        event.listen(engine, "engine_disposed", _forget_sqlite)
+    proxied = engine.raw_connection()
+    connection = proxied.driver_connection
+    _HELD.setdefault(engine, []).append(proxied)
+    return connection
+
+
+_HELD: weakref.WeakKeyDictionary[Engine, list[Any]] = weakref.WeakKeyDictionary()
+
+
+def _forget_sqlite(engine: Engine) -> None:
+    _SQLITE_IDLE.pop(engine, None)
+    for proxied in _HELD.pop(engine, []):
+        proxied.invalidate()  # closes the driver connection
 
 
 class AsyncDb:
@@ -80,63 +214,103 @@ class AsyncDb:
 
     dialect = "postgresql"
 
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: psycopg.AsyncConnection[Any], sa_dialect: Dialect) -> None:
         self.connection = connection
+        self.sa_dialect = sa_dialect
 
-    async def execute(self, statement: Executable, params: Params = None) -> CursorResult[Any]:
-        return await self.connection.execute(statement, params)
+    async def execute(self, statement: Executable, params: Params = None) -> Rows:
+        plan = prepared(statement, self.sa_dialect, params)
+        if STATEMENT_HOOKS:
+            _announce(plan.sql)
+        cursor = await self.connection.execute(plan.sql, plan.parameters(params))
+        rows = plan.rows(await cursor.fetchall()) if plan.row is not None else []
+        return Rows(rows, cursor.rowcount)
 
     async def commit(self) -> None:
         """Nothing to do: autocommit."""
 
 
-_ENGINES: dict[tuple[str, str | None, int], AsyncEngine] = {}
-
-
-def async_engine(url: str, schema: str | None) -> AsyncEngine:
-    """This process's async engine for ``url`` (bound to the running event loop)."""
-    key = (url, schema, id(asyncio.get_running_loop()))
-    engine = _ENGINES.get(key)
-    if engine is None:
-        connect_args: dict[str, Any] = {}
-        if schema:
-            connect_args["options"] = f"-csearch_path={schema}"
-        engine = _ENGINES[key] = create_async_engine(
-            normalize_url(url), connect_args=connect_args, isolation_level="AUTOCOMMIT",
-            pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW)
-        _ping_when_idle(engine)
-    return engine
-
-
 IDLE_PING_SECONDS = 10.0
 
 
-def _ping_when_idle(engine: AsyncEngine) -> None:
-    """``pool_pre_ping`` costs a round trip at every checkout, i.e. per check: as much as one of the
+class PgPool:
+    """A few autocommit connections for one database, schema and event loop.
+
+    ``pool_pre_ping`` would cost a round trip at every checkout, i.e. per check: as much as one of the
     check's own statements. A connection is pinged only after ``IDLE_PING_SECONDS`` unused; a dead one
-    (PostgreSQL restarted) is replaced before the request uses it. Under load, connections are reused
-    within milliseconds and never pinged."""
+    (PostgreSQL restarted) is replaced before the request uses it; a broken one is not given back."""
 
-    @event.listens_for(engine.sync_engine, "checkin")
-    def _checkin(dbapi_connection: Any, record: Any) -> None:
-        record.info["idle_since"] = time.monotonic()
+    def __init__(self, conninfo: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.conninfo = conninfo
+        self.loop = loop
+        self.idle: list[tuple[psycopg.AsyncConnection[Any], float]] = []
+        self.size = 0
+        self.waiters: list[asyncio.Future[None]] = []
 
-    @event.listens_for(engine.sync_engine, "checkout")
-    def _checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        since = record.info.get("idle_since")
-        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
-            return
-        try:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("SELECT 1")
-            cursor.close()
-        except Exception as exc:  # the pool discards this connection and checks out another
-            raise DisconnectionError(f"pooled connection was dead: {exc}") from exc
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True, prepare_threshold=0)
+
+    async def take(self) -> psycopg.AsyncConnection[Any]:
+        while True:
+            while self.idle:
+                connection, since = self.idle.pop()
+                if time.monotonic() - since < IDLE_PING_SECONDS:
+                    return connection
+                try:
+                    await connection.execute("SELECT 1")
+                    return connection
+                except psycopg.Error:
+                    self.size -= 1
+                    await connection.close()
+            if self.size < PG_POOL_SIZE + PG_MAX_OVERFLOW:
+                self.size += 1
+                try:
+                    return await self._connect()
+                except BaseException:
+                    self.size -= 1
+                    raise
+            waiter = self.loop.create_future()
+            self.waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self.waiters:
+                    self.waiters.remove(waiter)
+
+    async def give_back(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        if connection.closed or connection.broken:
+            self.size -= 1
+        elif self.size > PG_POOL_SIZE and len(self.idle) >= PG_POOL_SIZE:
+            self.size -= 1  # an overflow connection, not kept
+            await connection.close()
+        else:
+            self.idle.append((connection, time.monotonic()))
+        while self.waiters:
+            waiter = self.waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)
+                break
+
+
+_POOLS: dict[tuple[str, str | None], PgPool] = {}
+
+
+def pg_pool(url: str, schema: str | None) -> PgPool:
+    """This process's pool for ``url`` (bound to the running event loop)."""
+    loop = asyncio.get_running_loop()
+    pool = _POOLS.get((url, schema))
+    if pool is None or pool.loop is not loop:
+        libpq_url = make_url(normalize_url(url)).set(drivername="postgresql")
+        conninfo = libpq_url.render_as_string(hide_password=False)
+        if schema:
+            conninfo = make_conninfo(conninfo, options=f"-csearch_path={schema}")
+        pool = _POOLS[(url, schema)] = PgPool(conninfo, loop)
+    return pool
 
 
 @asynccontextmanager
 async def check_db(engine: Engine, url: str, schema: str | None) -> AsyncIterator[CheckDb]:
-    """The request's :class:`CheckDb`: a pooled connection on SQLite, an async one on PostgreSQL."""
+    """The request's :class:`CheckDb`: SQLite's connection, or an async one on PostgreSQL."""
     if engine.dialect.name != "postgresql":
         db = SyncDb(engine)
         try:
@@ -144,5 +318,9 @@ async def check_db(engine: Engine, url: str, schema: str | None) -> AsyncIterato
         finally:
             db.close()
         return
-    async with async_engine(url, schema).connect() as connection:
-        yield AsyncDb(connection)
+    pool = pg_pool(url, schema)
+    connection = await pool.take()
+    try:
+        yield AsyncDb(connection, engine.dialect)
+    finally:
+        await pool.give_back(connection)

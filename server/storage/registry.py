@@ -404,8 +404,7 @@ async def spend_nonce_and_record(db: CheckDb, nonce: dict[str, Any], check: dict
         # Prefixed: an UPDATE takes any parameter named like one of its table's columns as a SET value.
         params = {**nonce, **{f"c_{k}": v for k, v in check.items()},
                   **{f"a_{k}": v for k, v in access.items()}}
-        # (rowcount is -1 for this statement through the async driver: count the returned rows)
-        return len((await db.execute(SPEND_AND_RECORD_PG, params)).all()) == 1
+        return len((await db.execute(SPEND_AND_RECORD_PG, params)).all()) == 1  # the access record's row
     if not await use_nonce(db, nonce["nonce"], nonce["clinic"], nonce["reader"], nonce["moment"]):
         return False
     await db.execute(INSERT_CHECK_RECORD, check)
