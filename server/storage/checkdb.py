@@ -36,6 +36,7 @@ from psycopg.conninfo import make_conninfo
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.sql import ClauseElement, Executable
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import ValuesBase
 
 from server.storage.database import normalize_url
@@ -87,17 +88,23 @@ class Prepared:
     @classmethod
     def compile(cls, statement: Executable, dialect: Dialect, keys: Sequence[str] | None) -> Prepared:
         clause = cast(ClauseElement, statement)
-        compiled = clause.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
+        compiled = cast(SQLCompiler, clause.compile(dialect=dialect,
+                                                    column_keys=list(keys) if keys is not None else None))
         if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "escaped_bind_names", None):
             raise ValueError("hot-path statements take every value as a plain bound parameter")
         fixed = {name: bind.effective_value for bind, name in compiled.bind_names.items()
                  if not bind.required}
         names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
-        columns = compiled._result_columns  # (keyname, name, objects, type) per column
+        columns = compiled._result_columns or []  # (keyname, name, objects, type) per column
         row = namedtuple("Row", [c[0] for c in columns]) if columns else None  # type: ignore[misc]
         processors = tuple(c[3]._cached_result_processor(dialect, None) for c in columns)
+        binds = {}
+        for name, convert in compiled._bind_processors.items():
+            if not callable(convert):  # a tuple type's per-element conversions: not on the hot path
+                raise ValueError(f"parameter {name}: tuple parameters are not supported here")
+            binds[name] = convert
         return cls(sql=compiled.string, positional=compiled.positional, names=names, fixed=fixed,
-                   binds=dict(compiled._bind_processors), row=row,
+                   binds=binds, row=row,
                    results=processors if any(processors) else None)
 
     def parameters(self, params: Params) -> Any:
