@@ -98,7 +98,7 @@ class Prepared:
         columns = compiled._result_columns or []  # (keyname, name, objects, type) per column
         row = namedtuple("Row", [c[0] for c in columns]) if columns else None  # type: ignore[misc]
         processors = tuple(c[3]._cached_result_processor(dialect, None) for c in columns)
-        binds = {}
+        binds: dict[str, Callable[[Any], Any]] = {}
         for name, convert in compiled._bind_processors.items():
             if not callable(convert):  # a tuple type's per-element conversions: not on the hot path
                 raise ValueError(f"parameter {name}: tuple parameters are not supported here")
