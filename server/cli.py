@@ -72,7 +72,7 @@ def serve(
     if fixture:
         _load(fixture)
     uvicorn.run(
-        "server.api.app:create_app",
+        "server.api.app:serve_app",
         factory=True,
         host=host,
         port=port,

@@ -37,4 +37,8 @@ def hold(char: str, policy: Policy) -> str:
 
 
 def replace_unrepresentable(text: str, policy: Policy) -> str:
-    return "".join(hold(c, policy) for c in text)
+    try:
+        text.encode(policy.name_codec)  # the usual case: every character held as it is
+    except UnicodeEncodeError:
+        return "".join(hold(c, policy) for c in text)
+    return text
