@@ -9,7 +9,11 @@ JST = timezone(timedelta(hours=9), "JST")
 
 def ymd(day: date | None) -> str | None:
     """2025-11-10 -> "20251110" (None stays None)."""
-    return day.strftime("%Y%m%d") if day else None
+    if not day:
+        return None
+    if day.year >= 1000:  # an answer has a handful of dates: formatted without strftime
+        return f"{day.year}{day.month:02d}{day.day:02d}"
+    return day.strftime("%Y%m%d")
 
 
 def timestamp(moment: datetime) -> str:

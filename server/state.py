@@ -153,6 +153,9 @@ class SharedState:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._cache: dict[str, tuple[float, Any]] = {}
+        # The clock and the faults as objects, made again only when their stored value is a new one
+        # (a refresh or a write): every request asks for both.
+        self._objects: dict[str, tuple[Any, Any]] = {}
         self._lock = threading.Lock()
         self._connection: Connection | None = None
         self._refresher: threading.Thread | None = None
@@ -216,10 +219,21 @@ class SharedState:
         self._run(lambda connection: connection.execute(statement))
         self._cache[key] = (time.monotonic(), value)
 
+    def _object(self, key: str, data: Any, make: Callable[[Any], Any]) -> Any:
+        known = self._objects.get(key)
+        if known is not None and known[0] is data:
+            return known[1]
+        made = make(data)
+        self._objects[key] = (data, made)
+        return made
+
     @property
     def clock(self) -> SimulatedClock:
         data = self._read("clock")
-        return SimulatedClock.from_json(data) if data else SimulatedClock.real_time()
+        if not data:
+            return SimulatedClock.real_time()
+        clock: SimulatedClock = self._object("clock", data, SimulatedClock.from_json)
+        return clock
 
     @clock.setter
     def clock(self, value: SimulatedClock) -> None:
@@ -228,7 +242,10 @@ class SharedState:
     @property
     def faults(self) -> Faults:
         data = self._read("faults")
-        return Faults.from_json(data) if data else Faults()
+        if not data:
+            return Faults()
+        faults: Faults = self._object("faults", data, Faults.from_json)
+        return faults
 
     @faults.setter
     def faults(self, value: Faults) -> None:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -173,6 +174,10 @@ def bearer(authorization: str | None) -> str:
     return authorization[7:].strip()
 
 
+# The presented token's hash, remembered for the few tokens of the clinics calling this process.
+_presented_hash = lru_cache(maxsize=256)(token_hash)
+
+
 async def clinic_identity(
     ctx: Context,
     session: DbSession,
@@ -195,7 +200,7 @@ def identify_clinic(ctx: AppContext, session: SessionLike, x_medical_institution
     if expected is None:
         raise unauthorized(f"unknown medical institution code {code}")
     # Bytes, not str: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
-    if not hmac.compare_digest(expected.encode(), token_hash(token).encode()):
+    if not hmac.compare_digest(expected.encode(), _presented_hash(token).encode()):
         raise unauthorized(f"wrong credential for medical institution {code}")
     return ClinicIdentity(code=code)
 
