@@ -184,7 +184,9 @@ class SyncDb:
         if self.connection is not None:
             if self.connection.in_transaction:
                 self.connection.rollback()
-            _SQLITE_IDLE.setdefault(self.engine, []).append(self.connection)
+            idle = _SQLITE_IDLE.get(self.engine)
+            if idle is not None:  # (None: the engine was disposed meanwhile, the connection closed)
+                idle.append(self.connection)
             self.connection = None
 
 
@@ -287,6 +289,9 @@ class PgPool:
     async def give_back(self, connection: psycopg.AsyncConnection[Any]) -> None:
         if connection.closed or connection.broken:
             self.size -= 1
+        elif connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self.size -= 1  # a statement cut short (the request was cancelled): not reused
+            await connection.close()
         elif self.size > PG_POOL_SIZE and len(self.idle) >= PG_POOL_SIZE:
             self.size -= 1  # an overflow connection, not kept
             await connection.close()

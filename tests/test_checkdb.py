@@ -1,0 +1,169 @@
+"""The check endpoints' database access (server.storage.checkdb): statements compiled once and sent
+straight through the driver read and write exactly what SQLAlchemy would, and PostgreSQL's small pool
+replaces connections that died or were left mid-statement."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from server.clock import JST
+from server.storage import checkdb, registry
+from server.storage.database import create_tables, make_engine
+from tests.conftest import BACKENDS, PG_URL, _drop_schema
+
+MOMENT = datetime(2026, 12, 3, 9, 30, 15, 123456, tzinfo=JST)
+
+
+@dataclass(frozen=True)
+class Database:
+    engine: Engine
+    url: str
+    schema: str | None
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "postgres":
+        assert PG_URL
+        schema = f"onshi_test_cdb_{uuid.uuid4().hex[:8]}"
+        made = Database(make_engine(PG_URL, schema=schema), PG_URL, schema)
+    else:
+        url = f"sqlite:///{tmp_path / 'onshi.db'}"
+        made = Database(make_engine(url), url, None)
+    create_tables(made.engine)
+    try:
+        yield made
+    finally:
+        made.engine.dispose()
+        if made.schema:
+            _drop_schema(made.schema)
+
+
+def nonce_row(value: str) -> dict[str, object]:
+    return {"value": value, "clinic_code": "1312345678", "reader_id": "reader-1",
+            "expires_at": MOMENT + timedelta(seconds=60), "used": False}
+
+
+async def in_check_db(database: Database, work: Callable[[checkdb.CheckDb], Awaitable[object]]) -> object:
+    async with checkdb.check_db(database.engine, database.url, database.schema) as db:
+        result = await work(db)
+        await db.commit()
+        return result
+
+
+def test_a_row_written_on_the_hot_path_reads_back_as_sqlalchemy_reads_it(database: Database) -> None:
+    async def work(db: checkdb.CheckDb) -> object:
+        await db.execute(registry.INSERT_NONCE, nonce_row("n-1"))
+        return None
+
+    asyncio.run(in_check_db(database, work))
+
+    async def read(db: checkdb.CheckDb) -> object:
+        return (await db.execute(registry.NONCE_STATE_STATEMENT, {"value": "n-1"})).one()
+
+    ours = asyncio.run(in_check_db(database, read))
+    with database.engine.connect() as connection:
+        theirs = connection.execute(registry.NONCE_STATE_STATEMENT, {"value": "n-1"}).one()
+    assert tuple(ours) == tuple(theirs)  # type: ignore[arg-type]
+    assert ours.expires_at == MOMENT + timedelta(seconds=60)  # type: ignore[attr-defined]
+    assert ours.expires_at.tzinfo is not None  # type: ignore[attr-defined]
+    assert ours.used is False  # type: ignore[attr-defined]
+
+
+def test_a_nonce_is_used_up_once_and_only_before_it_expires(database: Database) -> None:
+    async def work(db: checkdb.CheckDb) -> object:
+        await db.execute(registry.INSERT_NONCE, nonce_row("n-2"))
+        await db.execute(registry.INSERT_NONCE, nonce_row("n-3"))
+        late = MOMENT + timedelta(seconds=61)
+        return (await registry.use_nonce(db, "n-2", "1312345678", "reader-1", MOMENT),
+                await registry.use_nonce(db, "n-2", "1312345678", "reader-1", MOMENT),
+                await registry.use_nonce(db, "n-3", "1312345678", "reader-2", MOMENT),
+                await registry.use_nonce(db, "n-3", "1312345678", "reader-1", late))
+
+    assert asyncio.run(in_check_db(database, work)) == (True, False, False, False)
+
+
+def test_nothing_is_kept_of_a_check_that_failed_before_its_commit(database: Database) -> None:
+    if database.schema is not None:
+        pytest.skip("PostgreSQL's hot path is autocommit: each statement stands alone")
+
+    async def work(db: checkdb.CheckDb) -> object:
+        await db.execute(registry.INSERT_NONCE, nonce_row("n-4"))
+        raise RuntimeError("the check failed")
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(in_check_db(database, work))
+    with database.engine.connect() as connection:
+        found = connection.execute(select(registry.NONCE).where(registry.NONCE.c.value == "n-4")).first()
+    assert found is None
+
+
+postgres_only = pytest.mark.skipif(PG_URL is None, reason="needs ONSHI_TEST_DATABASE_URL")
+
+
+@postgres_only
+def test_a_pooled_connection_whose_server_died_is_replaced_before_use(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert PG_URL
+    monkeypatch.setattr(checkdb, "IDLE_PING_SECONDS", 0.0)  # every idle connection is pinged
+
+    async def scenario() -> tuple[int, int, int]:
+        pool = checkdb.pg_pool(PG_URL, None)
+        first = await pool.take()
+        dead = first.info.backend_pid
+        await pool.give_back(first)
+        async with await psycopg.AsyncConnection.connect(PG_URL, autocommit=True) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s)", (dead,))
+        await asyncio.sleep(0.2)
+        second = await pool.take()
+        alive = second.info.backend_pid
+        answer = await (await second.execute("SELECT 1")).fetchone()
+        await pool.give_back(second)
+        await second.close()
+        return dead, alive, answer[0] if answer else 0
+
+    dead, alive, answer = asyncio.run(scenario())
+    assert alive != dead
+    assert answer == 1
+
+
+@postgres_only
+def test_a_connection_left_in_the_middle_of_a_statement_is_never_handed_out_unusable() -> None:
+    """A request cancelled while its statement runs: the next request still gets a working connection."""
+    assert PG_URL
+
+    async def scenario() -> int:
+        pool = checkdb.pg_pool(PG_URL, None)
+        connection = await pool.take()
+        statement = asyncio.ensure_future(connection.execute("SELECT pg_sleep(5)"))
+        await asyncio.sleep(0.2)
+        statement.cancel()
+        with pytest.raises((asyncio.CancelledError, psycopg.Error)):
+            await statement
+        await pool.give_back(connection)
+        following = await pool.take()
+        answer = await (await following.execute("SELECT 1")).fetchone()
+        await pool.give_back(following)
+        for idle, _ in pool.idle:
+            await idle.close()
+        return answer[0] if answer else 0
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 10)) == 1
+
+
+def test_checkdb_moment_is_stored_in_utc() -> None:
+    """SQLAlchemy's own conversion (sqlmodel's UTCDateTime) is the one applied on the hot path."""
+    plan = checkdb.prepared(registry.INSERT_NONCE, make_engine("sqlite://").dialect, nonce_row("x"))
+    values = plan.parameters(nonce_row("x"))
+    stored = dict(zip(plan.names, values, strict=True))["expires_at"]
+    assert stored == (MOMENT + timedelta(seconds=60)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
