@@ -18,7 +18,11 @@ def ymd(day: date | None) -> str | None:
 
 def timestamp(moment: datetime) -> str:
     """A moment as YYYYMMDDHHmmss in JST."""
-    return moment.astimezone(JST).strftime("%Y%m%d%H%M%S")
+    local = moment.astimezone(JST)
+    if local.year >= 1000:  # every answer carries a few: formatted without strftime
+        return (f"{local.year}{local.month:02d}{local.day:02d}"
+                f"{local.hour:02d}{local.minute:02d}{local.second:02d}")
+    return local.strftime("%Y%m%d%H%M%S")
 
 
 def parse_timestamp(text: str) -> datetime:
