@@ -5,8 +5,8 @@ are ours, grouped like a vendor's: R1xx card, R2xx camera, R3xx PIN, R4xx device
 and central system, R6xx the session (timeout, cancel), R7xx the smartphone マイナ保険証 on the
 汎用カードリーダー (no such reader at this clinic, the phone not read, moved too early, the holder's
 confirmation on the phone failed). Every R7xx tells the counter what to do next: check by other
-means (資格確認書, 資格情報のお知らせ or the マイナポータル 資格情報画面, a number check), never 100%. The wording follows the real readers'
-style: what happened, then what to do.
+means (資格確認書, 資格情報のお知らせ or the マイナポータル 資格情報画面, a number check), never 100%.
+The wording follows the real readers' style: what happened, then what to do.
 """
 
 from __future__ import annotations
@@ -121,7 +121,8 @@ class ReaderError(Code):
         "暗証番号がロックされています（マイナンバーカードと共通）。スマートフォンでは確認できません。"
         "カードの顔認証、資格確認書または資格情報のお知らせで確認してください。ロック解除は市区町村窓口です。",
         "The PIN (shared with the My Number card) is locked, so the smartphone cannot be used. Use the "
-        "card's face authentication, the 資格確認書 or the 資格情報のお知らせ; the municipal office resets it.",
+        "card's face authentication, the 資格確認書 or the 資格情報のお知らせ; the municipal office "
+        "resets it.",
     )
     PHONE_NOT_SET_UP = (
         "R707",
