@@ -28,7 +28,8 @@ from onshi.messages import ResultMessage
 from onshi.procs import ROOT
 from tests.test_conformance import check_file
 
-CONSENT_ALL = {"medical": True, "operation": True, "checkup": True, "limit": True, "prescription": "electronic"}
+CONSENT_ALL = {"medical": True, "operation": True, "checkup": True, "limit": True,
+               "prescription": "electronic"}
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +131,8 @@ def test_iphone_check_end_to_end_is_a_smartphone_biometric_check(counter: Counte
     assert data.split(b"\n")[1] == ("<!-- 確認方法: スマートフォン（iPhone・生体認証） / "
                                     "method: smartphone (iPhone, biometrics) -->").encode()
     check_file(data, "phone.xml")  # the real element set, by the rules real clinic programs apply
-    xmlcodec.validate(xmlcodec.encode(message, message.MessageHeader.CharacterCodeIdentifier), "OQSsiquc01res")
+    in_spec_order = xmlcodec.encode(message, message.MessageHeader.CharacterCodeIdentifier)
+    xmlcodec.validate(in_spec_order, "OQSsiquc01res")  # and valid against our XSD
     assert message.MessageBody.QualificationValidity is not None
     assert message.MessageBody.QualificationValidity.value == "1"
     (notice,) = console.received
@@ -305,8 +307,10 @@ steps:
     files = sorted((tmp_path / "results").glob("OQSsiquc01res_face_*.xml"))
     assert len(files) == 2
     comments = sorted(f.read_bytes().decode().split("\n")[1] for f in files)
-    assert comments == ["<!-- 確認方法: スマートフォン（Android・暗証番号） / method: smartphone (Android, PIN) -->",
-                        "<!-- 確認方法: スマートフォン（iPhone・生体認証） / method: smartphone (iPhone, biometrics) -->"]
+    assert comments == [
+        "<!-- 確認方法: スマートフォン（Android・暗証番号） / method: smartphone (Android, PIN) -->",
+        "<!-- 確認方法: スマートフォン（iPhone・生体認証） / method: smartphone (iPhone, biometrics) -->",
+    ]
 
 
 def test_no_general_reader_by_flag_and_by_script_step(live_server: Any, tmp_path: Path) -> None:
