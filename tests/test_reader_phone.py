@@ -23,6 +23,7 @@ import pytest
 from cardreader_emulator.central import Admin, Central, ReaderIdentity
 from cardreader_emulator.provision import fetch_fixture_cards, fetch_fixture_phones
 from cardreader_emulator.reader import Reader, ReaderConfig
+from cardreader_emulator.results import medium_comment, write_result_file
 from onshi import xmlcodec
 from onshi.messages import ResultMessage
 from onshi.procs import ROOT
@@ -133,6 +134,10 @@ def test_iphone_check_end_to_end_is_a_smartphone_biometric_check(counter: Counte
     check_file(data, "phone.xml")  # the real element set, by the rules real clinic programs apply
     in_spec_order = xmlcodec.encode(message, message.MessageHeader.CharacterCodeIdentifier)
     xmlcodec.validate(in_spec_order, "OQSsiquc01res")  # and valid against our XSD
+    comment = medium_comment("smartphone", "iphone", "biometric")
+    schema_file = write_result_file(counter.results / "schema", r.last_answer["result"], message.MessageHeader
+                                    .CharacterCodeIdentifier, order="schema", comment=comment)
+    xmlcodec.validate(schema_file.read_bytes(), "OQSsiquc01res")  # the file itself, comment and all
     assert message.MessageBody.QualificationValidity is not None
     assert message.MessageBody.QualificationValidity.value == "1"
     (notice,) = console.received
