@@ -7,7 +7,7 @@ counter sees, the right response, figures) are *not* repeated in scenarios: they
 
 File layout (see any shipped scenario)::
 
-    id, failure (F1–F15), title {ja, en}, neutral_title {ja, en} (what trainees see),
+    id, failure (F1–F17), title {ja, en}, neutral_title {ja, en} (what trainees see),
     persona (fixture persona id), clinic, arrive_at (simulated)
     brief {ja, en}             what the trainee is told
     patient_says {ja, en}      what the patient says at the counter
@@ -176,7 +176,7 @@ READER_FAULTS_OFF: dict[str, Any] = {
 # The actions of the reader emulator's scripted mode (``cardreader_emulator.script``): a scenario's
 # ``reader: {script: [...]}`` is a script in that format, handed to `onshi reader run` as it is.
 READER_SCRIPT_ACTIONS = ("start", "fault", "place", "method", "face", "pin", "visual", "consent", "expect",
-                         "wait", "cancel", "remove")
+                         "wait", "cancel", "remove", "general_reader", "phone", "confirm_on_phone", "hold")
 DOCUMENT_KINDS = ("my_number_card", "eligibility_notice", "eligibility_certificate", "elderly_certificate",
                   "memo")
 
@@ -291,7 +291,7 @@ def parse_scenario(data: Any, path: Path | None = None) -> Scenario:
     try:
         FailureMode.by_id(str(data["failure"]))
     except KeyError as exc:
-        raise ScenarioError(f"{sid}: unknown failure {data['failure']!r} (F1–F15)") from exc
+        raise ScenarioError(f"{sid}: unknown failure {data['failure']!r} (F1–F17)") from exc
 
     documents = []
     for i, doc in enumerate(data.get("documents") or []):
