@@ -309,6 +309,9 @@ def describe_reader(screens: list[dict[str, Any]], facts: Mapping[str, Any]) -> 
         validity = next((v for v in QualificationValidity if v.value == facts.get("validity")), None)
         ja = f"読み取り機の結果: 資格 {validity.ja if validity else facts.get('validity') or '-'}"
         en = f"the reader's result: qualification {validity.en if validity else facts.get('validity') or '-'}"
+        if facts.get("status") == "2":  # the central system could not confirm: its code, not a validity
+            code = facts.get("result_code") or "-"
+            ja, en = f"読み取り機の結果: 確認できず（{code}）", f"the reader's result: not confirmed ({code})"
         method = METHOD_LABELS.get(str(facts.get("method")))
         by_phone = facts.get("medium") == "smartphone"
         phone = PLATFORM_LABELS.get(str(facts.get("platform"))) if by_phone else None
@@ -318,9 +321,6 @@ def describe_reader(screens: list[dict[str, Any]], facts: Mapping[str, Any]) -> 
         elif method:
             ja += f"（{method.ja}）"
             en += f" (by {method.en})"
-        if facts.get("status") == "2" and facts.get("result_code"):
-            ja += f" / 処理結果 {facts['result_code']}（確認できず）"
-            en += f" / result {facts['result_code']} (not confirmed)"
         if facts.get("name"):
             ja += f" / 氏名 {facts['name']}"
             en += f" / name {facts['name']}"
