@@ -341,3 +341,41 @@ def test_a_script_step_with_a_wrong_argument_is_refused_before_anything_runs(
     done = run_script(live_server, tmp_path, "- phone: healthy-employee.iphone\n- hold: wave_around\n")
     assert done.returncode == 1
     assert "hold" in done.stderr and "not_read" in done.stderr
+
+
+def onshi_card(live_server: Any, tray: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "onshi", "card", "--server", live_server.url, "--admin-token",
+         live_server.admin_token, "--cards-dir", str(tray), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def test_onshi_card_issue_phone_sets_a_phone_up_and_refuses_what_the_real_one_refuses(
+    live_server: Any, identity: ReaderIdentity, tmp_path: Path
+) -> None:
+    live_server.reset()
+    tray = tmp_path / "cards"
+    try:
+        done = onshi_card(live_server, tray, "issue", "--phone", "android", "--person", "healthy-national")
+        assert done.returncode == 0, done.stderr
+        made = json.loads(done.stdout)
+        assert made["phone_id"] == "healthy-national.android" and made["name"] == "鈴木 一郎"
+        card_serial = live_server.admin("GET", "/cards/healthy-national")["serial"]
+        assert made["serial"] != card_serial  # the phone's own certificate
+        refused = onshi_card(live_server, tray, "issue", "--phone", "iphone", "--person", "preschool-child")
+        assert refused.returncode == 1 and "15歳未満" in refused.stderr and "under 15" in refused.stderr
+        listed = onshi_card(live_server, tray, "list")
+        assert "healthy-national.android" in listed.stdout and "preschool-child" not in listed.stdout
+        # the new phone works at the reader with the card's PIN (鈴木一郎's is 2468)
+        central = Central(live_server.url, live_server.clinic_code, live_server.clinic_token, identity)
+        r = Reader(ReaderConfig(cards_dir=tray, results_dir=tmp_path / "results"), central)
+        r.choose_phone("healthy-national.android")
+        r.enter_pin("2468")
+        r.hold_phone("ok")
+        snap = r.snapshot()
+        while snap["state"] == "consent":
+            snap = r.answer_consent("2" if snap["consent_step"] == "prescription" else True)
+        assert snap["summary"]["validity"] == "1" and snap["summary"]["medium"] == "smartphone"
+    finally:
+        live_server.reset()
