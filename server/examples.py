@@ -18,7 +18,8 @@ Layout::
     DIR/<persona>/card-check-request_<persona>.json        what the reader submits (card holders)
     DIR/<persona>/card-check-answer_<persona>.json         the answer (JSON)
     DIR/<persona>/OQSsiquc01res_face_<persona>.xml|_sjis.xml   the answer as the reader's result file
-    DIR/<persona>/phone-check-request_<phone>.json|phone-check-answer_<phone>.json|OQSsiquc01res_face_<phone>.xml
+    DIR/<persona>/phone-check-request_<phone>.json|phone-check-answer_<phone>.json
+    DIR/<persona>/OQSsiquc01res_face_<phone>.xml|_sjis.xml
                                           a check by phone (smartphone マイナ保険証, <person>.<platform>)
     DIR/F13-outage/OQSsiquc01req_F13-outage.json   a number check while the central system is down (F13)
     DIR/F13-outage/outage-answer_F13-outage.json   the 503 problem answer it gets, as is
@@ -244,9 +245,11 @@ def _phone_examples(session: _Session, out: _Writer, entry: PersonaFiles) -> Non
         answer = session.clinic("/card-checks", json=submission).json()
         entry.files.append(out.write(f"{pid}/phone-check-request_{phone}.json", _json(submission)))
         entry.files.append(out.write(f"{pid}/phone-check-answer_{phone}.json", _json(answer)))
-        submission = session.card_submission(pid, method, "utf-8", phone=phone)
-        response = session.clinic("/card-checks", json=submission, params={"format": "xml"})
-        entry.files.append(out.write(f"{pid}/{READER_RESULT_PREFIX}{phone}.xml", response.content))
+        for encoding, suffix in (("utf-8", ""), ("shift_jis", "_sjis")):
+            submission = session.card_submission(pid, method, encoding, phone=phone)
+            response = session.clinic("/card-checks", json=submission, params={"format": "xml"})
+            name = f"{pid}/{READER_RESULT_PREFIX}{phone}{suffix}.xml"
+            entry.files.append(out.write(name, response.content))
         entry.phone_outcomes.append(f"{phone.rsplit('.', 1)[1]} {_outcome(answer['result'])}")
 
 
