@@ -379,3 +379,30 @@ def test_onshi_card_issue_phone_sets_a_phone_up_and_refuses_what_the_real_one_re
         assert snap["summary"]["validity"] == "1" and snap["summary"]["medium"] == "smartphone"
     finally:
         live_server.reset()
+
+
+def test_a_phone_set_up_again_is_re_made_in_the_tray_and_then_works(
+    live_server: Any, identity: ReaderIdentity, tmp_path: Path
+) -> None:
+    """F17's way out: the expired phone is set up again (from the renewed card); a running reader's tray
+    follows the registry, so the next check by phone passes."""
+    from cardreader_emulator.card import CardStore
+    from cardreader_emulator.tray import Tray
+
+    live_server.reset()
+    try:
+        counter = Counter(live_server, identity, tmp_path)
+        counter.stock(phones=("f17-phone-expired.android",))
+        old = counter.reader.store.phone("f17-phone-expired.android")
+        live_server.admin("POST", "/phones", json={"person_id": "f17-phone-expired", "platform": "android"})
+        source = Admin(live_server.url, live_server.admin_token)
+        r = counter.reader
+        r.tray = Tray(CardStore(counter.tray), source)
+        snap = r.choose_phone("f17-phone-expired.android")
+        assert snap["phone"]["serial"] != old.serial and r.tray.remade == 1
+        r.enter_pin("1234")
+        r.hold_phone("ok")
+        assert counter.consents()["summary"]["validity"] == "1"
+        source.close()
+    finally:
+        live_server.reset()
