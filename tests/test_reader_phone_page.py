@@ -99,6 +99,9 @@ def test_phone_checks_on_the_page_for_both_platforms_and_without_a_general_reade
         page.click("#phone-choose")
         wait_state(page, "phone_pin")
         assert "カードと共通" in page.inner_text("#message")
+        page.click('#keypad button:text-is("1")')
+        look(page, "06a-android-pin")
+        page.click('#keypad button:text-is("訂正")')
         for digit in "1234":
             page.click(f'#keypad button:text-is("{digit}")')
         page.click('#keypad button:text-is("確定")')
