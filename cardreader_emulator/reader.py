@@ -276,6 +276,8 @@ class Reader:
         """The phone held on the 汎用 reader: ``ok``, ``not_read`` (antenna position), ``moved_early``;
         ``timeout``: it is not held in time (the reader's clock runs to the end of the hold's time)."""
         if outcome == "timeout":
+            if self.machine.state is not State.PHONE_HOLD:
+                raise InvalidAction(self.machine.state, PhoneHeld(outcome))
             return self.run_out_the_clock()
         return self._act(PhoneHeld(outcome))
 

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from cardreader_emulator.central import Admin, Central, ReaderIdentity
+from cardreader_emulator.machine import InvalidAction
 from cardreader_emulator.provision import fetch_fixture_cards, fetch_fixture_phones
 from cardreader_emulator.reader import Reader, ReaderConfig
 from cardreader_emulator.results import medium_comment, write_result_file
@@ -203,6 +204,8 @@ def test_hold_faults_not_read_moved_early_then_timeout(counter: Counter) -> None
     counter.stock(phones=("f16-phone-only.iphone",))
     r = counter.reader
     r.choose_phone("f16-phone-only.iphone")
+    with pytest.raises(InvalidAction):
+        r.hold_phone("timeout")  # nothing to hold yet: Face ID first
     r.confirm_on_phone(True)
     assert r.hold_phone("not_read")["notice"]["code"] == "R702"
     assert r.hold_phone("moved_early")["notice"]["code"] == "R703"
