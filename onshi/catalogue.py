@@ -451,6 +451,29 @@ class FailureMode(Enum):
         cost_en="The card cannot be used; without papers, nothing confirms.",
     )
 
+    # TEMP (until main has the lead's entries): F16/F17 per the issue-12 contract.
+    PHONE_WITHOUT_GENERAL_READER = Failure(
+        "F16",
+        "汎用カードリーダーのない医療機関でスマートフォンだけ",
+        "phone only, no general-purpose reader",
+        "カードリーダーが「この医療機関ではスマートフォンは使えません」と表示する",
+        "the reader says the smartphone cannot be used at this clinic",
+        "資格確認書・資格情報のお知らせ（またはスマートフォンのマイナポータル資格情報画面）で番号確認。10割負担にしない。",
+        "Check by number from the 資格確認書, the 資格情報のお知らせ or the マイナポータル 資格情報画面 on the "
+        "phone. Never charge 100%.",
+        layer="reader",
+    )
+    PHONE_CERTIFICATE = Failure(
+        "F17",
+        "スマートフォンの電子証明書・紐付けのトラブル",
+        "the phone's own certificate or link fails",
+        "スマートフォンで確認すると証明書の期限切れ・失効・未登録のエラー（カードなら確認できる）",
+        "a phone check ends in an expired, revoked or not-registered error (the card would work)",
+        "カードがあればカードで。なければ資格確認書・資格情報のお知らせ・マイナポータル資格情報画面で番号確認。10割負担にしない。",
+        "Use the card if the patient has it; otherwise check by number from the 資格確認書, the "
+        "資格情報のお知らせ or the マイナポータル 資格情報画面. Never charge 100%.",
+    )
+
     @property
     def id(self) -> str:
         return self.value.id

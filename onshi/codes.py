@@ -257,6 +257,18 @@ class AuthMethod(Code):
     FACE = ("face", "顔認証", "face authentication")
     PIN = ("pin", "暗証番号", "PIN")
     VISUAL = ("visual", "目視確認", "visual check by staff")
+    BIOMETRIC = ("biometric", "スマートフォンの生体認証（Face ID / Touch ID）",
+                 "biometrics on the phone (Face ID / Touch ID)")
+
+
+class CheckMedium(Code):
+    CARD = ("card", "マイナンバーカード", "My Number card")
+    SMARTPHONE = ("smartphone", "スマートフォン", "smartphone")
+
+
+class PhonePlatform(Code):
+    ANDROID = ("android", "Android", "Android")
+    IPHONE = ("iphone", "iPhone", "iPhone")
 
 
 class MedicalInfoKind(Code):
