@@ -459,7 +459,8 @@ class FailureMode(Enum):
         "カードリーダーが「この医療機関ではスマートフォンは使えません」と表示する",
         "the reader says the smartphone cannot be used at this clinic",
         "資格確認書・資格情報のお知らせ（またはスマートフォンのマイナポータル資格情報画面）で番号確認。10割負担にしない。",
-        "Check by number from the 資格確認書, the 資格情報のお知らせ or the マイナポータル 資格情報画面 on the "
+        "Check by number from the 資格確認書, the 資格情報のお知らせ or the マイナポータル 資格情報画面 "
+        "on the "
         "phone. Never charge 100%.",
         layer="reader",
     )

@@ -1,0 +1,202 @@
+"""The console and the smartphone マイナ保険証: how a check was made, and the next step on the phone troubles.
+
+A phone check is shown as what it was (スマートフォン, iPhone/Android, 生体認証/暗証番号). When the phone
+cannot be used — the clinic has no 汎用カードリーダー (F16), or the phone's own certificate or link fails
+(F17) — staff are sent to the card, the 資格確認書 / 資格情報のお知らせ / マイナポータル 資格情報画面 and a
+number check, never to charging 100%. Real processes: the server, the console, Chromium.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from clinic_client.explain import explain
+from clinic_client.outcome import CheckOutcome, HowChecked, Note
+from clinic_client.testing import ALL_CONSENTS, pin_card_check
+from onshi.catalogue import FailureMode
+from onshi.codes import (
+    AuthMethod,
+    CheckMedium,
+    PhonePlatform,
+    ProcessingResultCode,
+    ProcessingResultStatus,
+    QualificationValidity,
+)
+from tests.browser import chromium, screenshot
+from tests.test_console_browser import chart, client, console, console_home  # noqa: F401 (fixtures)
+
+IPHONE = HowChecked(CheckMedium.SMARTPHONE, PhonePlatform.IPHONE, AuthMethod.BIOMETRIC)
+ANDROID = HowChecked(CheckMedium.SMARTPHONE, PhonePlatform.ANDROID, AuthMethod.PIN)
+
+
+# --- how a check was made, in words -----------------------------------------------------------------
+
+
+def test_how_a_check_was_made_reads_japanese_first_with_english_available() -> None:
+    assert IPHONE.label("ja") == "スマートフォン（iPhone）・生体認証（Face ID / Touch ID）"
+    assert IPHONE.label("en") == "smartphone (iPhone) · biometrics (Face ID / Touch ID)"
+    assert ANDROID.label("ja") == "スマートフォン（Android）・暗証番号"
+    assert HowChecked.parse("card", None, "face") == HowChecked(CheckMedium.CARD, None, AuthMethod.FACE)
+    assert HowChecked.parse("card", None, "visual").label("ja") == "マイナンバーカード・目視確認"  # type: ignore[union-attr]
+    # The reader's notice names a platform: only a phone has one. Nothing said: nothing shown.
+    phone = HowChecked(CheckMedium.SMARTPHONE, PhonePlatform.ANDROID)
+    assert HowChecked.parse(None, "android", None) == phone
+    assert HowChecked.parse(None, None, None) is None
+    assert HowChecked.parse("tablet", None, None) is None  # an unknown word is not guessed at
+    # The answer says smartphone + biometric; the reader's notice adds the platform.
+    answer = HowChecked.parse("smartphone", None, "biometric")
+    assert answer is not None and answer.merged(HowChecked.parse(None, "iphone")) == IPHONE
+
+
+# --- which catalogue entry, and the phone's next step -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        ProcessingResultCode.CERTIFICATE_EXPIRED,
+        ProcessingResultCode.CERTIFICATE_REVOKED,
+        ProcessingResultCode.NOT_REGISTERED,
+        ProcessingResultCode.RENEWAL_LINK_PENDING,
+    ],
+)
+def test_a_phone_certificate_error_is_the_phones_own_not_the_cards(code: ProcessingResultCode) -> None:
+    by_phone = CheckOutcome(ProcessingResultStatus.ERROR, None, notes=(Note.of(code),), how=ANDROID)
+    explained = explain(by_phone)
+    assert explained.ids == ("F17",) and explained.by_phone and explained.declaration
+    # The same code from a card check keeps the card's entry (renew at the municipality, …).
+    by_card = CheckOutcome(ProcessingResultStatus.ERROR, None, notes=(Note.of(code),),
+                           how=HowChecked(CheckMedium.CARD, None, AuthMethod.PIN))
+    assert "F17" not in explain(by_card).ids and not explain(by_card).by_phone
+    # The reader's notice alone can say it was a phone (an answer from a server without the medium).
+    bare = CheckOutcome(ProcessingResultStatus.ERROR, None, notes=(Note.of(code),))
+    assert explain(bare, how=IPHONE).ids == ("F17",)
+
+
+def test_a_valid_phone_check_is_not_a_trouble() -> None:
+    fine = CheckOutcome(ProcessingResultStatus.NORMAL, QualificationValidity.VALID, how=IPHONE)
+    assert explain(fine).ids == () and not explain(fine).declaration
+    # The phone's certificate ends soon: no card entry (renewing the card would not renew the phone).
+    soon = CheckOutcome(ProcessingResultStatus.NORMAL, QualificationValidity.VALID,
+                        notes=(Note.of(ProcessingResultCode.CERTIFICATE_EXPIRING),), how=IPHONE)
+    assert "F3" not in explain(soon).ids
+
+
+@pytest.mark.parametrize(
+    ("code", "failure"),
+    [
+        ("R701", FailureMode.PHONE_WITHOUT_GENERAL_READER),
+        ("R707", FailureMode.PHONE_CERTIFICATE),
+        ("R706", FailureMode.PIN_LOCKED),
+        ("R702", FailureMode.READER_ERROR),
+    ],
+)
+def test_the_readers_phone_errors_point_to_the_right_entry(code: str, failure: FailureMode) -> None:
+    explained = explain(None, reader_error={"code": code, "ja": "…", "en": "…"})
+    assert explained.failures == (failure,) and explained.by_phone and explained.declaration
+
+
+# --- at the console, against a real server ------------------------------------------------------------
+
+
+def post(console_url: str, body: dict[str, Any]) -> str:
+    answer = httpx.post(f"{console_url}/api/console/reader-results", json=body, timeout=10)
+    answer.raise_for_status()
+    return str(answer.json()["url"])
+
+
+def phone_answer(onshi: Any, persona: str) -> tuple[str, dict[str, Any]]:
+    """A real check on the server for ``persona`` (reader id, JSON answer)."""
+    reader_id = str(onshi.register_reader()["reader_id"])
+    raw, _ = pin_card_check(onshi, persona, reader_id, consents=ALL_CONSENTS)
+    return reader_id, raw
+
+
+def test_a_phone_check_shows_how_it_was_made(console: str, client: Any) -> None:  # noqa: F811
+    reader_id, raw = phone_answer(client, "healthy-employee")
+    raw = {**raw, "medium": "smartphone", "method": "biometric"}
+    url = post(console, {"reader_id": reader_id, "patient_ref": "healthy-employee",
+                         "check_id": raw["check_id"], "medium": "smartphone", "platform": "iphone",
+                         "result": raw})
+    check = httpx.get(f"{console}/api/console/checks/{url.rsplit('/', 1)[-1]}", timeout=10).json()
+    assert (check["medium"], check["platform"], check["method"]) == ("smartphone", "iphone", "biometric")
+    assert check["valid"] and check["failures"] == []
+    with chromium() as page:
+        page.goto(console + url)
+        how = page.locator("[data-test=how-checked]").inner_text()
+        assert how == "確認方法：スマートフォン（iPhone）・生体認証（Face ID / Touch ID）"
+        assert "資格：有効" in page.locator("[data-test=banner]").first.inner_text()
+        assert page.locator("[data-test=declaration-route]").count() == 0
+        screenshot(page, "console-phone-iphone")
+        page.click("text=English")
+        how = page.locator("[data-test=how-checked]").inner_text()
+        assert how == "Checked with：smartphone (iPhone) · biometrics (Face ID / Touch ID)"
+        screenshot(page, "console-phone-iphone-en")
+        page.click("text=日本語")
+
+
+def test_a_card_check_says_card_and_how(console: str, client: Any) -> None:  # noqa: F811
+    reader_id, raw = phone_answer(client, "healthy-national")
+    raw = {**raw, "medium": "card", "method": "pin"}
+    url = post(console, {"reader_id": reader_id, "patient_ref": "healthy-national", "result": raw,
+                         "medium": "card"})
+    with chromium() as page:
+        page.goto(console + url)
+        how = page.locator("[data-test=how-checked]").inner_text()
+        assert how == "確認方法：マイナンバーカード・暗証番号"
+
+
+def test_f16_the_clinic_without_a_general_reader_sends_staff_to_other_means(console: str) -> None:  # noqa: F811
+    url = post(console, {
+        "reader_id": "R-test", "patient_ref": "healthy-employee", "medium": "smartphone",
+        "platform": "iphone",
+        "reader_error": {"code": "R701",
+                         "ja": "この医療機関では、スマートフォンのマイナ保険証はご利用いただけません"
+                               "（汎用カードリーダーがありません）。",
+                         "en": "Smartphone My Number insurance cannot be used at this clinic."},
+    })
+    with chromium() as page:
+        page.goto(console + url)
+        assert page.locator("[data-failure]").count() == 1
+        shown = page.locator("[data-failure=F16]").inner_text()
+        assert FailureMode.PHONE_WITHOUT_GENERAL_READER.value.name_ja in shown
+        route = page.locator("[data-test=declaration-route]").inner_text()
+        for words in ("汎用カードリーダーがない", "資格確認書", "資格情報のお知らせ",
+                      "マイナポータルの資格情報画面", "番号で確認", "被保険者資格申立書",
+                      "10割負担（全額自己負担）にはしないでください"):
+            assert words in route, words
+        how = page.locator("[data-test=how-checked]").inner_text()
+        assert how.startswith("確認方法：スマートフォン（iPhone）")
+        screenshot(page, "console-phone-f16")
+        page.click("text=English")
+        route = page.locator("[data-test=declaration-route]").inner_text()
+        assert "general-purpose card reader" in route and "Do not charge 100%" in route
+        screenshot(page, "console-phone-f16-en")
+        page.click("text=日本語")
+        # The number check from the phone's マイナポータル screen is a document of its own in the log.
+        page.goto(f"{console}/patients/{chart('healthy-employee')}/number-check")
+        options = page.locator("[data-test=document] option").all_inner_texts()
+        assert "マイナポータルの資格情報画面" in options
+
+
+def test_f17_a_phone_whose_certificate_expired_is_not_sent_to_renew_the_card(
+    console: str, client: Any  # noqa: F811
+) -> None:
+    reader_id, raw = phone_answer(client, "f3-certificate-expired")
+    raw = {**raw, "medium": "smartphone", "method": "pin"}
+    url = post(console, {"reader_id": reader_id, "patient_ref": "f3-certificate-expired", "result": raw,
+                         "medium": "smartphone", "platform": "android"})
+    check = httpx.get(f"{console}/api/console/checks/{url.rsplit('/', 1)[-1]}", timeout=10).json()
+    assert check["failures"] == ["F17"] and check["declaration"]
+    with chromium() as page:
+        page.goto(console + url)
+        assert page.locator("[data-failure=F3]").count() == 0
+        assert FailureMode.PHONE_CERTIFICATE.value.name_ja in page.locator("[data-failure=F17]").inner_text()
+        route = page.locator("[data-test=declaration-route]").inner_text()
+        for words in ("カードとは別", "カードで確認", "マイナポータルの資格情報画面", "10割負担"):
+            assert words in route, words
+        assert page.locator("[data-test=card-again]").is_visible()
+        screenshot(page, "console-phone-f17")
