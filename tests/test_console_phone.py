@@ -15,7 +15,7 @@ import pytest
 
 from clinic_client.explain import explain
 from clinic_client.outcome import CheckOutcome, HowChecked, Note
-from clinic_client.testing import ALL_CONSENTS, pin_card_check
+from clinic_client.testing import ALL_CONSENTS
 from onshi.catalogue import FailureMode
 from onshi.codes import (
     AuthMethod,
@@ -26,7 +26,9 @@ from onshi.codes import (
     QualificationValidity,
 )
 from tests.browser import chromium, screenshot
-from tests.test_console_browser import chart, client, console, console_home  # noqa: F401 (fixtures)
+from tests.conftest import LiveServer
+from tests.server_helpers import Card, card_of, challenge, phone_of, reader_for, submission, submit
+from tests.test_console_browser import chart, console, console_home  # noqa: F401 (fixtures)
 
 IPHONE = HowChecked(CheckMedium.SMARTPHONE, PhonePlatform.IPHONE, AuthMethod.BIOMETRIC)
 ANDROID = HowChecked(CheckMedium.SMARTPHONE, PhonePlatform.ANDROID, AuthMethod.PIN)
@@ -108,41 +110,63 @@ def post(console_url: str, body: dict[str, Any]) -> str:
     return str(answer.json()["url"])
 
 
-def phone_answer(onshi: Any, persona: str) -> tuple[str, dict[str, Any]]:
-    """A real check on the server for ``persona`` (reader id, JSON answer)."""
-    reader_id = str(onshi.register_reader()["reader_id"])
-    raw, _ = pin_card_check(onshi, persona, reader_id, consents=ALL_CONSENTS)
-    return reader_id, raw
+def check_on_server(server: LiveServer, holder: Card) -> tuple[str, dict[str, Any]]:
+    """A real card check on the server with a card or a phone (``phone_of``): (reader id, JSON answer)."""
+    reader = reader_for(server)
+    response = submit(server, submission(holder, reader, challenge(server, reader), consents=ALL_CONSENTS))
+    assert response.status_code == 200, response.text
+    return reader.reader_id, dict(response.json())
 
 
-def test_a_phone_check_shows_how_it_was_made(console: str, client: Any) -> None:  # noqa: F811
-    reader_id, raw = phone_answer(client, "healthy-employee")
-    raw = {**raw, "medium": "smartphone", "method": "biometric"}
-    url = post(console, {"reader_id": reader_id, "patient_ref": "healthy-employee",
-                         "check_id": raw["check_id"], "medium": "smartphone", "platform": "iphone",
-                         "result": raw})
-    check = httpx.get(f"{console}/api/console/checks/{url.rsplit('/', 1)[-1]}", timeout=10).json()
-    assert (check["medium"], check["platform"], check["method"]) == ("smartphone", "iphone", "biometric")
-    assert check["valid"] and check["failures"] == []
+def reader_tells(console_url: str, server: LiveServer, persona: str, holder: Card,
+                 platform: str | None = None) -> str:
+    """Plays the reader: the check on the server, then the notice to the console (with the phone's
+    platform, as the reader's notice carries it)."""
+    reader_id, answer = check_on_server(server, holder)
+    notice: dict[str, Any] = {"reader_id": reader_id, "patient_ref": persona, "check_id": answer["check_id"],
+                              "medium": answer.get("medium"), "result": answer}
+    if platform:
+        notice["platform"] = platform
+    return post(console_url, notice)
+
+
+def check_json(console_url: str, url: str) -> dict[str, Any]:
+    return dict(httpx.get(f"{console_url}/api/console/checks/{url.rsplit('/', 1)[-1]}", timeout=10).json())
+
+
+@pytest.mark.parametrize(
+    ("platform", "ja", "en"),
+    [
+        ("iphone", "確認方法：スマートフォン（iPhone）・生体認証（Face ID / Touch ID）",
+         "Checked with：smartphone (iPhone) · biometrics (Face ID / Touch ID)"),
+        ("android", "確認方法：スマートフォン（Android）・暗証番号",
+         "Checked with：smartphone (Android) · PIN"),
+    ],
+)
+def test_a_phone_check_shows_how_it_was_made(
+    console: str, live_server: LiveServer, platform: str, ja: str, en: str  # noqa: F811
+) -> None:
+    url = reader_tells(console, live_server, "healthy-employee",
+                       phone_of(live_server, f"healthy-employee.{platform}"), platform)
+    check = check_json(console, url)
+    method = "biometric" if platform == "iphone" else "pin"
+    assert (check["medium"], check["platform"], check["method"]) == ("smartphone", platform, method)
+    assert check["valid"] and check["failures"] == [] and not check["declaration"]
     with chromium() as page:
         page.goto(console + url)
-        how = page.locator("[data-test=how-checked]").inner_text()
-        assert how == "確認方法：スマートフォン（iPhone）・生体認証（Face ID / Touch ID）"
+        assert page.locator("[data-test=how-checked]").inner_text() == ja
         assert "資格：有効" in page.locator("[data-test=banner]").first.inner_text()
         assert page.locator("[data-test=declaration-route]").count() == 0
-        screenshot(page, "console-phone-iphone")
+        screenshot(page, f"console-phone-{platform}")
         page.click("text=English")
-        how = page.locator("[data-test=how-checked]").inner_text()
-        assert how == "Checked with：smartphone (iPhone) · biometrics (Face ID / Touch ID)"
-        screenshot(page, "console-phone-iphone-en")
+        assert page.locator("[data-test=how-checked]").inner_text() == en
+        screenshot(page, f"console-phone-{platform}-en")
         page.click("text=日本語")
 
 
-def test_a_card_check_says_card_and_how(console: str, client: Any) -> None:  # noqa: F811
-    reader_id, raw = phone_answer(client, "healthy-national")
-    raw = {**raw, "medium": "card", "method": "pin"}
-    url = post(console, {"reader_id": reader_id, "patient_ref": "healthy-national", "result": raw,
-                         "medium": "card"})
+def test_a_card_check_says_card_and_how(console: str, live_server: LiveServer) -> None:  # noqa: F811
+    url = reader_tells(console, live_server, "healthy-national", card_of(live_server, "healthy-national"))
+    assert check_json(console, url)["medium"] == "card"
     with chromium() as page:
         page.goto(console + url)
         how = page.locator("[data-test=how-checked]").inner_text()
@@ -151,13 +175,14 @@ def test_a_card_check_says_card_and_how(console: str, client: Any) -> None:  # n
 
 def test_f16_the_clinic_without_a_general_reader_sends_staff_to_other_means(console: str) -> None:  # noqa: F811
     url = post(console, {
-        "reader_id": "R-test", "patient_ref": "healthy-employee", "medium": "smartphone",
+        "reader_id": "R-test", "patient_ref": "f16-phone-only", "medium": "smartphone",
         "platform": "iphone",
         "reader_error": {"code": "R701",
                          "ja": "この医療機関では、スマートフォンのマイナ保険証はご利用いただけません"
                                "（汎用カードリーダーがありません）。",
                          "en": "Smartphone My Number insurance cannot be used at this clinic."},
     })
+    assert check_json(console, url)["failures"] == ["F16"]
     with chromium() as page:
         page.goto(console + url)
         assert page.locator("[data-failure]").count() == 1
@@ -176,27 +201,37 @@ def test_f16_the_clinic_without_a_general_reader_sends_staff_to_other_means(cons
         assert "general-purpose card reader" in route and "Do not charge 100%" in route
         screenshot(page, "console-phone-f16-en")
         page.click("text=日本語")
-        # The number check from the phone's マイナポータル screen is a document of its own in the log.
-        page.goto(f"{console}/patients/{chart('healthy-employee')}/number-check")
-        options = page.locator("[data-test=document] option").all_inner_texts()
-        assert "マイナポータルの資格情報画面" in options
 
 
-def test_f17_a_phone_whose_certificate_expired_is_not_sent_to_renew_the_card(
-    console: str, client: Any  # noqa: F811
+@pytest.mark.parametrize(
+    ("persona", "platform", "code"),
+    [("f17-phone-expired", "android", "E001"), ("f17-phone-link-pending", "iphone", "E003")],
+)
+def test_f17_a_phone_that_fails_on_its_own_certificate_is_sent_to_the_card_and_other_means(
+    console: str, live_server: LiveServer, persona: str, platform: str, code: str  # noqa: F811
 ) -> None:
-    reader_id, raw = phone_answer(client, "f3-certificate-expired")
-    raw = {**raw, "medium": "smartphone", "method": "pin"}
-    url = post(console, {"reader_id": reader_id, "patient_ref": "f3-certificate-expired", "result": raw,
-                         "medium": "smartphone", "platform": "android"})
-    check = httpx.get(f"{console}/api/console/checks/{url.rsplit('/', 1)[-1]}", timeout=10).json()
-    assert check["failures"] == ["F17"] and check["declaration"]
+    phone = phone_of(live_server, f"{persona}.{platform}")
+    url = reader_tells(console, live_server, persona, phone, platform)
+    check = check_json(console, url)
+    assert check["failures"] == ["F17"] and check["declaration"] and check["medium"] == "smartphone"
     with chromium() as page:
         page.goto(console + url)
-        assert page.locator("[data-failure=F3]").count() == 0
+        assert code in page.locator("[data-test=warnings]").inner_text()
+        # Not the card's entries: renewing the card at the municipality would not mend the phone.
+        for card_entry in ("F3", "F9", "F12", "F15"):
+            assert page.locator(f"[data-failure={card_entry}]").count() == 0
         assert FailureMode.PHONE_CERTIFICATE.value.name_ja in page.locator("[data-failure=F17]").inner_text()
         route = page.locator("[data-test=declaration-route]").inner_text()
         for words in ("カードとは別", "カードで確認", "マイナポータルの資格情報画面", "10割負担"):
             assert words in route, words
         assert page.locator("[data-test=card-again]").is_visible()
-        screenshot(page, "console-phone-f17")
+        screenshot(page, f"console-phone-f17-{platform}")
+    # The same person's CARD passes: the phone's certificate is its own.
+    card = check_json(console, reader_tells(console, live_server, persona, card_of(live_server, persona)))
+    assert card["valid"] and card["medium"] == "card" and "F17" not in card["failures"]
+
+
+def test_a_number_check_from_the_portal_screen_is_logged_as_such(console: str) -> None:  # noqa: F811
+    web = httpx.Client(base_url=console, timeout=30, follow_redirects=True)
+    form = web.get(f"/patients/{chart('f16-phone-only')}/number-check")
+    assert "マイナポータルの資格情報画面" in form.text
