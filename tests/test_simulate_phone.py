@@ -42,14 +42,15 @@ def phones(**options: object) -> SimConfig:
 @pytest.mark.parametrize("key", [*PHONE_SHARES, "rate_F17"])
 def test_the_phone_assumptions_are_ours_with_a_range_and_a_base(key: str) -> None:
     item = ASSUMPTIONS[key]
-    assert item.ours and item.source.startswith(OURS)
+    assert item.ours and item.source == OURS
     assert 0 < item.low < item.value < item.high <= 1
-    # The base is in the label: what the share is a share OF.
-    assert "割合" in item.label_ja or "率" in item.label_ja
-    assert "(of " in item.label_en or "per phone check" in item.label_en
+    # The base: what the share is a share OF (or what the rate is per), printed with the label.
+    assert item.base_ja and item.base_en
+    assert item.label("ja") == f"{item.label_ja}（{item.base_ja}）"
+    assert item.label("en") == f"{item.label_en} ({item.base_en})"
     if key in PHONE_SHARES:  # what it leans on: the public dates, and that no count is published
-        assert "2025年9月19日" in item.source and "2025年8月29日" in item.source
-        assert "no published count" in item.source
+        assert "2025年9月19日" in item.source_text("ja") and "2025年8月29日" in item.source_text("ja")
+        assert "no published count" in item.source_text("en") and "our" not in item.source_text("ja")
     assert STAFF_MINUTES["F16"] > 0 and STAFF_MINUTES["F17"] > 0
 
 
