@@ -160,3 +160,16 @@ def test_the_report_and_the_command_show_the_phone(tmp_path: Path) -> None:
          "--out", str(tmp_path / "bad")],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "phone" in bad.stderr
+
+
+def test_the_methods_page_states_the_phone_assumptions_as_the_code_has_them() -> None:
+    methods = (ROOT / "docs" / "methods.md").read_text(encoding="utf-8")
+
+    def pct(value: float) -> str:
+        return f"{value * 100:g}"
+
+    for key in (*PHONE_SHARES, "rate_F17"):
+        item = ASSUMPTIONS[key]
+        stated = f"{item.base_ja} {pct(item.value)}%（幅 {pct(item.low)}〜{pct(item.high)}%）"
+        assert stated in methods, stated
+        assert f"{pct(item.value)}% ({pct(item.low)}–{pct(item.high)}%)" in methods  # the English part
