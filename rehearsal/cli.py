@@ -147,7 +147,7 @@ def simulate_day(patients: int, clinics: int, days: int, seed: int, survey: str,
     click.echo(f"患者 {totals['patients']:,} 人 / patients; トラブル {totals['affected']:,} 人 / affected; "
                f"職員の損失 {totals['staff_minutes']:,.0f} 分 / staff minutes lost; "
                f"申立書がなければ10割 {totals['would_pay_full']:,} 人 / would pay 100% without the 申立書")
-    click.echo(f"スマートフォン {totals['phone_visits']:,} 人 / presented a phone; "
+    click.echo(f"スマートフォンで確認・試行 {totals['phone_visits']:,} 人 / checked or tried with a phone; "
                f"汎用カードリーダーのある施設 {totals['clinics_with_general_reader']}/{clinics} "
                "/ clinics with a 汎用 reader")
     national = totals["national"]

@@ -431,7 +431,7 @@ def render_markdown(result: SimResult, plots: Mapping[str, str]) -> str:
     w(f"- 患者 / patients: **{t['patients']:,}** ({c.clinics} clinic(s) × {c.days} day(s)), seed {c.seed}\n")
     w(f"- カードで確認 / checked by card: {t['card_visits']:,} (カード利用率 {c.card_share:.1%}"
       f"（確認件数に占める割合）/ card share {c.card_share:.1%} of checks)\n")
-    w(f"- スマートフォンで受付 / presented a smartphone: {t['phone_visits']:,} "
+    w(f"- スマートフォンで確認した・しようとした患者 / checked or tried with a phone: {t['phone_visits']:,} "
       f"（マイナ保険証での受診の {c.share('phone_share'):.1%} がスマートフォンを出し、その "
       f"{c.share('phone_only_share'):.0%} はカードなし / {c.share('phone_share'):.1%} of マイナ保険証 visits "
       f"present a phone, {c.share('phone_only_share'):.0%} of those patients without the card; "
