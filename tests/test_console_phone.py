@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from clinic_client.console.demo import demo_patients
 from clinic_client.explain import explain
 from clinic_client.outcome import CheckOutcome, HowChecked, Note
 from clinic_client.testing import ALL_CONSENTS
@@ -233,5 +234,32 @@ def test_f17_a_phone_that_fails_on_its_own_certificate_is_sent_to_the_card_and_o
 
 def test_a_number_check_from_the_portal_screen_is_logged_as_such(console: str) -> None:  # noqa: F811
     web = httpx.Client(base_url=console, timeout=30, follow_redirects=True)
-    form = web.get(f"/patients/{chart('f16-phone-only')}/number-check")
+    number = chart("f16-phone-only")
+    form = web.get(f"/patients/{number}/number-check")
     assert "マイナポータルの資格情報画面" in form.text
+    paper = next(p for p in demo_patients() if p.persona == "f16-phone-only")
+    document = paper.documents[0]
+    done = web.post(f"/patients/{number}/number-check", data={
+        "insurer_number": document.insurer_number, "symbol": document.symbol or "", "number": document.number,
+        "branch": document.branch or "", "birthdate": paper.birthdate.isoformat(), "document": "myna_portal"})
+    assert "資格：有効" in done.text
+    log = httpx.get(f"{console}/api/console/actions", timeout=10).json()["actions"]
+    mine = [a for a in log if a["kind"] == "number_check" and a["patient_id"] == number]
+    assert mine[-1]["detail"] == {"document": "myna_portal"}
+
+
+def test_a_rehearsal_reads_the_number_check_from_the_portal_screen_as_the_document_accepted() -> None:
+    from rehearsal.observe import observe
+
+    def act(kind: str, check: str | None = None, **detail: Any) -> dict[str, Any]:
+        return {"at": "2026-11-24T09:01:00+09:00", "kind": kind, "patient_id": "p", "check_id": check,
+                "detail": detail}
+
+    # F16 at the console: the reader refuses the phone, staff check the numbers on the マイナポータル screen.
+    log = [act("card_check_started"),
+           act("result_shown", "c1", validity=None, code=None, reader_error="R701"),
+           act("number_check", "n1", document="myna_portal"),
+           act("result_shown", "n1", validity="1", code=None, reader_error=None),
+           act("copay_charged", "n1", percent=30)]
+    assert observe(log).response == {"switch_method": "number_check", "accept_document": "myna_portal",
+                                     "copay_ratio": 30, "use_declaration": False}
