@@ -263,3 +263,13 @@ def test_a_rehearsal_reads_the_number_check_from_the_portal_screen_as_the_docume
            act("copay_charged", "n1", percent=30)]
     assert observe(log).response == {"switch_method": "number_check", "accept_document": "myna_portal",
                                      "copay_ratio": 30, "use_declaration": False}
+
+
+def test_the_waiting_page_has_words_for_every_state_of_the_reader() -> None:
+    # The console says where the reader is while staff wait; the phone path's states too (when the reader
+    # has them), never a raw state name.
+    from cardreader_emulator.machine import State
+    from clinic_client.console.app import READER_STATE_WORDS
+
+    assert {state.value for state in State} <= set(READER_STATE_WORDS)
+    assert READER_STATE_WORDS["phone_hold"][0] == "スマートフォンを汎用カードリーダーにかざすのを待っています"

@@ -105,6 +105,14 @@ READER_STATE_WORDS: dict[str, tuple[str, str]] = {
     "visual": ("職員の目視確認を待っています", "Waiting for a visual check by staff"),
     "consent": ("患者さんが同意の画面を操作しています", "The patient is answering the consent screens"),
     "sending": ("資格情報を照会しています", "Checking the qualification"),
+    # The smartphone path (the card's functions on a phone, read on the 汎用カードリーダー).
+    "phone_pin": ("患者さんが暗証番号（カードと同じ数字4桁）を入力しています",
+                  "The patient is entering the PIN (the card's 4 digits) for the phone"),
+    "phone_confirm": ("患者さんがスマートフォンで本人確認（Face ID / Touch ID）をしています",
+                      "The patient is confirming on the phone (Face ID / Touch ID)"),
+    "phone_hold": ("スマートフォンを汎用カードリーダーにかざすのを待っています",
+                   "Waiting for the phone to be held on the general-purpose reader"),
+    "phone_reading": ("スマートフォンを読み取っています", "Reading the phone"),
     "result": ("カードリーダーでの確認が終わりました", "The reader has finished"),
     "error": ("カードリーダーでエラーが出ています", "The reader shows an error"),
 }
