@@ -139,9 +139,9 @@ def check_json(console_url: str, url: str) -> dict[str, Any]:
     ("platform", "ja", "en"),
     [
         ("iphone", "確認方法：スマートフォン（iPhone）・生体認証（Face ID / Touch ID）",
-         "Checked with：smartphone (iPhone) · biometrics (Face ID / Touch ID)"),
+         "Checked with: smartphone (iPhone) · biometrics (Face ID / Touch ID)"),
         ("android", "確認方法：スマートフォン（Android）・暗証番号",
-         "Checked with：smartphone (Android) · PIN"),
+         "Checked with: smartphone (Android) · PIN"),
     ],
 )
 def test_a_phone_check_shows_how_it_was_made(
