@@ -488,7 +488,8 @@ class FailureMode(Enum):
         "カードがあればカードで確認する。なければ資格確認書・資格情報のお知らせ（マイナポータルの資格情報画面）で"
         "番号確認。10割負担にしない。スマートフォンの再設定を案内する。",
         "Check with the card if the patient has it; otherwise by number from the 資格確認書 / "
-        "資格情報のお知らせ (or the マイナポータル screen). Never 100%. Advise setting the phone up again.",
+        "資格情報のお知らせ (or the マイナポータル screen). Never charge 100%. Advise setting the phone up "
+        "again.",
         reality_ja=(
             "スマートフォンにはカードとは別の電子証明書（別のシリアル番号）が入り、別に紐付けられる。カードの証明書を"
             "更新してもスマートフォンの証明書は更新されず、搭載直後は紐付けがまだ反映されていないことがある。"

@@ -88,6 +88,8 @@ DOCUMENTS: dict[str, Text] = {
     "card": Text("マイナ保険証（カードでの確認結果）", "the My Number card (the card check result)"),
     "eligibility_notice": Text("資格情報のお知らせ（番号で確認）", "資格情報のお知らせ (number check)"),
     "eligibility_certificate": Text("資格確認書（番号で確認）", "資格確認書 (number check)"),
+    "myna_portal": Text("マイナポータルの資格情報画面（スマートフォン、番号で確認）",
+                        "the マイナポータル 資格情報画面 on the phone (number check)"),
     "elderly_certificate": Text("高齢受給者証", "elderly recipient certificate (高齢受給者証)"),
     "declaration": Text("被保険者資格申立書", "the 被保険者資格申立書 (patient's declaration)"),
     "none": Text("受け付けない（自費扱い）", "nothing accepted (treated as uninsured)"),
