@@ -3,7 +3,9 @@
 Contract with the clinic console (docs/architecture.md): `POST /api/reader/checks` starts a check
 for a patient, `GET /api/reader/state` shows where it is. The other endpoints are what the
 patient and staff do at the counter (place the card, look at the camera, type the PIN …), plus
-faults on demand.
+faults on demand. The smartphone path: ``POST /api/reader/phone`` (the patient picks スマートフォン with
+a phone), ``/phone/confirm`` (iPhone: Face ID / Touch ID on the phone), ``/phone/hold`` (held on the
+汎用 reader), the Android PIN through ``/pin``; ``/api/reader/settings`` has ``general_reader``.
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from cardreader_emulator import faces
 from cardreader_emulator.errors import ReaderError
@@ -53,6 +55,26 @@ class SampleBody(BaseModel):
     spec: str = Field(
         min_length=1, max_length=200,
         description="e.g. holder, holder:mask, man-a, hopper:mask, astronaut+man-a",
+    )
+
+
+class PhoneBody(BaseModel):
+    phone_id: str = Field(min_length=1, max_length=80, description="<person_id>.<android|iphone>")
+
+
+class ConfirmBody(BaseModel):
+    ok: StrictBool = Field(description="the holder's Face ID / Touch ID on the phone succeeded")
+
+
+class HoldBody(BaseModel):
+    outcome: Literal["ok", "not_read", "moved_early", "timeout"] = "ok"
+
+
+class SettingsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    general_reader: StrictBool | None = Field(
+        default=None, description="a 汎用カードリーダー beside the reader (smartphone マイナ保険証)"
     )
 
 
@@ -216,6 +238,33 @@ def create_app(reader: Reader, tick_seconds: float = 0.25) -> FastAPI:
     @app.post("/api/reader/cancel")
     def cancel() -> dict[str, Any]:
         return reader.cancel()
+
+    @app.get("/api/reader/phones")
+    def phones() -> list[dict[str, Any]]:
+        reader.tray.sync()
+        return [phone.summary() for phone in reader.store.phones()]
+
+    @app.post("/api/reader/phone")
+    def phone(body: PhoneBody) -> dict[str, Any]:
+        return reader.choose_phone(body.phone_id)
+
+    @app.post("/api/reader/phone/confirm")
+    def phone_confirm(body: ConfirmBody) -> dict[str, Any]:
+        return reader.confirm_on_phone(body.ok)
+
+    @app.post("/api/reader/phone/hold")
+    def phone_hold(body: HoldBody) -> dict[str, Any]:
+        return reader.hold_phone(body.outcome)
+
+    @app.get("/api/reader/settings")
+    def get_settings() -> dict[str, Any]:
+        return {"general_reader": reader.config.general_reader}
+
+    @app.post("/api/reader/settings")
+    def set_settings(body: SettingsBody) -> dict[str, Any]:
+        if body.general_reader is not None:
+            reader.set_general_reader(body.general_reader)
+        return {"general_reader": reader.config.general_reader}
 
     @app.get("/api/reader/faults")
     def get_faults() -> dict[str, Any]:

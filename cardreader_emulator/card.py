@@ -92,6 +92,45 @@ def _hash_pin(pin: str, salt: bytes) -> bytes:
     return hash_pin(pin, salt)
 
 
+@contextlib.contextmanager
+def _pin_lock(folder: Path) -> Iterator[None]:
+    with open(folder / ".pin.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _read_pin(folder: Path) -> dict[str, Any]:
+    return dict(json.loads((folder / "pin.json").read_text(encoding="utf-8")))
+
+
+def _write_pin(folder: Path, state: dict[str, Any]) -> None:
+    _atomic_write(folder / "pin.json", json.dumps(state, indent=1).encode())
+
+
+def verify_pin_file(folder: Path, pin: str) -> PinResult:
+    """One PIN entry against the PIN record in ``folder/pin.json`` (a card's, or a phone's own when its
+    card is not in the tray). The counter goes down *before* the comparison, under a file lock."""
+    with _pin_lock(folder):
+        state = _read_pin(folder)
+        remaining = int(state["remaining"])
+        if remaining <= 0:
+            return PinResult(ok=False, remaining=0, locked=True)
+        state["remaining"] = remaining - 1  # pessimistic: counted before the comparison
+        _write_pin(folder, state)
+        well_formed = bool(PIN_PATTERN.match(pin))
+        expected = bytes.fromhex(state["hash"])
+        actual = _hash_pin(pin if well_formed else "", bytes.fromhex(state["salt"]))
+        if well_formed and hmac.compare_digest(actual, expected):
+            state["remaining"] = PIN_TRIES
+            _write_pin(folder, state)
+            return PinResult(ok=True, remaining=PIN_TRIES, locked=False)
+        left = remaining - 1
+        return PinResult(ok=False, remaining=left, locked=left <= 0)
+
+
 class VirtualCard:
     """A card on the reader. Holds its private key and answers only the chip's questions."""
 
@@ -161,42 +200,23 @@ class VirtualCard:
 
     # --- the chip's PIN and key ----------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _pin_lock(self) -> Iterator[None]:
-        with open(self.folder / ".pin.lock", "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    def _pin_lock(self) -> contextlib.AbstractContextManager[None]:
+        return _pin_lock(self.folder)
 
     def _read_pin(self) -> dict[str, Any]:
-        return dict(json.loads((self.folder / "pin.json").read_text(encoding="utf-8")))
+        return _read_pin(self.folder)
 
     def _write_pin(self, state: dict[str, Any]) -> None:
-        _atomic_write(self.folder / "pin.json", json.dumps(state, indent=1).encode())
+        _write_pin(self.folder, state)
 
     def verify_pin(self, pin: str) -> PinResult:
         """Checks a PIN entry. Wrong entries count down; at zero the card is locked for good."""
         if not self.has_pin:
             raise NoPin("this card has no PIN")
-        with self._pin_lock():
-            state = self._read_pin()
-            remaining = int(state["remaining"])
-            if remaining <= 0:
-                return PinResult(ok=False, remaining=0, locked=True)
-            state["remaining"] = remaining - 1  # pessimistic: counted before the comparison
-            self._write_pin(state)
-            well_formed = bool(PIN_PATTERN.match(pin))
-            expected = bytes.fromhex(state["hash"])
-            actual = _hash_pin(pin if well_formed else "", bytes.fromhex(state["salt"]))
-            if well_formed and hmac.compare_digest(actual, expected):
-                state["remaining"] = PIN_TRIES
-                self._write_pin(state)
-                self._pin_verified = True
-                return PinResult(ok=True, remaining=PIN_TRIES, locked=False)
-            left = remaining - 1
-            return PinResult(ok=False, remaining=left, locked=left <= 0)
+        result = verify_pin_file(self.folder, pin)
+        if result.ok:
+            self._pin_verified = True
+        return result
 
     def reset_pin(self, new_pin: str | None = None) -> None:
         """The municipal office (市区町村窓口) resets a locked PIN; only it can."""
@@ -314,3 +334,160 @@ class CardStore:
 
     def all(self) -> list[VirtualCard]:
         return [self.get(card_id) for card_id in self.ids()]
+
+    def phone_ids(self) -> list[str]:
+        if not self.cards_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.cards_dir.iterdir() if (p / "phone.json").is_file())
+
+    def phone(self, phone_id: str) -> VirtualPhone:
+        if not CARD_ID_PATTERN.match(phone_id) or not (self.cards_dir / phone_id / "phone.json").is_file():
+            raise KeyError(phone_id)
+        return VirtualPhone(self.cards_dir / phone_id)
+
+    def phones(self) -> list[VirtualPhone]:
+        return [self.phone(phone_id) for phone_id in self.phone_ids()]
+
+
+# --- smartphones with the card's functions (スマホ用電子証明書) -------------------------------------
+
+
+PHONE_PLATFORMS = ("android", "iphone")
+
+
+class PhoneLocked(CardError):
+    """The phone signs only after its holder was confirmed (Android: the PIN; iPhone: Face ID)."""
+
+
+class VirtualPhone:
+    """A smartphone carrying the card's functions: its OWN key pair and user-authentication certificate
+    (own serial, issued by the mock J-LIS at set-up), linked to the same person in the registry.
+
+    ``<cards_dir>/<phone_id>/phone.json`` (public: platform, person, certificate, dates) and ``key.pem``
+    (the phone's private key). ``phone_id`` is ``<person_id>.<platform>``. Android: the holder types the
+    card's 4-digit PIN on the reader and the phone checks it against the card's PIN record, sharing the
+    card's 3-try lock: when the card is in the same tray the counter IS the card's ``pin.json``; a phone
+    whose card is not in the tray keeps a copy of the record (``pin.json`` beside it). iPhone: the holder
+    confirms on the phone itself (Face ID / Touch ID)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        data = json.loads((folder / "phone.json").read_text(encoding="utf-8"))
+        self.phone_id: str = data["phone_id"]
+        self.platform: str = data["platform"]
+        self.person: dict[str, Any] = data["person"]
+        self.person_id: str = data["person_id"]
+        self.certificate_pem: str = data["certificate_pem"]
+        self.serial: str | None = data.get("serial")
+        self.set_up_on: str | None = data.get("set_up_on")
+        self.certificate_not_after: str | None = data.get("certificate_not_after")
+        self.card_serial: str | None = data.get("card_serial")
+        self._unlocked = False
+
+    @property
+    def is_android(self) -> bool:
+        return self.platform == "android"
+
+    def certificate_der(self) -> bytes:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        cert = x509.load_pem_x509_certificate(self.certificate_pem.encode("ascii"))
+        return cert.public_bytes(Encoding.DER)
+
+    def pin_folder(self) -> Path | None:
+        """Where the PIN record the phone checks lives: the card's in this tray, else the phone's copy."""
+        card = self.folder.parent / self.person_id
+        if (card / "card.json").is_file() and (card / "pin.json").is_file():
+            return card
+        return self.folder if (self.folder / "pin.json").is_file() else None
+
+    @property
+    def pin_remaining(self) -> int:
+        folder = self.pin_folder()
+        return int(_read_pin(folder)["remaining"]) if folder is not None else 0
+
+    def summary(self) -> dict[str, Any]:
+        """What the counter panel and logs show (no key, no PIN)."""
+        return {
+            "phone_id": self.phone_id,
+            "platform": self.platform,
+            "person_id": self.person_id,
+            "name": self.person.get("name", ""),
+            "name_kana": self.person.get("name_kana", ""),
+            "birthdate": self.person.get("birthdate", ""),
+            "serial": self.serial,
+            "set_up_on": self.set_up_on,
+            "certificate_not_after": self.certificate_not_after,
+            "pin_remaining": self.pin_remaining if self.is_android else None,
+            "pin_locked": self.is_android and self.pin_remaining <= 0,
+        }
+
+    def verify_pin(self, pin: str) -> PinResult:
+        """Android: the card's 4-digit PIN typed on the reader, checked against the shared record."""
+        if not self.is_android:
+            raise ValueError("an iPhone is confirmed on the phone (Face ID / Touch ID), not by a PIN")
+        folder = self.pin_folder()
+        if folder is None:
+            raise NoPin("no PIN record for this phone")
+        result = verify_pin_file(folder, pin)
+        self._unlocked = result.ok
+        return result
+
+    def confirm_biometric(self, ok: bool) -> bool:
+        """iPhone: the holder's Face ID / Touch ID on the phone (``ok`` stands for its outcome)."""
+        if self.is_android:
+            raise ValueError("an Android phone is confirmed by the PIN on the reader")
+        self._unlocked = ok
+        return ok
+
+    def sign_nonce(self, nonce: bytes) -> bytes:
+        """The phone signs the server's nonce with its own key, only after its holder was confirmed."""
+        if not self._unlocked:
+            raise PhoneLocked("confirm the holder first (PIN or biometrics)")
+        from server.jlis import rsa_private_key_from_pem, sign_nonce
+
+        key = rsa_private_key_from_pem((self.folder / "key.pem").read_bytes())
+        try:
+            return sign_nonce(key, nonce)
+        finally:
+            del key
+
+    def reset_session(self) -> None:
+        self._unlocked = False
+
+
+def write_phone(cards_dir: Path, material: dict[str, Any]) -> VirtualPhone:
+    """Writes (or overwrites) a phone from the registry's phone material (``GET /admin/phones/{id}``)."""
+    phone_id = str(material["phone_id"])
+    platform = str(material["platform"])
+    if platform not in PHONE_PLATFORMS:
+        raise ValueError(f"unknown phone platform {platform!r}; expected android or iphone")
+    if not CARD_ID_PATTERN.match(phone_id):
+        raise ValueError(f"phone id {phone_id!r}: use letters, digits, '_', '-', '.'")
+    person = material["person"]
+    folder = cards_dir / phone_id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pin.json").unlink(missing_ok=True)
+    data = {
+        "phone_id": phone_id,
+        "platform": platform,
+        "person_id": person["id"],
+        "person": {k: person.get(k, "") for k in ("name", "name_kana", "birthdate", "sex", "address")},
+        "certificate_pem": material["certificate_pem"],
+        "serial": material.get("serial"),
+        "set_up_on": material.get("set_up_on"),
+        "certificate_not_after": material.get("certificate_not_after"),
+        "card_serial": material.get("card_serial"),
+    }
+    _atomic_write(folder / "key.pem", str(material["private_key_pem"]).encode("ascii"))
+    os.chmod(folder / "key.pem", 0o600)
+    pin_hash = material.get("pin_hash")
+    if platform == "android" and pin_hash is not None:
+        if not is_pin_record(pin_hash):
+            raise ValueError("pin_hash: not a PIN record (salt, hash)")
+        state = {"salt": pin_hash["salt"], "hash": pin_hash["hash"], "remaining": PIN_TRIES,
+                 "scrypt": pin_hash.get("scrypt") or _SCRYPT}
+        _write_pin(folder, state)
+    _atomic_write(folder / "phone.json", json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))
+    return VirtualPhone(folder)

@@ -3,6 +3,11 @@
 Card check per docs/architecture.md: ask for a nonce → prove the card (PIN path: the card signs
 the nonce; face/visual path: the reader signs an attestation with its device key) → send the
 certificate, proof and consents. Transport failures and problem answers become reader errors.
+
+A smartphone check (``medium: "smartphone"``) sends the PHONE's certificate, the phone key's
+signature over the nonce (the phone signs after its holder was confirmed: Android's PIN on the
+reader, iPhone's Face ID / Touch ID) AND the reader's attestation over ``smartphone:<method>`` (the
+reader vouches it read a phone on its 汎用カードリーダー: the attestation covers the medium).
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ from typing import Any
 
 import httpx
 
-from cardreader_emulator.card import VirtualCard, _atomic_write
+from cardreader_emulator.card import VirtualCard, VirtualPhone, _atomic_write
 from cardreader_emulator.errors import ReaderError
-from onshi.codes import AuthMethod
+from onshi.codes import AuthMethod, CheckMedium
 
 
 class CentralError(Exception):
@@ -103,6 +108,16 @@ class Admin:
     def issue_card(self, body: dict[str, Any]) -> dict[str, Any]:
         return dict(_request(self.client, "POST", "/cards", json=body).json())
 
+    def phones(self) -> list[dict[str, Any]]:
+        return list(_request(self.client, "GET", "/phones").json())
+
+    def phone(self, phone_id: str) -> dict[str, Any]:
+        return dict(_request(self.client, "GET", f"/phones/{phone_id}").json())
+
+    def issue_phone(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Sets a person's card functions up on a phone (400 ``phone_refused`` with the reason)."""
+        return dict(_request(self.client, "POST", "/phones", json=body).json())
+
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
@@ -137,14 +152,15 @@ class Central:
 
     def card_check(
         self,
-        card: VirtualCard,
+        card: VirtualCard | VirtualPhone,
         method: AuthMethod,
         consents: dict[str, Any],
         *,
         encoding: str = "utf-8",
         file_identifier: str | None = None,
     ) -> dict[str, Any]:
-        """One card check; answers the server's JSON (check_id, result, notes, withheld …)."""
+        """One card check (or a phone's, when ``card`` is a ``VirtualPhone``); answers the server's JSON
+        (check_id, result, notes, withheld …)."""
         from server.jlis import attest, nonce_bytes
 
         nonce = self.challenge()
@@ -159,7 +175,13 @@ class Central:
         }
         if file_identifier:
             body["arbitrary_file_identifier"] = file_identifier
-        if method is AuthMethod.PIN:
+        if isinstance(card, VirtualPhone):
+            body["medium"] = CheckMedium.SMARTPHONE.value
+            body["card_signature"] = _b64(card.sign_nonce(raw))  # refused unless the holder was confirmed
+            signed = attest(self.identity.device_key_pem, raw, card.certificate_der(),
+                            f"{CheckMedium.SMARTPHONE.value}:{method.value}", self.identity.reader_id)
+            body["reader_attestation"] = _b64(signed)
+        elif method is AuthMethod.PIN:
             # the card refuses unless its PIN was verified in this session
             body["card_signature"] = _b64(card.sign_nonce(raw))
         else:

@@ -75,6 +75,13 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
             help="顔照合のしきい値（小さいほど厳しい） / face match threshold (lower is stricter)",
         ),
         click.option("--face-attempts", type=int, default=3, show_default=True),
+        click.option(
+            "--general-reader/--no-general-reader",
+            default=True,
+            show_default=True,
+            help="汎用カードリーダー（スマートフォンのマイナ保険証用）の有無 / whether the clinic has a "
+            "general-purpose card reader for smartphones",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -93,6 +100,7 @@ class Settings:
     admin_token: str
     threshold: float
     face_attempts: int
+    general_reader: bool = True
 
 
 def _fail(exc: Exception) -> None:
@@ -110,7 +118,7 @@ def build_reader(s: Settings) -> Any:
     cards from the server and returns a ready Reader."""
     from cardreader_emulator.card import CardStore
     from cardreader_emulator.central import Admin, Central, CentralError, ReaderIdentity
-    from cardreader_emulator.provision import fetch_fixture_cards
+    from cardreader_emulator.provision import fetch_fixture_cards, fetch_fixture_phones
     from cardreader_emulator.reader import Reader, ReaderConfig
     from cardreader_emulator.tray import Tray
 
@@ -122,6 +130,7 @@ def build_reader(s: Settings) -> Any:
             identity = admin.register_reader(s.clinic_code)
             identity.save(identity_path)
         fetch_fixture_cards(admin, s.cards_dir)
+        fetch_fixture_phones(admin, s.cards_dir)
     except CentralError as exc:
         admin.close()
         _fail(exc)
@@ -134,6 +143,7 @@ def build_reader(s: Settings) -> Any:
         console_url=s.console_url,
         threshold=s.threshold,
         face_attempts=s.face_attempts,
+        general_reader=s.general_reader,
     )
     admin.close()
     # the tray asks the registry for each card's current material before a read: a short timeout, so a
@@ -277,10 +287,15 @@ def _webcam_jpeg(camera: str, frames: int = 10) -> bytes:
         capture.release()
 
 
-@card.command("issue", help="新しい人のカードを発行（自分の顔で練習） / issue a card for a new person")
-@click.option("--name", required=True, help="氏名 e.g. 山田 太郎")
+@card.command(
+    "issue",
+    help="新しい人のカードを発行（自分の顔で練習）、または --phone で人のカード機能をスマートフォンに搭載 / "
+    "issue a card for a new person, or with --phone put a person's card functions on a phone "
+    "(e.g. --phone iphone --person healthy-employee)",
+)
+@click.option("--name", default=None, help="氏名 e.g. 山田 太郎（カード発行時は必須 / required for a card）")
 @click.option("--kana", default="", help="カナ氏名 e.g. ヤマダ タロウ")
-@click.option("--birthdate", required=True, help="YYYY-MM-DD")
+@click.option("--birthdate", default=None, help="YYYY-MM-DD（カード発行時は必須 / required for a card）")
 @click.option("--sex", type=click.Choice(["1", "2", "3"]), default="3", show_default=True)
 @click.option("--variant", type=click.Choice(["standard", "face_only", "infant"]), default="standard")
 @click.option("--pin", default="1234", show_default=True)
@@ -293,6 +308,24 @@ def _webcam_jpeg(camera: str, frames: int = 10) -> bytes:
     help="--webcam のカメラ: 番号または動画ファイル / the camera: a device index or a video file",
 )
 @click.option("--id", "card_id", default=None, help="カードID（省略時は人ID） / card id")
+@click.option(
+    "--phone",
+    type=click.Choice(["android", "iphone"]),
+    default=None,
+    help="スマートフォンに搭載（--person の人） / set the person's card functions up on this phone",
+)
+@click.option("--person", default=None, help="--phone: 人ID e.g. healthy-employee / the person's id")
+@click.option(
+    "--link-lag-days",
+    type=float,
+    default=None,
+    help="--phone: 紐付けが見えるまでの日数 / days until the phone's link is visible",
+)
+@click.option(
+    "--certificate-not-after",
+    default=None,
+    help="--phone: スマホ用電子証明書の有効期限 YYYY-MM-DD / the phone certificate's end date",
+)
 @click.pass_obj
 def issue(
     obj: dict[str, Any],
@@ -306,11 +339,23 @@ def issue(
     webcam: bool,
     camera: str,
     card_id: str | None,
+    phone: str | None,
+    person: str | None,
+    link_lag_days: float | None,
+    certificate_not_after: str | None,
 ) -> None:
     from cardreader_emulator.central import Admin, CentralError
     from cardreader_emulator.faces import NoFaceInPhoto, SeveralFacesInPhoto
     from cardreader_emulator.provision import issue_card
 
+    if phone is not None:
+        _issue_phone(obj, phone, person, link_lag_days, certificate_not_after)
+        return
+    if person or link_lag_days is not None or certificate_not_after:
+        raise click.UsageError("--person / --link-lag-days / --certificate-not-after は --phone と使います"
+                               " / they go with --phone")
+    if not name or not birthdate:
+        raise click.UsageError("--name と --birthdate が必要です / give --name and --birthdate")
     if variant != "infant" and not photo and not webcam:
         raise click.UsageError("--photo FILE か --webcam が必要です / give --photo FILE or --webcam")
     data = photo.read_bytes() if photo else _webcam_jpeg(camera) if webcam else None
@@ -347,17 +392,46 @@ def issue(
     click.echo(json.dumps(made.summary(), ensure_ascii=False, indent=1))
 
 
-@card.command("list", help="カード一覧 / list the virtual cards")
+def _issue_phone(obj: dict[str, Any], platform: str, person: str | None, link_lag_days: float | None,
+                 certificate_not_after: str | None) -> None:
+    from cardreader_emulator.central import Admin, CentralError
+    from cardreader_emulator.provision import issue_phone
+
+    if not person:
+        raise click.UsageError("--phone には --person（人ID）が必要です / --phone needs --person PERSON_ID")
+    admin = Admin(obj["server"], obj["admin_token"])
+    try:
+        made = issue_phone(admin, obj["cards_dir"], person_id=person, platform=platform,
+                           link_lag_days=link_lag_days, certificate_not_after=certificate_not_after)
+    except CentralError as exc:
+        if exc.status == 400:  # refused as the real one refuses (the server's reason, ja + en)
+            raise click.ClickException(
+                f"スマートフォンに搭載できません / cannot set the phone up: {exc.detail}"
+            ) from None
+        _fail(exc)
+        raise
+    finally:
+        admin.close()
+    click.echo(json.dumps(made.summary(), ensure_ascii=False, indent=1))
+
+
+@card.command("list", help="カードとスマートフォンの一覧 / list the virtual cards and phones")
 @click.pass_obj
 def list_cards(obj: dict[str, Any]) -> None:
     from cardreader_emulator.card import CardStore
 
-    for c in CardStore(obj["cards_dir"]).all():
+    store = CardStore(obj["cards_dir"])
+    for c in store.all():
         s = c.summary()
         lock = " PINロック/locked" if s["pin_locked"] else ""
         click.echo(
             f"{s['card_id']:<32} {s['name']:<12} {s['variant']['code']:<10} PIN {s['pin_remaining']}{lock}"
         )
+    for p in store.phones():
+        s = p.summary()
+        pin = f"PIN {s['pin_remaining']}（カードと共通 / shared）" if p.is_android else "Face ID / Touch ID"
+        click.echo(f"{s['phone_id']:<32} {s['name']:<12} {s['platform']:<10} {pin} "
+                   f"〜{s['certificate_not_after'] or '?'}")
 
 
 @card.command("sync", help="フィクスチャのカードを取得 / fetch fixture cards from the server")
@@ -365,16 +439,20 @@ def list_cards(obj: dict[str, Any]) -> None:
 @click.pass_obj
 def sync(obj: dict[str, Any], fresh: bool) -> None:
     from cardreader_emulator.central import Admin, CentralError
-    from cardreader_emulator.provision import fetch_fixture_cards
+    from cardreader_emulator.provision import fetch_fixture_cards, fetch_fixture_phones
 
     admin = Admin(obj["server"], obj["admin_token"])
     try:
         made = fetch_fixture_cards(admin, obj["cards_dir"], keep_pin_state=not fresh)
+        phones = fetch_fixture_phones(admin, obj["cards_dir"])
     except CentralError as exc:
         _fail(exc)
+        raise
     finally:
         admin.close()
     click.echo(f"{len(made)} 枚 / cards in {obj['cards_dir']}")
+    if phones:
+        click.echo(f"スマートフォン {len(phones)} 台 / {len(phones)} phones")
 
 
 @card.command("unlock", help="市区町村窓口でのPINロック解除 / PIN reset at the municipal office")

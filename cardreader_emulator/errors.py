@@ -2,8 +2,11 @@
 
 Assumption: the real readers' own codes are vendor-specific and not in our sources, so the codes
 are ours, grouped like a vendor's: R1xx card, R2xx camera, R3xx PIN, R4xx device, R5xx network
-and central system, R6xx the session (timeout, cancel). The wording follows the real readers'
-style: what happened, then what to do.
+and central system, R6xx the session (timeout, cancel), R7xx the smartphone マイナ保険証 on the
+汎用カードリーダー (no such reader at this clinic, the phone not read, moved too early, the holder's
+confirmation on the phone failed). Every R7xx tells the counter what to do next: check by other
+means (資格確認書, 資格情報のお知らせ or the マイナポータル 資格情報画面, a number check), never 100%.
+The wording follows the real readers' style: what happened, then what to do.
 """
 
 from __future__ import annotations
@@ -81,4 +84,50 @@ class ReaderError(Code):
         "R604",
         "カードが置かれないまま時間が過ぎたため、確認を取り消しました。カードを置いていただき、もう一度始めてください。",
         "No card was placed in time, so the check was withdrawn. Ask for the card and start again.",
+    )
+    NO_GENERAL_READER = (
+        "R701",
+        "この医療機関では、スマートフォンのマイナ保険証はご利用いただけません（汎用カードリーダーがありません）。"
+        "マイナンバーカード、資格確認書または資格情報のお知らせを受付にご提示ください。",
+        "Smartphone My Number insurance cannot be used at this clinic (no general-purpose card reader). "
+        "Show the My Number card, the 資格確認書 or the 資格情報のお知らせ at reception.",
+    )
+    PHONE_NOT_READ = (
+        "R702",
+        "スマートフォンを読み取れませんでした。かざす位置（アンテナの位置）を変えて、もう一度かざしてください。",
+        "The smartphone could not be read. Move it so its antenna is over the reader and hold it again.",
+    )
+    PHONE_MOVED_EARLY = (
+        "R703",
+        "読み取りが終わる前にスマートフォンが離れました。読み取りが終わるまで、動かさずにかざしてください。",
+        "The smartphone was moved away before the read finished. Hold it still until the read is done.",
+    )
+    PHONE_TIMEOUT = (
+        "R704",
+        "スマートフォンが読み取れないまま時間が過ぎました。マイナンバーカード、資格確認書または資格情報のお知らせで"
+        "確認してください。",
+        "The smartphone was not read in time. Check with the My Number card, the 資格確認書 or the "
+        "資格情報のお知らせ.",
+    )
+    PHONE_AUTH_FAILED = (
+        "R705",
+        "スマートフォンで本人確認（生体認証）ができませんでした。マイナンバーカード、資格確認書または"
+        "資格情報のお知らせで確認してください。",
+        "Identity could not be confirmed on the smartphone (biometrics). Check with the My Number card, "
+        "the 資格確認書 or the 資格情報のお知らせ.",
+    )
+    PHONE_PIN_LOCKED = (
+        "R706",
+        "暗証番号がロックされています（マイナンバーカードと共通）。スマートフォンでは確認できません。"
+        "カードの顔認証、資格確認書または資格情報のお知らせで確認してください。ロック解除は市区町村窓口です。",
+        "The PIN (shared with the My Number card) is locked, so the smartphone cannot be used. Use the "
+        "card's face authentication, the 資格確認書 or the 資格情報のお知らせ; the municipal office "
+        "resets it.",
+    )
+    PHONE_NOT_SET_UP = (
+        "R707",
+        "このスマートフォンにはマイナ保険証（電子証明書）が入っていません。マイナンバーカード、資格確認書または"
+        "資格情報のお知らせで確認してください。",
+        "This smartphone holds no My Number insurance (certificate). Check with the My Number card, the "
+        "資格確認書 or the 資格情報のお知らせ.",
     )

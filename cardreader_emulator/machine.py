@@ -4,6 +4,16 @@ It follows the real face-auth reader: waiting for a card → reading → choice 
 PIN, staff visual check) → face capture and match / PIN entry / staff confirmation → consent
 screens → sending → result → card removed. Every step has a timeout and can be cancelled.
 
+The smartphone マイナ保険証 (DOMAIN.md section 3) starts from the waiting screen: the patient picks
+スマートフォン (``SmartphoneChosen``). Without a 汎用カードリーダー at this clinic (the reader setting
+``general_reader``) the reader says so (R701) and the counter checks by other means. Android: the
+card's 4-digit PIN on the reader (``PHONE_PIN``); iPhone: the holder confirms on the phone (Face ID /
+Touch ID, ``PHONE_CONFIRM``); then the phone is held on the 汎用 reader for 1–2 s (``PHONE_HOLD``:
+"not read" and "moved too early" ask to hold it again; no read before the hold timeout: R704); the
+phone is read (``PHONE_READING``: Android's PIN is checked there against the card's PIN record, so
+it shares the card's 3-try lock), then the consent screens and the check as for the card. The phone
+does not stay on the reader: the result screen returns to waiting by itself.
+
 ``ReaderMachine.dispatch(event, now)`` changes the state and returns the *commands* the driver
 (``reader.Reader``) must carry out: read the card, match a face, verify a PIN, send the check,
 report. Their results come back as events. Each command carries the machine's ``step``; a result
@@ -17,11 +27,11 @@ from enum import StrEnum
 from typing import Any
 
 from cardreader_emulator.errors import ReaderError
-from onshi.codes import AuthMethod, PrescriptionIssueSelect
+from onshi.codes import AuthMethod, CheckMedium, PrescriptionIssueSelect
 
 
 def method_of(value: str) -> AuthMethod:
-    """``AuthMethod`` from its wire value ("face", "pin", "visual")."""
+    """``AuthMethod`` from its wire value ("face", "pin", "visual"; "biometric" on the phone path)."""
     for method in AuthMethod:
         if method.value == value:
             return method
@@ -50,9 +60,17 @@ class State(StrEnum):
     SENDING = "sending"  # 資格情報を確認しています
     RESULT = "result"  # 受付が完了しました。カードをお取りください
     ERROR = "error"
+    PHONE_PIN = "phone_pin"  # Android: 暗証番号（カードと同じ数字4桁）を入力してください
+    PHONE_CONFIRM = "phone_confirm"  # iPhone: スマートフォンで本人確認（Face ID / Touch ID）
+    PHONE_HOLD = "phone_hold"  # スマートフォンを汎用カードリーダーにかざしてください
+    PHONE_READING = "phone_reading"  # スマートフォンを読み取っています
 
 
-BUSY_STATES = frozenset({State.READING, State.MATCHING, State.PIN_CHECKING, State.SENDING})
+BUSY_STATES = frozenset(
+    {State.READING, State.MATCHING, State.PIN_CHECKING, State.SENDING, State.PHONE_READING}
+)
+PHONE_STATES = frozenset({State.PHONE_PIN, State.PHONE_CONFIRM, State.PHONE_HOLD, State.PHONE_READING})
+HOLD_OUTCOMES = ("ok", "not_read", "moved_early")
 
 
 class ConsentStep(StrEnum):
@@ -87,7 +105,12 @@ class Timeouts:
     visual: float = 180.0
     consent: float = 60.0
     sending: float = 40.0
+    phone_pin: float = 60.0
+    phone_confirm: float = 60.0
+    phone_hold: float = 20.0  # no successful read of the phone by then: R704
+    phone_reading: float = 15.0
     error_without_card: float = 10.0  # an error screen with no card left returns to waiting
+    result_without_card: float = 15.0  # a phone check's result (no card to take) returns to waiting
     waiting_for_card: float = 180.0  # a check the console started, with no card placed: withdrawn
 
     def for_state(self, state: State) -> float | None:
@@ -101,6 +124,10 @@ class Timeouts:
             State.VISUAL: self.visual,
             State.CONSENT: self.consent,
             State.SENDING: self.sending,
+            State.PHONE_PIN: self.phone_pin,
+            State.PHONE_CONFIRM: self.phone_confirm,
+            State.PHONE_HOLD: self.phone_hold,
+            State.PHONE_READING: self.phone_reading,
         }.get(state)
 
 
@@ -208,6 +235,42 @@ class CardRemoved:
 
 
 @dataclass(frozen=True)
+class SmartphoneChosen:
+    """The patient picks スマートフォン on the waiting screen, with this phone in hand."""
+
+    phone_id: str
+    platform: str  # android | iphone
+
+
+@dataclass(frozen=True)
+class PhoneConfirmed:
+    """iPhone: the holder's Face ID / Touch ID on the phone succeeded (or not)."""
+
+    ok: bool
+
+
+@dataclass(frozen=True)
+class PhoneHeld:
+    """The phone held on the 汎用 reader: ``ok``, ``not_read`` (antenna position) or ``moved_early``."""
+
+    outcome: str
+
+
+@dataclass(frozen=True)
+class PhoneRead:
+    step: int
+    pin_ok: bool = True  # Android: the PIN typed before the hold, as the phone checked it
+    pin_remaining: int = 0
+    pin_locked: bool = False
+
+
+@dataclass(frozen=True)
+class PhoneReadFailed:
+    step: int
+    error: ReaderError
+
+
+@dataclass(frozen=True)
 class Cancel:
     pass
 
@@ -230,7 +293,8 @@ class Tick:
 Event = (
     StartCheck | CardPlaced | CardRead | CardReadFailed | ChooseMethod | FaceSubmitted | FaceMatched
     | CameraFailed | PinSubmitted | PinChecked | VisualConfirmed | ConsentAnswered | Sent | SendFailed
-    | CardRemoved | Cancel | Disconnected | Reconnected | Tick
+    | CardRemoved | Cancel | Disconnected | Reconnected | Tick | SmartphoneChosen | PhoneConfirmed | PhoneHeld
+    | PhoneRead | PhoneReadFailed
 )
 
 
@@ -258,6 +322,15 @@ class SubmitCheck:
     step: int
     method: AuthMethod
     consents: dict[str, Any]
+    medium: CheckMedium = CheckMedium.CARD
+
+
+@dataclass(frozen=True)
+class ReadPhone:
+    """Read the phone held on the 汎用 reader (Android: the phone checks the PIN typed before)."""
+
+    step: int
+    phone_id: str
 
 
 @dataclass(frozen=True)
@@ -280,7 +353,7 @@ class ForgetCard:
     """The card left the reader: the chip's session (verified PIN) ends."""
 
 
-Command = ReadCard | MatchFace | VerifyPin | SubmitCheck | ReportResult | ReportError | ForgetCard
+Command = ReadCard | MatchFace | VerifyPin | SubmitCheck | ReportResult | ReportError | ForgetCard | ReadPhone
 
 
 class InvalidAction(Exception):
@@ -325,11 +398,18 @@ class Context:
     summary: dict[str, Any] | None = None
     error: ReaderError | None = None
     error_detail: str = ""
+    medium: CheckMedium = CheckMedium.CARD
+    phone_id: str | None = None
+    platform: str | None = None  # android | iphone (the phone path)
+    phone_attempts: int = 0  # failed confirmations on the phone (iPhone)
 
 
 class ReaderMachine:
-    def __init__(self, *, face_attempts: int = 3, timeouts: Timeouts | None = None, now: float = 0.0) -> None:
+    def __init__(self, *, face_attempts: int = 3, timeouts: Timeouts | None = None, now: float = 0.0,
+                 general_reader: bool = True, phone_attempts: int = 3) -> None:
         self.max_face_attempts = face_attempts
+        self.max_phone_attempts = phone_attempts
+        self.general_reader = general_reader  # a 汎用カードリーダー for smartphones beside this reader
         self.timeouts = timeouts or Timeouts()
         self.state = State.IDLE
         self.ctx = Context()
@@ -344,6 +424,8 @@ class ReaderMachine:
     def deadline(self) -> float | None:
         if self.state is State.ERROR and not self.ctx.card_present:
             return self.entered_at + self.timeouts.error_without_card
+        if self.state is State.RESULT and not self.ctx.card_present:
+            return self.entered_at + self.timeouts.result_without_card
         if self.state is State.IDLE and self.ctx.patient_ref:
             return self.entered_at + self.timeouts.waiting_for_card
         limit = self.timeouts.for_state(self.state)
@@ -363,7 +445,8 @@ class ReaderMachine:
             return []
         if not self.connected:
             raise InvalidAction(self.state, event)
-        answers = CardRead | CardReadFailed | FaceMatched | PinChecked | Sent | SendFailed
+        answers = (CardRead | CardReadFailed | FaceMatched | PinChecked | Sent | SendFailed | PhoneRead
+                   | PhoneReadFailed)
         if isinstance(event, answers) and event.step != self.step:
             return []  # an answer to a step the machine has already left
         if isinstance(event, CameraFailed) and event.step is not None and event.step != self.step:
@@ -396,6 +479,11 @@ class ReaderMachine:
             "summary": ctx.summary,
             "error": None if ctx.error is None else ctx.error.describe() | {"detail": ctx.error_detail},
             "seconds_left": None if deadline is None else max(0.0, round(deadline - self.now, 1)),
+            "medium": ctx.medium.value,
+            "phone_id": ctx.phone_id,
+            "platform": ctx.platform,
+            "phone_attempts_left": max(0, self.max_phone_attempts - ctx.phone_attempts),
+            "general_reader": self.general_reader,
         }
 
     # --- helpers -----------------------------------------------------------------------------
@@ -468,7 +556,7 @@ class ReaderMachine:
         ctx.consent_step = None
         self._enter(State.SENDING)
         assert ctx.method is not None
-        return [SubmitCheck(self.step, ctx.method, self.wire_consents())]
+        return [SubmitCheck(self.step, ctx.method, self.wire_consents(), ctx.medium)]
 
     def wire_consents(self) -> dict[str, Any]:
         """Consents as the card-check request carries them (docs/architecture.md)."""
@@ -488,7 +576,7 @@ class ReaderMachine:
         deadline = self.deadline
         if deadline is None or self.now < deadline:
             return []
-        if self.state is State.ERROR:  # error shown long enough with no card: back to waiting
+        if self.state in (State.ERROR, State.RESULT):  # shown long enough with no card: back to waiting
             self._enter(State.IDLE)
             self.ctx = Context(patient_ref=self.ctx.next_patient_ref)
             return []
@@ -498,6 +586,8 @@ class ReaderMachine:
             patient_ref, self.ctx.patient_ref = self.ctx.patient_ref, None
             self._enter(State.IDLE)
             return [ReportError(ReaderError.NO_CARD, patient_ref)]
+        if self.state is State.PHONE_HOLD:
+            return self._fail(ReaderError.PHONE_TIMEOUT, "the phone was not read in time")
         return self._fail(ReaderError.TIMEOUT, f"no answer in state {self.state.value}")
 
     def _disconnect(self) -> list[Command]:
@@ -536,7 +626,8 @@ class ReaderMachine:
             self._enter(State.IDLE)  # the wait for the card starts now (its timeout too)
             self.ctx = Context(patient_ref=ref)
             return commands
-        running = ctx.card_present and self.state not in (State.RESULT, State.ERROR)
+        running = (ctx.card_present or self.state in PHONE_STATES or ctx.medium is CheckMedium.SMARTPHONE) \
+            and self.state not in (State.IDLE, State.RESULT, State.ERROR)
         if running and ctx.patient_ref in (None, ref):
             ctx.patient_ref = ref  # the patient is already at the reader
             return commands
@@ -607,6 +698,10 @@ class ReaderMachine:
         return self._offer_methods()  # the check goes on with the PIN or staff
 
     def _on_PinSubmitted(self, event: PinSubmitted) -> list[Command]:
+        if self.state is State.PHONE_PIN:
+            self.ctx.notice = None
+            self._enter(State.PHONE_HOLD)  # the phone checks the PIN when it is read
+            return []
         if self.state is not State.PIN:
             return self._invalid(event)
         self._enter(State.PIN_CHECKING)
@@ -684,3 +779,77 @@ class ReaderMachine:
                 self.ctx = replace(self.ctx, patient_ref=None)  # the console withdrew its request
             return []
         return self._fail(ReaderError.CANCELLED)
+
+    # --- the smartphone path ---------------------------------------------------------------------
+
+    def _on_SmartphoneChosen(self, event: SmartphoneChosen) -> list[Command]:
+        if self.ctx.card_present or self.state not in (State.IDLE, State.ERROR, State.RESULT):
+            return self._invalid(event)
+        if event.platform not in ("android", "iphone"):
+            return self._invalid(event)
+        patient_ref = self.ctx.patient_ref if self.state is State.IDLE else self.ctx.next_patient_ref
+        android = event.platform == "android"
+        self.ctx = Context(patient_ref=patient_ref, medium=CheckMedium.SMARTPHONE, phone_id=event.phone_id,
+                           platform=event.platform)
+        if not self.general_reader:
+            return self._fail(ReaderError.NO_GENERAL_READER, "no general-purpose card reader at this clinic")
+        self.ctx.method = AuthMethod.PIN if android else AuthMethod.BIOMETRIC
+        self.ctx.methods = (self.ctx.method,)
+        self.ctx.pin_remaining = 3 if android else 0  # learnt from the phone when it is read
+        self._enter(State.PHONE_PIN if android else State.PHONE_CONFIRM)
+        return []
+
+    def _on_PhoneConfirmed(self, event: PhoneConfirmed) -> list[Command]:
+        ctx = self.ctx
+        if self.state is not State.PHONE_CONFIRM:
+            return self._invalid(event)
+        if event.ok:
+            ctx.notice = None
+            self._enter(State.PHONE_HOLD)
+            return []
+        ctx.phone_attempts += 1
+        left = self.max_phone_attempts - ctx.phone_attempts
+        if left <= 0:
+            return self._fail(ReaderError.PHONE_AUTH_FAILED, "Face ID / Touch ID failed on the phone")
+        ctx.notice = Notice(
+            "phone_auth_failed",
+            f"スマートフォンで本人確認ができませんでした。もう一度お試しください（あと{left}回）。",
+            f"The phone could not confirm you. Try again ({left} tries left).",
+        )
+        self._enter(State.PHONE_CONFIRM)
+        return []
+
+    def _on_PhoneHeld(self, event: PhoneHeld) -> list[Command]:
+        if self.state is not State.PHONE_HOLD or event.outcome not in HOLD_OUTCOMES:
+            return self._invalid(event)
+        if event.outcome == "not_read":  # the hold's timer keeps running: the patient tries again
+            self.ctx.notice = Notice.of(ReaderError.PHONE_NOT_READ)
+            return []
+        if event.outcome == "moved_early":
+            self.ctx.notice = Notice.of(ReaderError.PHONE_MOVED_EARLY)
+            return []
+        assert self.ctx.phone_id is not None
+        self.ctx.notice = None
+        self._enter(State.PHONE_READING)
+        return [ReadPhone(self.step, self.ctx.phone_id)]
+
+    def _on_PhoneRead(self, event: PhoneRead) -> list[Command]:
+        ctx = self.ctx
+        if ctx.platform == "android":
+            ctx.pin_remaining = event.pin_remaining
+            if event.pin_locked:
+                return self._fail(ReaderError.PHONE_PIN_LOCKED)
+            if not event.pin_ok:
+                ctx.notice = Notice(
+                    "pin_wrong",
+                    f"暗証番号が違います。残り{event.pin_remaining}回です。3回間違えるとロックされます"
+                    "（マイナンバーカードと共通）。",
+                    f"Wrong PIN. {event.pin_remaining} tries left; 3 wrong entries lock it (shared with the "
+                    "My Number card).",
+                )
+                self._enter(State.PHONE_PIN)
+                return []
+        return self._start_consents()
+
+    def _on_PhoneReadFailed(self, event: PhoneReadFailed) -> list[Command]:
+        return self._fail(event.error)

@@ -1,4 +1,5 @@
-"""Virtual cards from the server's mock authority: fixture personas and newly issued cards."""
+"""Virtual cards and phones from the server's mock authority: fixture personas, newly issued cards,
+phones set up with a person's card functions (``POST /admin/phones``)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from cardreader_emulator import faces
-from cardreader_emulator.card import CardVariant, VirtualCard, variant_of, write_card
-from cardreader_emulator.central import Admin
+from cardreader_emulator.card import (
+    CardVariant,
+    VirtualCard,
+    VirtualPhone,
+    variant_of,
+    write_card,
+    write_phone,
+)
+from cardreader_emulator.central import Admin, CentralError
 
 
 def photo_jpeg(photo: str | None) -> bytes | None:
@@ -97,3 +105,45 @@ def issue_card(
     }
     material = admin.issue_card(body)
     return card_from_material(cards_dir, material, card_id=card_id, photo=photo)
+
+
+def fetch_fixture_phones(admin: Admin, cards_dir: Path, only: list[str] | None = None) -> list[VirtualPhone]:
+    """Writes a virtual phone for every phone the registry knows (or only the given phone ids), beside
+    the cards. A phone already in the tray with the same certificate is kept (its PIN record is the
+    card's anyway). A server without phones (no ``/admin/phones``) gives none."""
+    try:
+        materials = [admin.phone(phone_id) for phone_id in only] if only else admin.phones()
+    except CentralError as exc:
+        if exc.status == 404 and not only:
+            return []
+        raise
+    made = []
+    for material in materials:
+        folder = cards_dir / str(material["phone_id"])
+        if (folder / "phone.json").is_file():
+            phone = VirtualPhone(folder)
+            if phone.certificate_pem == material["certificate_pem"]:
+                made.append(phone)
+                continue
+        made.append(write_phone(cards_dir, material))
+    return made
+
+
+def issue_phone(
+    admin: Admin,
+    cards_dir: Path,
+    *,
+    person_id: str,
+    platform: str,
+    link_lag_days: float | None = None,
+    certificate_not_after: str | None = None,
+) -> VirtualPhone:
+    """Puts a person's card functions on a phone: the registry makes the phone's own key pair and
+    certificate (and refuses what the real one refuses: no card, a face-only card, under 15, an iPhone
+    under 16, the card's certificate expired or revoked), the reader's tray gets the phone."""
+    body: dict[str, object] = {"person_id": person_id, "platform": platform}
+    if link_lag_days is not None:
+        body["link_lag_days"] = link_lag_days
+    if certificate_not_after is not None:
+        body["certificate_not_after"] = certificate_not_after
+    return write_phone(cards_dir, admin.issue_phone(body))

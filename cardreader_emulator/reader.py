@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from cardreader_emulator import faces
-from cardreader_emulator.card import CardStore, PinResult, VirtualCard
+from cardreader_emulator.card import CardStore, NoPin, PinResult, VirtualCard, VirtualPhone
 from cardreader_emulator.central import Central, CentralError
 from cardreader_emulator.errors import ReaderError
 from cardreader_emulator.machine import (
@@ -40,15 +40,21 @@ from cardreader_emulator.machine import (
     ForgetCard,
     InvalidAction,
     MatchFace,
+    PhoneConfirmed,
+    PhoneHeld,
+    PhoneRead,
+    PhoneReadFailed,
     PinChecked,
     PinSubmitted,
     ReadCard,
     ReaderMachine,
+    ReadPhone,
     Reconnected,
     ReportError,
     ReportResult,
     SendFailed,
     Sent,
+    SmartphoneChosen,
     StartCheck,
     State,
     SubmitCheck,
@@ -62,6 +68,7 @@ from cardreader_emulator.machine import (
 from cardreader_emulator.results import (
     encoding_of,
     error_notice,
+    medium_comment,
     notify_console,
     result_notice,
     write_result_file,
@@ -104,6 +111,7 @@ class ReaderConfig:
     threshold: float = faces.DEFAULT_THRESHOLD
     face_attempts: int = 3
     timeouts: Timeouts = field(default_factory=Timeouts)
+    general_reader: bool = True  # a 汎用カードリーダー beside the reader: smartphones can be used
 
 
 def summarise(answer: dict[str, Any]) -> dict[str, Any]:
@@ -146,19 +154,23 @@ class Reader:
     ) -> None:
         self.config = config
         self.central = central
-        self.clock = clock
+        self._base_clock = clock
+        self._skipped = 0.0  # seconds the reader's clock was moved on (`hold: timeout` in a script)
+        self.clock: Callable[[], float] = lambda: self._base_clock() + self._skipped
         self.sleep = sleep  # the slow-read fault waits through this (tests advance a fake clock)
         self.store = CardStore(config.cards_dir)
         # the cards beside the reader, kept in step with the registry when it has a card source
         self.tray = tray or Tray(self.store, None)
         self.encoding = encoding_of(config.encoding)
         self.machine = ReaderMachine(
-            face_attempts=config.face_attempts, timeouts=config.timeouts, now=clock()
+            face_attempts=config.face_attempts, timeouts=config.timeouts, now=clock(),
+            general_reader=config.general_reader,
         )
         self.faults = Faults()
         self.reader_id = central.identity.reader_id if central else "R-offline"
         self._lock = threading.RLock()
         self._card: VirtualCard | None = None
+        self._phone: VirtualPhone | None = None  # the phone of the check by smartphone under way
         self._reference: faces.Encoding | None = None
         self._pending_image: faces.Image | None = None
         self._pending_pin: str | None = None
@@ -236,6 +248,54 @@ class Reader:
     def cancel(self) -> dict[str, Any]:
         return self._act(Cancel())
 
+    # --- the smartphone path ---------------------------------------------------------------------
+
+    def choose_phone(self, phone_id: str) -> dict[str, Any]:
+        """The patient picks スマートフォン on the screen with this phone (``<person_id>.<platform>``,
+        see `onshi card list`). ValueError for a phone not in the tray."""
+        try:
+            phone = self.tray.current_phone(self.store.phone(phone_id))  # as the registry last set it up
+        except KeyError:
+            known = ", ".join(self.store.phone_ids()) or "none"
+            raise ValueError(f"no phone {phone_id!r} in the tray (phones: {known})") from None
+        with self._lock:
+            previous = self._phone
+            self._phone = phone
+        try:
+            return self._act(SmartphoneChosen(phone.phone_id, phone.platform))
+        except InvalidAction:
+            with self._lock:
+                self._phone = previous
+            raise
+
+    def confirm_on_phone(self, ok: bool) -> dict[str, Any]:
+        """iPhone: the holder's Face ID / Touch ID on the phone (``ok`` False: it failed)."""
+        return self._act(PhoneConfirmed(ok))
+
+    def hold_phone(self, outcome: str = "ok") -> dict[str, Any]:
+        """The phone held on the 汎用 reader: ``ok``, ``not_read`` (antenna position), ``moved_early``;
+        ``timeout``: it is not held in time (the reader's clock runs to the end of the hold's time)."""
+        if outcome == "timeout":
+            if self.machine.state is not State.PHONE_HOLD:
+                raise InvalidAction(self.machine.state, PhoneHeld(outcome))
+            return self.run_out_the_clock()
+        return self._act(PhoneHeld(outcome))
+
+    def run_out_the_clock(self) -> dict[str, Any]:
+        """Moves the reader's clock to the current screen's deadline (what waiting would do, at once)."""
+        with self._lock:
+            deadline = self.machine.deadline
+            if deadline is not None:
+                self._skipped += max(0.0, deadline - self.clock()) + 0.001
+        return self.tick()
+
+    def set_general_reader(self, present: bool) -> dict[str, Any]:
+        """Whether the clinic has a 汎用カードリーダー beside the face-auth reader (a reader setting)."""
+        with self._lock:
+            self.config.general_reader = present
+            self.machine.general_reader = present
+        return self.snapshot()
+
     def tick(self) -> dict[str, Any]:
         return self._act(Tick())
 
@@ -257,6 +317,8 @@ class Reader:
             snap = self.machine.snapshot()
             snap["reader_id"] = self.reader_id
             snap["card"] = self._card.summary() if self._card else None
+            phone_check = snap["medium"] == "smartphone" and self._phone is not None
+            snap["phone"] = self._phone.summary() if phone_check and self._phone is not None else None
             snap["screen"] = result_screen(snap["summary"]) if snap["summary"] else None
             snap["faults"] = self.faults.view()
             snap["threshold"] = self.config.threshold
@@ -307,14 +369,18 @@ class Reader:
             return self._match_face(command)
         if isinstance(command, VerifyPin):
             return self._verify_pin(command)
+        if isinstance(command, ReadPhone):
+            return self._read_phone(command)
         if isinstance(command, SubmitCheck):
             return self._submit(command)
         if isinstance(command, ReportResult):
             self._report_result(command)
         elif isinstance(command, ReportError):
+            ctx = self.machine.ctx
             notify_console(
                 self.config.console_url,
-                error_notice(self.reader_id, command.patient_ref, command.error, command.detail),
+                error_notice(self.reader_id, command.patient_ref, command.error, command.detail,
+                             medium=ctx.medium.value, platform=ctx.platform),
             )
         elif isinstance(command, ForgetCard):
             with self._lock:
@@ -329,6 +395,10 @@ class Reader:
             self.sleep(self.faults.slow_read_ms / 1000)
         if self.faults.card_unreadable:
             return CardReadFailed(command.step, ReaderError.CARD_NOT_RECOGNISED)
+        with self._lock:
+            if self._phone is not None:
+                self._phone.reset_session()
+                self._phone = None  # a card now: the last phone check is over
         try:
             card = self.tray.current(self.store.get(command.card_id))  # as the registry last issued it
         except KeyError:
@@ -383,8 +453,31 @@ class Reader:
         result: PinResult = card.verify_pin(pin or "")
         return PinChecked(command.step, result.ok, result.remaining, result.locked)
 
+    def _read_phone(self, command: ReadPhone) -> Event | None:
+        """The 汎用 reader reads the phone; an Android phone checks the PIN typed before the hold
+        against the card's PIN record (the shared 3-try lock), an iPhone was confirmed on the phone."""
+        with self._lock:
+            pin, self._pending_pin = self._pending_pin, None
+            phone = self._phone
+        if self.faults.slow_read_ms:
+            self.sleep(self.faults.slow_read_ms / 1000)
+        if phone is None or phone.phone_id != command.phone_id:
+            return PhoneReadFailed(command.step, ReaderError.PHONE_NOT_SET_UP)
+        if not phone.is_android:
+            phone.confirm_biometric(True)  # the machine reached the hold only after Face ID succeeded
+            return PhoneRead(command.step)
+        try:
+            result = phone.verify_pin(pin or "")
+        except NoPin:
+            return PhoneReadFailed(command.step, ReaderError.PHONE_NOT_SET_UP)
+        return PhoneRead(command.step, result.ok, result.remaining, result.locked)
+
     def _submit(self, command: SubmitCheck) -> Event:
-        card = self._card
+        card: VirtualCard | VirtualPhone | None = self._card
+        if command.medium.value == "smartphone":
+            card = self._phone
+            if card is None:
+                return SendFailed(command.step, ReaderError.PHONE_NOT_SET_UP)
         if card is None:
             return SendFailed(command.step, ReaderError.CARD_REMOVED)
         if self.faults.network_down or self.central is None:
@@ -397,13 +490,20 @@ class Reader:
             return SendFailed(command.step, exc.error, exc.detail)
         with self._lock:
             self.last_answer = answer
-        return Sent(command.step, summarise(answer))
+        summary = summarise(answer)
+        summary.update(medium=command.medium.value, method=command.method.value,
+                       platform=self.machine.ctx.platform)
+        return Sent(command.step, summary)
 
     def _report_result(self, command: ReportResult) -> None:
         answer = self.last_answer or {}
+        summary = command.summary
+        medium = str(summary.get("medium") or "card")
+        platform, method = summary.get("platform"), summary.get("method")
         path = None
         try:
-            path = write_result_file(self.config.results_dir, answer.get("result", {}), self.encoding)
+            path = write_result_file(self.config.results_dir, answer.get("result", {}), self.encoding,
+                                     comment=medium_comment(medium, platform, method))
         except Exception:  # a result the codec cannot render must still reach the console
             log.exception("result file not written")
         with self._lock:
@@ -413,7 +513,8 @@ class Reader:
             self.last_summary = dict(command.summary, file=path.name if path else None)
         notify_console(
             self.config.console_url,
-            result_notice(self.reader_id, command.patient_ref, path.name if path else None, answer),
+            result_notice(self.reader_id, command.patient_ref, path.name if path else None, answer,
+                          medium=medium, platform=platform, method=method),
         )
 
 

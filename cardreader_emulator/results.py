@@ -12,6 +12,10 @@
   the order a real 2023 face file has them, and a 16-character base64-like ArbitraryFileIdentifier
   the reader makes up. File order ``schema`` writes the spec's fixed order instead (what our XSD
   validates). Choose with ``ONSHI_READER_FILE_ORDER=reader|schema`` or the ``order`` argument.
+- A check by smartphone (the マイナ保険証 on a phone, read on the 汎用カードリーダー) keeps exactly the
+  real element set; the file carries one XML comment after the declaration saying so
+  (``<!-- 確認方法: スマートフォン（iPhone・生体認証） / method: smartphone (iPhone, biometrics) -->``),
+  which XML readers skip. The console notification carries ``medium``, ``platform`` and ``method``.
 - ``POST {console}/api/console/reader-results`` telling the clinic console.
 """
 
@@ -30,8 +34,9 @@ from typing import Any, Literal
 import httpx
 
 from cardreader_emulator.errors import ReaderError
+from cardreader_emulator.screens import medium_text
 from onshi import xmlcodec
-from onshi.codes import CharacterCodeIdentifier
+from onshi.codes import CharacterCodeIdentifier, CheckMedium
 from onshi.messages import READER_RESULT_PREFIX, ResultMessage
 from onshi.timeutil import JST, parse_timestamp
 
@@ -97,14 +102,33 @@ def encode_result_file(message: ResultMessage, encoding: CharacterCodeIdentifier
     return xmlcodec.encode(message, encoding, order=READER_ORDER, standalone=False)
 
 
+def medium_comment(medium: str, platform: str | None, method: str | None) -> str | None:
+    """The result file's comment for a check by smartphone (None for a card: its file stays as it was).
+
+    >>> medium_comment("smartphone", "iphone", "biometric")
+    '確認方法: スマートフォン（iPhone・生体認証） / method: smartphone (iPhone, biometrics)'
+    """
+    shown = medium_text({"medium": medium, "platform": platform, "method": method})
+    return None if shown is None else f"確認方法: {shown['ja']} / method: {shown['en']}"
+
+
+def with_comment(data: bytes, comment: str, encoding: CharacterCodeIdentifier) -> bytes:
+    """``data`` (an XML document with its declaration) with ``<!-- comment -->`` after the declaration."""
+    end = data.index(b"?>") + 2
+    text = f"\n<!-- {comment.replace('--', '- -')} -->"
+    return data[:end] + text.encode(encoding.codec, errors="xmlcharrefreplace") + data[end:]
+
+
 def write_result_file(
     folder: Path,
     result: dict[str, Any],
     encoding: CharacterCodeIdentifier,
     moment: datetime | None = None,
     order: FileOrder | None = None,
+    comment: str | None = None,
 ) -> Path:
-    """Writes the reader's result file; the name's timestamp is the check's ProcessExecutionTime."""
+    """Writes the reader's result file; the name's timestamp is the check's ProcessExecutionTime.
+    ``comment`` (e.g. :func:`medium_comment`) goes after the declaration as an XML comment."""
     order = order or file_order()
     message = result_message(result, encoding)
     if order == "reader" or message.MessageHeader.ArbitraryFileIdentifier is None:
@@ -112,6 +136,8 @@ def write_result_file(
         header = message.MessageHeader.model_copy(update={"ArbitraryFileIdentifier": file_identifier()})
         message = message.model_copy(update={"MessageHeader": header})
     data = encode_result_file(message, encoding, order)
+    if comment:
+        data = with_comment(data, comment, encoding)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = message.MessageHeader.ProcessExecutionTime
     when = parse_timestamp(stamp) if stamp else (moment or datetime.now(JST))
@@ -152,22 +178,42 @@ def notify_console(console_url: str | None, body: dict[str, Any], timeout: float
 
 
 def result_notice(
-    reader_id: str, patient_ref: str | None, file: str | None, answer: dict[str, Any]
+    reader_id: str,
+    patient_ref: str | None,
+    file: str | None,
+    answer: dict[str, Any],
+    *,
+    medium: str = CheckMedium.CARD.value,
+    platform: str | None = None,
+    method: str | None = None,
 ) -> dict[str, Any]:
+    """What the console is told: the file, the answer, and how the patient checked in (``medium`` card
+    or smartphone, the phone's ``platform``, the ``method``)."""
     return {
         "reader_id": reader_id,
         "patient_ref": patient_ref,
         "file": file,
         "check_id": answer.get("check_id"),
         "result": answer,
+        "medium": medium,
+        "platform": platform,
+        "method": method,
     }
 
 
 def error_notice(
-    reader_id: str, patient_ref: str | None, error: ReaderError, detail: str = ""
+    reader_id: str,
+    patient_ref: str | None,
+    error: ReaderError,
+    detail: str = "",
+    *,
+    medium: str = CheckMedium.CARD.value,
+    platform: str | None = None,
 ) -> dict[str, Any]:
     return {
         "reader_id": reader_id,
         "patient_ref": patient_ref,
         "reader_error": error.describe() | {"detail": detail},
+        "medium": medium,
+        "platform": platform,
     }

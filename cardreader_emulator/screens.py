@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from onshi.codes import QualificationValidity
+from onshi.codes import CheckMedium, PhonePlatform, QualificationValidity
 
 Text = dict[str, str]
 
@@ -55,6 +55,18 @@ def validity_text(value: str | None) -> Text | None:
         if validity.value == value:
             return text(validity.ja, validity.en)
     return None
+
+
+def medium_text(summary: dict[str, Any]) -> Text | None:
+    """How a phone check was made (スマートフォン（Android・暗証番号）); None for a card check."""
+    if summary.get("medium") != CheckMedium.SMARTPHONE.value:
+        return None
+    phone = next((p for p in PhonePlatform if p.value == summary.get("platform")), None)
+    methods = {"pin": ("暗証番号", "PIN"), "biometric": ("生体認証", "biometrics")}
+    how = methods.get(str(summary.get("method")))
+    ja = "・".join(x for x in (phone.ja if phone else "", how[0] if how else "") if x)
+    en = ", ".join(x for x in (phone.en if phone else "", how[1] if how else "") if x)
+    return text(f"{CheckMedium.SMARTPHONE.ja}（{ja}）", f"{CheckMedium.SMARTPHONE.en} ({en})")
 
 
 def _messages(summary: dict[str, Any]) -> list[dict[str, str]]:
@@ -101,22 +113,31 @@ def result_screen(summary: dict[str, Any]) -> dict[str, Any]:
     copay = copay_text(summary.get("copay")) if valid else None
     if copay:
         facts.append({"label": text("負担割合", "Co-pay"), "value": copay, "bad": False})
+    by_phone = medium_text(summary)
+    if by_phone:
+        facts.append({"label": text("確認方法", "Checked with"), "value": by_phone, "bad": False})
     if valid:
         return {
             "tone": "warn" if messages else "ok",
             "step": text("完了", "Done"),
             "title": text("受付が完了しました", "Check-in complete"),
-            "next": text("カードをお取りください", "Please take your card"),
+            "next": (text("スマートフォンをお持ちになり、お呼びするまでお待ちください",
+                          "Keep your phone and wait to be called") if by_phone
+                     else text("カードをお取りください", "Please take your card")),
             "facts": facts,
             "messages": messages,
         }
+    to_reception = text("カードをお取りになり、受付にお声がけください",
+                        "Take your card and speak to reception")
     title = (text("資格確認ができませんでした", "Eligibility could not be confirmed") if failed
              else text("有効な資格が確認できませんでした", "No valid insurance was found"))
     return {
         "tone": "bad",
         "step": text("要確認", "Needs attention"),
         "title": title,
-        "next": text("カードをお取りになり、受付にお声がけください", "Take your card and speak to reception"),
+        "next": (text("受付にお声がけください（資格確認書・資格情報のお知らせ等で確認します）",
+                      "Speak to reception (they check with the 資格確認書, 資格情報のお知らせ or the like)")
+                 if by_phone else to_reception),
         "facts": facts,
         "messages": messages,
     }

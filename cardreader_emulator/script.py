@@ -31,8 +31,14 @@ A script is YAML or JSON: a list of steps (or {"steps": [...]}), each step one a
                                       #   :variation (dim, dark, blur, heavy_blur, noise, rotate,
                                       #   tilted, mask, glasses, sunglasses, empty);
                                       #   two people: holder+man-a
-  - pin: "1234"
+  - pin: "1234"                       # also the Android phone's PIN (the card's, typed on the reader)
   - visual: true                      # staff confirm the person by sight
+  - general_reader: false             # the clinic has no 汎用カードリーダー (smartphones: R701)
+  - phone: healthy-employee.iphone    # the patient picks スマートフォン with this phone
+                                      #   (<person>.<android|iphone>, see `onshi card list`)
+  - confirm_on_phone: ok              # iPhone: Face ID / Touch ID on the phone: ok | fail
+  - hold: ok                          # the phone on the 汎用 reader: ok | not_read (antenna
+                                      #   position) | moved_early | timeout (never read in time)
   - consent: {medical: true, operation: false, checkup: true, limit: true,
               prescription: electronic}   # answers not given are "no" (and paper)
   - expect: {state: result, validity: "1"}  # any field of the reader state or the result
@@ -41,13 +47,15 @@ A script is YAML or JSON: a list of steps (or {"steps": [...]}), each step one a
   - cancel: true
   - remove: true                      # take the card off
 
-face, pin and visual choose their method when the reader is still asking for one. The run
+face, pin and visual choose their method when the reader is still asking for one. On the phone
+path the order is: phone → pin (Android) or confirm_on_phone (iPhone) → hold → consent. The run
 prints each step and the result; the reader writes its result file as in normal use. A step
 that is not possible at that moment, or an expect that does not hold, stops the run (exit 1).
 """
 
 ACTIONS = ("start", "fault", "place", "method", "face", "pin", "visual", "consent", "expect", "wait",
-           "cancel", "remove")
+           "cancel", "remove", "general_reader", "phone", "confirm_on_phone", "hold")
+HOLD_ARGS = ("ok", "not_read", "moved_early", "timeout")
 
 
 class ScriptError(Exception):
@@ -79,12 +87,25 @@ def parse_steps(data: Any) -> list[dict[str, Any]]:
         ((action, arg),) = step.items()
         if action not in ACTIONS:
             raise ScriptError(f"step {number}: unknown action {action!r}; actions: {', '.join(ACTIONS)}")
+        if action == "hold" and str(arg) not in HOLD_ARGS:
+            raise ScriptError(f"step {number} (hold): {arg!r}; one of {', '.join(HOLD_ARGS)}")
+        if action == "confirm_on_phone" and _ok_or_fail(arg) is None:
+            raise ScriptError(f"step {number} (confirm_on_phone): {arg!r}; ok or fail")
+        if action == "general_reader" and not isinstance(arg, bool):
+            raise ScriptError(f"step {number} (general_reader): true or false, got {arg!r}")
         if action == "face":
             try:
                 faces.check_spec(str(arg), extra_names=("holder",))
             except KeyError as exc:
                 raise ScriptError(f"step {number} (face): {exc.args[0]}") from None
     return steps
+
+
+def _ok_or_fail(arg: Any) -> bool | None:
+    """``confirm_on_phone``'s argument: ok/true → True, fail/false → False, anything else None."""
+    if isinstance(arg, bool):
+        return arg
+    return {"ok": True, "fail": False}.get(str(arg).strip().lower())
 
 
 def _consents(reader: Reader, answers: dict[str, Any]) -> dict[str, Any]:
@@ -166,6 +187,14 @@ def _run_step(reader: Reader, action: str, arg: Any) -> dict[str, Any]:
         if reader.snapshot()["state"] == "method":
             reader.choose("face")
         return reader.present_face(reader.capture(str(arg)))
+    if action == "general_reader":
+        return reader.set_general_reader(bool(arg))
+    if action == "phone":
+        return reader.choose_phone(str(arg))
+    if action == "confirm_on_phone":
+        return reader.confirm_on_phone(bool(_ok_or_fail(arg)))
+    if action == "hold":
+        return reader.hold_phone(str(arg))
     if action == "pin":
         if reader.snapshot()["state"] == "method":
             reader.choose("pin")

@@ -10,6 +10,9 @@ issued before a reload) or cannot be reached leaves the card as it is: the check
 
 A re-made card is a new card: its PIN counter starts again at 3 (a locked card from before the
 reload is unlocked), as the registry's reload is a fresh start for a rehearsal.
+
+Phones (``<person_id>.<platform>``) are kept in step the same way (``Tray.current_phone``; the sync
+takes the registry's phones too): a phone set up again has a new certificate and is re-made.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from cardreader_emulator.card import CardStore, VirtualCard
+from cardreader_emulator.card import CardStore, VirtualCard, VirtualPhone, write_phone
 from cardreader_emulator.central import CentralError
 from cardreader_emulator.provision import card_from_material
 
@@ -33,6 +36,10 @@ class CardSource(Protocol):
     def card(self, person_id: str) -> dict[str, Any]: ...
 
     def cards(self) -> list[dict[str, Any]]: ...
+
+    def phone(self, phone_id: str) -> dict[str, Any]: ...
+
+    def phones(self) -> list[dict[str, Any]]: ...
 
 
 class Tray:
@@ -64,6 +71,25 @@ class Tray:
             return card  # unknown to the registry (or no answer): the check will say so
         return self._refresh(card, material)
 
+    def current_phone(self, phone: VirtualPhone) -> VirtualPhone:
+        """``phone`` as the registry knows it now (re-made if it was set up again)."""
+        if self.source is None:
+            return phone
+        try:
+            material = self.source.phone(phone.phone_id)
+        except CentralError as exc:
+            if exc.status not in (404, None):
+                log.warning("phone %s not checked against the registry: %s", phone.phone_id, exc)
+            return phone
+        return self._refresh_phone(phone, material)
+
+    def _refresh_phone(self, phone: VirtualPhone, material: dict[str, Any]) -> VirtualPhone:
+        if not material.get("certificate_pem") or material["certificate_pem"] == phone.certificate_pem:
+            return phone
+        log.info("phone %s set up again in the registry: the tray's copy is re-made", phone.phone_id)
+        self.remade += 1
+        return write_phone(self.store.cards_dir, material)
+
     def sync(self, force: bool = False) -> None:
         """Makes the tray hold every card the registry knows, each as last issued."""
         if self.source is None:
@@ -85,6 +111,20 @@ class Tray:
                 self._refresh(self.store.get(card_id), material)
             else:
                 card_from_material(self.store.cards_dir, material)
+                self.remade += 1
+        try:
+            phones = self.source.phones()
+        except CentralError as exc:
+            if exc.status != 404:  # 404: a server without phones
+                log.warning("phones not synced with the registry: %s", exc)
+            return
+        known_phones = set(self.store.phone_ids())
+        for material in phones:
+            phone_id = str(material["phone_id"])
+            if phone_id in known_phones:
+                self._refresh_phone(self.store.phone(phone_id), material)
+            else:
+                write_phone(self.store.cards_dir, material)
                 self.remade += 1
 
     def _refresh(self, card: VirtualCard, material: dict[str, Any]) -> VirtualCard:

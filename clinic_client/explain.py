@@ -1,4 +1,4 @@
-"""Which catalogue failures (F1–F15) a result points to, so staff get the right next step.
+"""Which catalogue failures (F1–F17) a result points to, so staff get the right next step.
 
 Explanations and responses are the catalogue's own text (``onshi.catalogue``); this module only
 decides which entries apply. The order is the order staff should read them in.
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clinic_client.errors import OnshiError, ServerUnavailable
-from clinic_client.outcome import CheckOutcome
+from clinic_client.outcome import CheckOutcome, HowChecked
 from clinic_client.wronglink import WrongLinkFlag
 from onshi.catalogue import FailureMode
 from onshi.codes import (
@@ -35,10 +35,23 @@ CODE_FAILURES: dict[ProcessingResultCode, FailureMode] = {
 }
 
 
+# A phone check that ends in one of these is the phone's OWN certificate or link (F17): the phone holds a
+# certificate of its own, so the card may well work. The card's entries (renew at the municipality, …)
+# would send the patient the wrong way.
+PHONE_CERTIFICATE_CODES = frozenset({
+    ProcessingResultCode.CERTIFICATE_IN_GRACE,
+    ProcessingResultCode.CERTIFICATE_EXPIRED,
+    ProcessingResultCode.CERTIFICATE_REVOKED,
+    ProcessingResultCode.NOT_REGISTERED,
+    ProcessingResultCode.RENEWAL_LINK_PENDING,
+})
+
+
 @dataclass(frozen=True)
 class Explanation:
     failures: tuple[FailureMode, ...]
     declaration: bool  # offer the 被保険者資格申立書 (nothing confirmed for this patient)
+    by_phone: bool = False  # the check was made with a smartphone: the phone's next steps apply
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -47,8 +60,15 @@ class Explanation:
 
 def reader_failure(reader_error: Mapping[str, Any]) -> FailureMode:
     """A reader error → the catalogue entry (codes R1xx card, R2xx camera, R3xx PIN, R4xx device,
-    R5xx network/central system, R6xx session; matched by prefix so the console needs no reader code)."""
+    R5xx network/central system, R6xx session, R7xx the smartphone on the 汎用カードリーダー; matched by
+    code so the console needs no reader code)."""
     code = str(reader_error.get("code", "")).upper()
+    if code == "R701":  # this clinic has no 汎用カードリーダー: the phone cannot be read here at all
+        return FailureMode.PHONE_WITHOUT_GENERAL_READER
+    if code == "R707":  # the phone holds no certificate (not set up, or its set-up undone)
+        return FailureMode.PHONE_CERTIFICATE
+    if code == "R706":  # the PIN, shared with the card, is locked
+        return FailureMode.PIN_LOCKED
     if code == "R202" or "FACE" in code:
         return FailureMode.FACE_MISMATCH
     if code == "R301" or ("PIN" in code and "LOCK" in code):
@@ -65,9 +85,15 @@ def explain(
     wrong_link: WrongLinkFlag | None = None,
     reader_error: Mapping[str, Any] | None = None,
     copay_differs: bool = False,
+    how: HowChecked | None = None,
 ) -> Explanation:
-    """The catalogue entries that apply, most urgent first, and whether to offer the 申立書."""
+    """The catalogue entries that apply, most urgent first, and whether to offer the 申立書.
+    ``how``: how the check was made (the outcome's, else the reader's notice); a phone check's
+    certificate and registration errors are the phone's own (F17), not the card's."""
     found: list[FailureMode] = []
+    if outcome is not None and outcome.how is not None:
+        how = outcome.how.merged(how)
+    by_phone = how is not None and how.by_phone
 
     def add(mode: FailureMode) -> None:
         if mode not in found:
@@ -76,27 +102,32 @@ def explain(
     if error is not None:
         if isinstance(error, ServerUnavailable):
             add(FailureMode.OUTAGE)
-            return Explanation(tuple(found), declaration=True)
+            return Explanation(tuple(found), declaration=True, by_phone=by_phone)
         # Rejected request (bad numbers, auth): nothing confirmed; the fix is in the detail.
-        return Explanation((), declaration=True)
+        return Explanation((), declaration=True, by_phone=by_phone)
     if reader_error is not None:
         mode = reader_failure(reader_error)
         add(mode)
-        return Explanation(tuple(found), declaration=True)
+        phone = by_phone or str(reader_error.get("code", "")).upper().startswith("R7")
+        return Explanation(tuple(found), declaration=True, by_phone=phone)
     if outcome is None:
-        return Explanation((), declaration=True)
+        return Explanation((), declaration=True, by_phone=by_phone)
 
     if wrong_link is not None:
         add(FailureMode.WRONG_LINK)
     for note in outcome.notes:
         known = next((c for c in ProcessingResultCode if c.value == note.code), None)
-        if known in CODE_FAILURES:
+        if by_phone and known is ProcessingResultCode.CERTIFICATE_EXPIRING:
+            continue  # the phone's certificate ends soon: set the phone up again (not the card's renewal)
+        if by_phone and known in PHONE_CERTIFICATE_CODES:
+            add(FailureMode.PHONE_CERTIFICATE)
+        elif known in CODE_FAILURES:
             add(CODE_FAILURES[known])
     validity = outcome.validity
     if outcome.status is ProcessingResultStatus.NORMAL:
         if validity is QualificationValidity.NO_MATCH:
             # A just-renewed card whose link is pending is F12; otherwise the insurer's lag is likeliest.
-            if FailureMode.RENEWAL_LINK_MISSING not in found:
+            if FailureMode.RENEWAL_LINK_MISSING not in found and FailureMode.PHONE_CERTIFICATE not in found:
                 add(FailureMode.INPUT_LAG)
         elif validity is QualificationValidity.INVALID:
             add(FailureMode.QUALIFICATION_LOST)
@@ -108,8 +139,8 @@ def explain(
     if outcome.is_withheld_by(WithheldReason.NO_PROVIDE_FLAG):
         add(FailureMode.NO_PROVIDE_FLAG)
     if outcome.is_withheld_by(WithheldReason.CERTIFICATE_IN_GRACE):
-        add(FailureMode.CERTIFICATE_EXPIRED)
+        add(FailureMode.PHONE_CERTIFICATE if by_phone else FailureMode.CERTIFICATE_EXPIRED)
     if copay_differs and outcome.valid:
         add(FailureMode.WRONG_COPAY)
     declaration = not outcome.valid or wrong_link is not None
-    return Explanation(tuple(found), declaration=declaration)
+    return Explanation(tuple(found), declaration=declaration, by_phone=by_phone)

@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from onshi.codes import (
+    AuthMethod,
+    CheckMedium,
     Code,
     MedicalInfoKind,
+    PhonePlatform,
     ProcessingResultCode,
     ProcessingResultStatus,
     QualificationValidity,
@@ -60,6 +63,70 @@ def _lookup(table: type[Code], code: str) -> Code | None:
     return next((member for member in table if member.value == code), None)
 
 
+# Short words for the result page's "how it was checked" line (AuthMethod's own labels are the reader's).
+_METHOD_WORDS: dict[AuthMethod, tuple[str, str]] = {
+    AuthMethod.FACE: ("顔認証", "face authentication"),
+    AuthMethod.PIN: ("暗証番号", "PIN"),
+    AuthMethod.VISUAL: ("目視確認", "visual check by staff"),
+    AuthMethod.BIOMETRIC: ("生体認証（Face ID / Touch ID）", "biometrics (Face ID / Touch ID)"),
+}
+
+
+@dataclass(frozen=True)
+class HowChecked:
+    """How a card check was made: on the card or a smartphone (and which), and how the holder proved it
+    was them. From the card-check answer (``medium``, ``method``) and the reader's notice (``platform``).
+
+    >>> HowChecked.parse("smartphone", "iphone", "biometric").label("ja")
+    'スマートフォン（iPhone）・生体認証（Face ID / Touch ID）'
+    >>> HowChecked.parse("card", None, "face").label("en")
+    'My Number card · face authentication'
+    """
+
+    medium: CheckMedium = CheckMedium.CARD
+    platform: PhonePlatform | None = None
+    method: AuthMethod | None = None
+
+    @property
+    def by_phone(self) -> bool:
+        return self.medium is CheckMedium.SMARTPHONE
+
+    @classmethod
+    def parse(cls, medium: Any = None, platform: Any = None, method: Any = None) -> HowChecked | None:
+        """From the wire's words; None when nothing says how (an unknown word is left out, not guessed)."""
+        found_medium = _lookup(CheckMedium, str(medium or "").strip().lower())
+        found_platform = _lookup(PhonePlatform, str(platform or "").strip().lower())
+        found_method = _lookup(AuthMethod, str(method or "").strip().lower())
+        if found_medium is None and found_platform is not None:
+            found_medium = CheckMedium.SMARTPHONE  # only a phone has a platform
+        if found_medium is None and found_method is AuthMethod.BIOMETRIC:
+            found_medium = CheckMedium.SMARTPHONE
+        if found_medium is None and found_method is None:
+            return None
+        return cls(
+            found_medium if isinstance(found_medium, CheckMedium) else CheckMedium.CARD,
+            found_platform if isinstance(found_platform, PhonePlatform) else None,
+            found_method if isinstance(found_method, AuthMethod) else None,
+        )
+
+    def merged(self, other: HowChecked | None) -> HowChecked:
+        """This, with what ``other`` knows and this does not (the reader's notice adds the platform)."""
+        if other is None:
+            return self
+        medium = CheckMedium.SMARTPHONE if self.by_phone or other.by_phone else CheckMedium.CARD
+        return HowChecked(medium, self.platform or other.platform, self.method or other.method)
+
+    def label(self, lang: str = "ja") -> str:
+        ja = lang == "ja"
+        medium = self.medium.label(lang)
+        if self.by_phone and self.platform is not None:
+            medium += f"（{self.platform.label(lang)}）" if ja else f" ({self.platform.label(lang)})"
+        if self.method is None:
+            return medium
+        words = _METHOD_WORDS.get(self.method, (self.method.ja, self.method.en))
+        return f"{medium}・{words[0]}" if ja else f"{medium} · {words[1]}"
+
+
 @dataclass(frozen=True)
 class CheckOutcome:
     """What one check (number check, card check or one unit of a bulk check) came to.
@@ -81,6 +148,7 @@ class CheckOutcome:
     message: ResultMessage | None = None  # the full wire message, when there is one
     error_message: str | None = None  # header ErrorMessage / ProcessingResultMessage on errors
     extra: Mapping[str, Any] = field(default_factory=dict)
+    how: HowChecked | None = None  # card checks: card or smartphone, and the authentication
 
     # --- questions ------------------------------------------------------------------------
 
@@ -124,6 +192,7 @@ class CheckOutcome:
         check_id: str | None = None,
         person_ref: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        how: HowChecked | None = None,
     ) -> CheckOutcome:
         """From a ResultMessage; card checks add the server's notes/withheld/medical_info."""
         body = message.MessageBody
@@ -157,6 +226,7 @@ class CheckOutcome:
             message=message,
             error_message=error_message,
             extra=dict(extra or {}),
+            how=how,
         )
 
     @classmethod
@@ -170,6 +240,7 @@ class CheckOutcome:
             medical_info=answer.get("medical_info") or [],
             check_id=answer.get("check_id"),
             person_ref=answer.get("person_ref"),
+            how=HowChecked.parse(answer.get("medium"), answer.get("platform"), answer.get("method")),
         )
 
     @classmethod

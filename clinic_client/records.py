@@ -25,10 +25,12 @@ from pydantic import BaseModel, Field
 
 from clinic_client.wronglink import Identity
 
-DocumentKind = Literal["kakuninsho", "oshirase", "koreisha", "hokensho"]
+DocumentKind = Literal["kakuninsho", "oshirase", "portal", "koreisha", "hokensho"]
 DOCUMENT_LABELS: dict[str, tuple[str, str]] = {
     "kakuninsho": ("資格確認書", "eligibility certificate"),
     "oshirase": ("資格情報のお知らせ", "eligibility notice"),
+    # マイナポータル 資格情報画面 on the patient's phone: its numbers are checked like the papers'.
+    "portal": ("マイナポータルの資格情報画面", "マイナポータル eligibility screen"),
     "koreisha": ("高齢受給者証", "elderly recipient certificate"),
     "hokensho": ("健康保険証（旧）など", "old insurance card or other"),
 }
@@ -36,6 +38,7 @@ DOCUMENT_LABELS: dict[str, tuple[str, str]] = {
 DOCUMENT_ACTION_NAMES: dict[str, str] = {
     "kakuninsho": "eligibility_certificate",
     "oshirase": "eligibility_notice",
+    "portal": "myna_portal",
     "koreisha": "elderly_certificate",
     "hokensho": "other",
 }

@@ -1,4 +1,4 @@
-"""The failure catalogue (F1–F15): what goes wrong at the counter and the right response.
+"""The failure catalogue (F1–F17): what goes wrong at the counter and the right response.
 
 One source for the reception console's explanations, the failure gallery and the rehearsal
 scenarios. Figures come from the 全国保険医団体連合会 clinic surveys cited in the project docs.
@@ -449,6 +449,60 @@ class FailureMode(Enum):
         reality_en="The card was suspended after a loss report; its certificate is revoked.",
         cost_ja="カードは使えない。書類がなければ確認できない。",
         cost_en="The card cannot be used; without papers, nothing confirms.",
+    )
+
+    PHONE_WITHOUT_GENERAL_READER = Failure(
+        "F16",
+        "スマートフォンだけで来院（汎用カードリーダーなし）",
+        "phone only, no general-purpose card reader",
+        "リーダーの画面「この医療機関ではスマートフォンでの受付はできません」",
+        "the reader says this clinic cannot take smartphones",
+        "資格確認書・資格情報のお知らせ（スマートフォンのマイナポータル資格情報画面でも可）を見せてもらい、"
+        "被保険者番号で確認する。10割負担にしない。",
+        "Ask for the 資格確認書 or 資格情報のお知らせ (or the マイナポータル eligibility screen on the "
+        "phone) and check by number. Never charge 100%.",
+        reality_ja=(
+            "2025年9月19日からスマートフォンのマイナ保険証が順次使えるが、読み取りには顔認証付きカードリーダーとは別の"
+            "汎用カードリーダーが要る。導入は医療機関の任意（補助は2025年8月29日から）で、置いていない窓口が多い。"
+        ),
+        reality_en=(
+            "Since 19 Sep 2025 the card's functions on a phone can be used, but only where the clinic "
+            "added a general-purpose card reader beside the face-auth reader: optional (subsidised from "
+            "29 Aug 2025), so many counters have none."
+        ),
+        cost_ja="「スマホで使える」と聞いて来た患者が受付で断られ、書類がなければ確認に手間取る。",
+        cost_en=(
+            "Patients told their phone works are turned away at the counter; without papers the check takes "
+            "long."
+        ),
+        sources=("厚生労働省・デジタル庁の周知：スマートフォンのマイナ保険証（2025年9月19日から順次利用可能、"
+                 "汎用カードリーダーは任意・2025年8月29日から補助）",),
+        layer="reader",
+    )
+    PHONE_CERTIFICATE = Failure(
+        "F17",
+        "スマートフォンの電子証明書・紐付けの不具合",
+        "the phone's own certificate or link fails",
+        "スマートフォンで読むとエラー（期限切れ・未登録・失効）、カードなら通る",
+        "an error with the phone (expired, not registered, revoked) while the card would pass",
+        "カードがあればカードで確認する。なければ資格確認書・資格情報のお知らせ（マイナポータルの資格情報画面）で"
+        "番号確認。10割負担にしない。スマートフォンの再設定を案内する。",
+        "Check with the card if the patient has it; otherwise by number from the 資格確認書 / "
+        "資格情報のお知らせ (or the マイナポータル screen). Never charge 100%. Advise setting the phone up "
+        "again.",
+        reality_ja=(
+            "スマートフォンにはカードとは別の電子証明書（別のシリアル番号）が入り、別に紐付けられる。カードの証明書を"
+            "更新してもスマートフォンの証明書は更新されず、搭載直後は紐付けがまだ反映されていないことがある。"
+        ),
+        reality_en=(
+            "The phone holds its own certificate (its own serial), linked separately. Renewing the card's "
+            "certificate does not renew the phone's, and right after set-up the phone's link may not be "
+            "visible yet."
+        ),
+        cost_ja="カードを持たずにスマートフォンだけで来ると、確認できず手間取る。",
+        cost_en="A patient who brought only the phone cannot be checked with it; the counter takes longer.",
+        sources=("厚生労働省・デジタル庁の周知：スマートフォンのマイナ保険証（スマホ用電子証明書はカードとは別に"
+                 "発行・更新）",),
     )
 
     @property

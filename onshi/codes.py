@@ -257,6 +257,23 @@ class AuthMethod(Code):
     FACE = ("face", "顔認証", "face authentication")
     PIN = ("pin", "暗証番号", "PIN")
     VISUAL = ("visual", "目視確認", "visual check by staff")
+    # iPhone: the holder confirms on the phone; the reader never sees the face or a PIN.
+    BIOMETRIC = ("biometric", "スマートフォンの生体認証（Face ID / Touch ID）",
+                 "biometrics on the phone (Face ID / Touch ID)")
+
+
+class CheckMedium(Code):
+    """What the patient presented: the card, or its functions on a phone (since 19 Sep 2025)."""
+
+    CARD = ("card", "マイナンバーカード", "My Number card")
+    SMARTPHONE = ("smartphone", "スマートフォン", "smartphone")
+
+
+class PhonePlatform(Code):
+    """Where the card's functions were put (Android since May 2023, iPhone since 24 Jun 2025)."""
+
+    ANDROID = ("android", "Android", "Android")
+    IPHONE = ("iphone", "iPhone", "iPhone")
 
 
 class MedicalInfoKind(Code):

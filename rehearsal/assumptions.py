@@ -13,6 +13,14 @@ from dataclasses import dataclass
 from onshi.catalogue import FIGURES
 
 OURS = "本プロジェクトの仮定 / our assumption"
+# The smartphone マイナ保険証: what is public is dates, not counts (no published share of phone checks or
+# of clinics with a 汎用カードリーダー in our sources), so these are ours, with what they lean on.
+_PHONE_NOTE = (
+    "公表された件数・割合なし。スマートフォンでの受付は2025年9月19日から、汎用カードリーダーは任意で補助は"
+    "2025年8月29日から、当初は設置が少ない",
+    "no published count; phones at the counter since 19 Sep 2025, the 汎用 reader optional, subsidised "
+    "from 29 Aug 2025, few at first",
+)
 
 
 @dataclass(frozen=True)
@@ -24,10 +32,30 @@ class Assumption:
     label_ja: str
     label_en: str
     source: str = OURS
+    # What a share is a share OF (for a share whose label does not say it), Japanese and English.
+    base_ja: str = ""
+    base_en: str = ""
+    # What an assumption of ours leans on (public dates, the absence of a published count …).
+    note_ja: str = ""
+    note_en: str = ""
 
     @property
     def ours(self) -> bool:
-        return self.source == OURS
+        return self.source.startswith(OURS)
+
+    def source_text(self, lang: str = "both") -> str:
+        """The source in one language (ours: 本プロジェクトの仮定 / our assumption, with what it leans on)."""
+        if not self.ours:
+            return self.source
+        ja = "本プロジェクトの仮定" + (f"（{self.note_ja}）" if self.note_ja else "")
+        en = "our assumption" + (f" ({self.note_en})" if self.note_en else "")
+        return ja if lang == "ja" else en if lang == "en" else f"{ja} / {en}"
+
+    def label(self, lang: str = "both") -> str:
+        """The label with its base, e.g. 「スマートフォンを出す患者（マイナ保険証での受診に占める割合）」."""
+        ja = f"{self.label_ja}（{self.base_ja}）" if self.base_ja else self.label_ja
+        en = f"{self.label_en} ({self.base_en})" if self.base_en else self.label_en
+        return ja if lang == "ja" else en if lang == "en" else f"{ja} / {en}"
 
 
 @dataclass(frozen=True)
@@ -260,6 +288,55 @@ ASSUMPTIONS: dict[str, Assumption] = {
             "電子証明書の失効（F15）の率",
             "revoked certificate (F15) per check",
         ),
+        # The smartphone マイナ保険証 (F16, F17). Not in the surveys (which asked about the months from Aug
+        # and Dec 2025; phones reached the counter on 19 Sep 2025): the calibration leaves them out.
+        Assumption(
+            "phone_share",
+            0.01,
+            0.002,
+            0.05,
+            "スマートフォンを出す患者",
+            "patients presenting a smartphone",
+            OURS,
+            "マイナ保険証での受診に占める割合",
+            "of マイナ保険証 visits",
+            *_PHONE_NOTE,
+        ),
+        Assumption(
+            "phone_only_share",
+            0.3,
+            0.1,
+            0.6,
+            "スマートフォンだけでカードを持っていない患者",
+            "patients with only the phone, no card on them",
+            OURS,
+            "スマートフォンを出す患者に占める割合",
+            "of the patients presenting a phone",
+            *_PHONE_NOTE,
+        ),
+        Assumption(
+            "general_reader_share",
+            0.15,
+            0.05,
+            0.40,
+            "汎用カードリーダーのある施設",
+            "clinics with a 汎用カードリーダー",
+            OURS,
+            "全医療機関に占める割合",
+            "of all clinics",
+            *_PHONE_NOTE,
+        ),
+        Assumption(
+            "rate_F17",
+            3e-3,
+            1e-3,
+            9e-3,
+            "スマートフォン自身の証明書・紐付けの不具合（F17）の率",
+            "the phone's own certificate or link failing (F17)",
+            OURS,
+            "スマートフォンでの確認1件あたり",
+            "per phone check",
+        ),
         Assumption(
             "outage_day_rate",
             0.01,
@@ -306,6 +383,8 @@ STAFF_MINUTES: dict[str, float] = {
     "F13": 10,
     "F14": 3,
     "F15": 5,
+    "F16": 5,  # the reader refuses the phone; numbers from papers or the マイナポータル screen
+    "F17": 5,  # the phone fails; the card, or numbers as for F16
 }
 
 
@@ -323,7 +402,8 @@ def markdown_table(keys: tuple[str, ...] | None = None) -> str:
     out = ["| 前提 / assumption | 値 / value | 幅 / range | 出典 / source |", "|---|---:|---:|---|"]
     for item in rows(keys):
         rng = "—" if item.low == item.high else f"{_fmt(item.low)}–{_fmt(item.high)}"
-        out.append(f"| {item.label_ja} / {item.label_en} | {_fmt(item.value)} | {rng} | {item.source} |")
+        source = item.source_text() if item.note_ja else item.source
+        out.append(f"| {item.label()} | {_fmt(item.value)} | {rng} | {source} |")
     return "\n".join(out) + "\n"
 
 

@@ -33,13 +33,18 @@ import numpy as np
 from onshi.catalogue import FIGURES, FailureMode
 from rehearsal.assumptions import ASSUMPTIONS, KINDS, STAFF_MINUTES, SURVEYS, Survey, a, markdown_table
 
-CAUSES = tuple(mode.id for mode in FailureMode)  # F1 … F15
+CAUSES = tuple(mode.id for mode in FailureMode)  # F1 … F17
 WORK_MINUTES = 8 * 60  # a clinic's reception hours in a day
 # Which checks each cause can hit (the rest hit both card and number checks).
 CARD_ONLY = frozenset({"F2", "F3", "F4", "F6", "F7", "F8", "F9", "F12", "F15"})
 NUMBER_ONLY = frozenset({"F14"})
-# Causes where a number check from the patient's documents settles it (else the 申立書).
-NEEDS_DOCUMENTS = frozenset({"F2", "F3", "F6", "F9", "F10", "F12", "F15"})
+# The smartphone マイナ保険証: only a visit where the patient presents a phone meets these. F16: the phone
+# only, at a clinic without a 汎用カードリーダー (follows from the phone shares, no rate of its own); F17:
+# the phone's own certificate or link fails (per phone check, at a clinic with the reader).
+PHONE_ONLY = frozenset({"F16", "F17"})
+# Causes where a number check from the patient's documents settles it (else the 申立書). For F17 only when
+# the patient has no card on them (with the card, the card check settles it).
+NEEDS_DOCUMENTS = frozenset({"F2", "F3", "F6", "F9", "F10", "F12", "F15", "F16", "F17"})
 ALWAYS_DECLARATION = frozenset({"F1", "F13"})
 # Which causes each survey kind stands for, and the assumption giving each one's share of the kind.
 KIND_CAUSES: dict[str, dict[str, str]] = {
@@ -48,7 +53,7 @@ KIND_CAUSES: dict[str, dict[str, str]] = {
     "invalid": {"F1": "split_invalid_F1", "F10": "split_invalid_F10", "F12": "split_invalid_F12"},
     "reader": {"F6": "split_reader_F6", "F7": "split_reader_F7", "F8": "split_reader_F8"},
 }
-ASSUMED = ("F2", "F4", "F9", "F11", "F14", "F15")  # rates the surveys do not measure
+ASSUMED = ("F2", "F4", "F9", "F11", "F14", "F15", "F17")  # rates the surveys do not measure
 KIND_LABELS = {
     "names": ("●表示", "● in names"),
     "invalid": ("「無効」表示", "'invalid' shown"),
@@ -229,17 +234,18 @@ def declaration_rates(
     carry: float,
     assumed: dict[str, float],
 ) -> tuple[float, float]:
-    """Per card check and per number check: the chance a visit needs the 申立書 (F13 aside)."""
+    """Per card check and per number check: the chance a visit needs the 申立書 (F13 aside; the phone's
+    F16/F17 aside too: the surveys' periods barely include phones at the counter, from 19 Sep 2025)."""
     rate = per_check_rates(lambdas, checks, splits, assumed)
     card = sum(
         rate[c] * (1.0 if c in ALWAYS_DECLARATION else 1 - carry)
         for c in (*ALWAYS_DECLARATION, *NEEDS_DOCUMENTS)
-        if c in rate and c not in NUMBER_ONLY
+        if c in rate and c not in NUMBER_ONLY and c not in PHONE_ONLY
     )
     number = sum(
         rate[c] * (1.0 if c in ALWAYS_DECLARATION else 1 - carry)
         for c in (*ALWAYS_DECLARATION, *NEEDS_DOCUMENTS)
-        if c in rate and c not in CARD_ONLY
+        if c in rate and c not in CARD_ONLY and c not in PHONE_ONLY
     )
     return card, number
 
@@ -525,11 +531,21 @@ def national(
     card_share: float | None = None,
     carry_documents: float | None = None,
     staff_minutes: dict[str, float] | None = None,
+    phone: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Expected visits a month nationwide per cause, with 95% intervals over the surveys' sampling error
     (refitted resamples) and every assumption's range (uniform; the unmeasured rates log-uniform).
-    ``overrides`` fix a cause's per-visit rate (F13: outage per clinic-day); a given ``card_share`` or
-    ``carry_documents`` is held fixed too."""
+    ``overrides`` fix a cause's per-visit rate (F13: outage per clinic-day; F17: per phone check); a given
+    ``card_share`` or ``carry_documents`` is held fixed too, and so is each of ``phone``'s shares
+    (``phone_share``, ``phone_only_share``, ``general_reader_share``).
+
+    The phone (F16, F17): of the マイナ保険証 visits a share ``phone_share`` present a phone, of those a
+    share ``phone_only_share`` have no card on them; ``general_reader_share`` of visits are at clinics with
+    a 汎用カードリーダー. F16 = phone only at a clinic without one; F17 = phone checks at a clinic with one ×
+    the F17 rate."""
+    if "F16" in (overrides or {}):
+        raise ValueError("F16 follows from the phone shares (phone_share, phone_only_share, "
+                         "general_reader_share); it has no rate of its own")
     survey = SURVEYS[survey_key]
     overrides = dict(overrides or {})
     rng = np.random.default_rng(seed)
@@ -561,13 +577,16 @@ def national(
         for cause in causes:
             rates[cause] = pick[:, i] / checks * raw[cause] / total
     for cause in ASSUMED:
-        rates[cause] = log_uniform(f"rate_{cause}")
+        if cause not in PHONE_ONLY:  # drawn last, so the other draws stay as they were before phones
+            rates[cause] = log_uniform(f"rate_{cause}")
     for cause, value in overrides.items():
         if cause != "F13":
             rates[cause] = np.full(draws, value)
     outage = np.full(draws, overrides["F13"]) if "F13" in overrides else uniform("outage_day_rate")
     counts: dict[str, np.ndarray] = {}
     for cause in CAUSES:
+        if cause in PHONE_ONLY:
+            continue
         if cause == "F13":
             counts[cause] = (
                 month * outage * np.minimum(uniform("outage_minutes"), WORK_MINUTES) / WORK_MINUTES
@@ -578,11 +597,26 @@ def national(
         counts[cause] = month * rates[cause] * (share * on_card + (1 - share) * on_number)
     minutes = staff_minutes or STAFF_MINUTES
     factor = uniform("staff_minutes_factor")
-    affected = np.sum(list(counts.values()), axis=0)
-    hours = sum(counts[c] * minutes.get(c, 0.0) for c in CAUSES) * factor / 60
-    needs = sum(counts[c] for c in ALWAYS_DECLARATION) + sum(counts[c] for c in NEEDS_DOCUMENTS) * (1 - carry)
     pay = full_payment()
     q = rng.uniform(pay.q_cases_low, pay.q_cases_high, draws)
+    fixed = dict(phone or {})
+
+    def held_or_drawn(key: str) -> np.ndarray:
+        return np.full(draws, fixed[key]) if key in fixed else uniform(key)
+
+    phone_share = held_or_drawn("phone_share")
+    phones = share * phone_share
+    only = held_or_drawn("phone_only_share")
+    general = held_or_drawn("general_reader_share")
+    rates["F17"] = np.full(draws, overrides["F17"]) if "F17" in overrides else log_uniform("rate_F17")
+    counts["F16"] = month * phones * only * (1 - general)
+    counts["F17"] = month * phones * general * rates["F17"]
+    counts = {c: counts[c] for c in CAUSES}  # the catalogue's order
+    affected = np.sum(list(counts.values()), axis=0)
+    hours = sum(counts[c] * minutes.get(c, 0.0) for c in CAUSES) * factor / 60
+    # F17 needs the 申立書 only without the card too (with it, the card check settles it).
+    documents = sum(counts[c] for c in NEEDS_DOCUMENTS if c != "F17") + counts["F17"] * only
+    needs = sum(counts[c] for c in ALWAYS_DECLARATION) + documents * (1 - carry)
 
     def summary(values: np.ndarray) -> dict[str, float]:
         values = np.asarray(values, dtype=float)
@@ -604,6 +638,8 @@ def national(
         "charged_full": summary(needs * q),
         "rates": {c: summary(rates[c]) for c in CAUSES if c in rates},
         "overrides": overrides,
+        "phone": {"phone_share": summary(phone_share), "phone_only_share": summary(only),
+                  "general_reader_share": summary(general), "held": sorted(fixed)},
     }
 
 

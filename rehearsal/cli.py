@@ -12,7 +12,7 @@ from onshi import defaults
 from rehearsal.scenario import ScenarioError, find, load_all
 
 
-@click.group(help="研修シナリオ / rehearsal scenarios (F1–F15)")
+@click.group(help="研修シナリオ / rehearsal scenarios (F1–F17)")
 def scenario() -> None:
     pass
 
@@ -99,6 +99,13 @@ def gallery(host: str, port: int, server_url: str, admin_token: str, console_url
 @click.option("--rate", "rates", multiple=True, metavar="CAUSE=P",
               help="override a per-visit rate, e.g. --rate F13=0.01 (repeatable)")
 @click.option("--card-share", type=float, default=None, help="share of visits checked by card")
+@click.option("--phone-share", type=float, default=None,
+              help="of マイナ保険証 visits, the share presenting a smartphone (default: our assumption)")
+@click.option("--phone-only-share", type=float, default=None,
+              help="of those presenting a phone, the share without the card on them "
+                   "(default: our assumption)")
+@click.option("--general-reader-share", type=float, default=None,
+              help="share of clinics with a 汎用カードリーダー, which reads phones (default: our assumption)")
 @click.option("--declaration-known/--declaration-unknown", default=True, show_default=True,
               help="whether the counter uses the 申立書 (the report shows both ways)")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("var/simulate-day"),
@@ -107,7 +114,8 @@ def gallery(host: str, port: int, server_url: str, admin_token: str, console_url
               help="labels of the plots: Japanese and English, or one")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def simulate_day(patients: int, clinics: int, days: int, seed: int, survey: str, rates: tuple[str, ...],
-                 card_share: float | None, declaration_known: bool, out_dir: Path, lang: str,
+                 card_share: float | None, phone_share: float | None, phone_only_share: float | None,
+                 general_reader_share: float | None, declaration_known: bool, out_dir: Path, lang: str,
                  quiet: bool) -> None:
     from rehearsal.simulate import SimConfig, simulate, span, write_report
 
@@ -121,7 +129,9 @@ def simulate_day(patients: int, clinics: int, days: int, seed: int, survey: str,
     try:
         config = SimConfig.from_survey(survey, patients=patients, clinics=clinics, days=days, seed=seed,
                                        overrides=overrides, card_share=card_share,
-                                       declaration_known=declaration_known)
+                                       declaration_known=declaration_known, phone_share=phone_share,
+                                       phone_only_share=phone_only_share,
+                                       general_reader_share=general_reader_share)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     if quiet:
@@ -137,6 +147,9 @@ def simulate_day(patients: int, clinics: int, days: int, seed: int, survey: str,
     click.echo(f"患者 {totals['patients']:,} 人 / patients; トラブル {totals['affected']:,} 人 / affected; "
                f"職員の損失 {totals['staff_minutes']:,.0f} 分 / staff minutes lost; "
                f"申立書がなければ10割 {totals['would_pay_full']:,} 人 / would pay 100% without the 申立書")
+    click.echo(f"スマートフォンで確認・試行 {totals['phone_visits']:,} 人 / checked or tried with a phone; "
+               f"汎用カードリーダーのある施設 {totals['clinics_with_general_reader']}/{clinics} "
+               "/ clinics with a 汎用 reader")
     national = totals["national"]
     click.echo(f"全国の1か月（{national['monthly_checks'] / 1e6:,.1f} 百万件の確認、"
                f"率は{survey}年調査に当てはめ、"

@@ -117,7 +117,8 @@ def range_bars(
         )
     ax.set_yticks(positions, [r[0] for r in rows], fontsize=9)
     ax.set_xscale("log")
-    ax.set_title(_wrap(title), fontsize=12)
+    # Right-aligned: long cause labels push the axes right, and a centred title would run off the figure.
+    ax.set_title(_wrap(title), fontsize=12, loc="right")
     ax.set_xlabel(xlabel)
     for y, m, hi in zip(positions, means, highs, strict=True):
         ax.annotate(f"  {_short(m)}", (hi, y), va="center", fontsize=8)

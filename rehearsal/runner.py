@@ -232,7 +232,8 @@ class ReaderSetup:
 
 
 METHOD_LABELS = {"pin": Text("暗証番号", "PIN"), "face": Text("顔認証", "face"),
-                 "visual": Text("目視確認", "visual check")}
+                 "visual": Text("目視確認", "visual check"), "biometric": Text("生体認証", "biometrics")}
+PLATFORM_LABELS = {"android": "Android", "iphone": "iPhone"}
 
 
 def _shown_text(code: str, text: str) -> str:
@@ -281,6 +282,10 @@ def reader_report(report: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict
         "methods": final.get("methods"),
         "method": final.get("method"),
         "connected": final.get("connected"),
+        "medium": final.get("medium"),
+        "platform": final.get("platform"),
+        # the central system's own code in the answer the reader got (E001 …)
+        "result_code": summary.get("processing_result_code") or summary.get("error_code"),
         "validity": summary.get("validity"),
         "status": summary.get("processing_result_status"),
         "name": summary.get("name"),
@@ -304,8 +309,16 @@ def describe_reader(screens: list[dict[str, Any]], facts: Mapping[str, Any]) -> 
         validity = next((v for v in QualificationValidity if v.value == facts.get("validity")), None)
         ja = f"読み取り機の結果: 資格 {validity.ja if validity else facts.get('validity') or '-'}"
         en = f"the reader's result: qualification {validity.en if validity else facts.get('validity') or '-'}"
+        if facts.get("status") == "2":  # the central system could not confirm: its code, not a validity
+            code = facts.get("result_code") or "-"
+            ja, en = f"読み取り機の結果: 確認できず（{code}）", f"the reader's result: not confirmed ({code})"
         method = METHOD_LABELS.get(str(facts.get("method")))
-        if method:
+        by_phone = facts.get("medium") == "smartphone"
+        phone = PLATFORM_LABELS.get(str(facts.get("platform"))) if by_phone else None
+        if method and phone:
+            ja += f"（スマートフォン・{phone}・{method.ja}）"
+            en += f" (by smartphone, {phone}, {method.en})"
+        elif method:
             ja += f"（{method.ja}）"
             en += f" (by {method.en})"
         if facts.get("name"):

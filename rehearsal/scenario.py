@@ -7,7 +7,7 @@ counter sees, the right response, figures) are *not* repeated in scenarios: they
 
 File layout (see any shipped scenario)::
 
-    id, failure (F1–F15), title {ja, en}, neutral_title {ja, en} (what trainees see),
+    id, failure (F1–F17), title {ja, en}, neutral_title {ja, en} (what trainees see),
     persona (fixture persona id), clinic, arrive_at (simulated)
     brief {ja, en}             what the trainee is told
     patient_says {ja, en}      what the patient says at the counter
@@ -88,6 +88,8 @@ DOCUMENTS: dict[str, Text] = {
     "card": Text("マイナ保険証（カードでの確認結果）", "the My Number card (the card check result)"),
     "eligibility_notice": Text("資格情報のお知らせ（番号で確認）", "資格情報のお知らせ (number check)"),
     "eligibility_certificate": Text("資格確認書（番号で確認）", "資格確認書 (number check)"),
+    "myna_portal": Text("マイナポータルの資格情報画面（スマートフォン、番号で確認）",
+                        "the マイナポータル 資格情報画面 on the phone (number check)"),
     "elderly_certificate": Text("高齢受給者証", "elderly recipient certificate (高齢受給者証)"),
     "declaration": Text("被保険者資格申立書", "the 被保険者資格申立書 (patient's declaration)"),
     "none": Text("受け付けない（自費扱い）", "nothing accepted (treated as uninsured)"),
@@ -176,7 +178,7 @@ READER_FAULTS_OFF: dict[str, Any] = {
 # The actions of the reader emulator's scripted mode (``cardreader_emulator.script``): a scenario's
 # ``reader: {script: [...]}`` is a script in that format, handed to `onshi reader run` as it is.
 READER_SCRIPT_ACTIONS = ("start", "fault", "place", "method", "face", "pin", "visual", "consent", "expect",
-                         "wait", "cancel", "remove")
+                         "wait", "cancel", "remove", "general_reader", "phone", "confirm_on_phone", "hold")
 DOCUMENT_KINDS = ("my_number_card", "eligibility_notice", "eligibility_certificate", "elderly_certificate",
                   "memo")
 
@@ -291,7 +293,7 @@ def parse_scenario(data: Any, path: Path | None = None) -> Scenario:
     try:
         FailureMode.by_id(str(data["failure"]))
     except KeyError as exc:
-        raise ScenarioError(f"{sid}: unknown failure {data['failure']!r} (F1–F15)") from exc
+        raise ScenarioError(f"{sid}: unknown failure {data['failure']!r} (F1–F17)") from exc
 
     documents = []
     for i, doc in enumerate(data.get("documents") or []):

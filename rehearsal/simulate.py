@@ -11,6 +11,14 @@ The model (every number and its source is in ``rehearsal.assumptions``; the fit 
   the all-clinics base, the survey's own period and the card checks of its clinics, with clinics that
   differ. "Invalid" (F1/F10/F12) and "reader errors" (F6/F7/F8) are split between their causes by
   assumed shares; rarer causes have assumed rates.
+* The smartphone マイナ保険証 (F16, F17; shares in ``rehearsal.assumptions``, ours: no published count): a
+  share ``phone_share`` of the card visits present a phone, and of those ``phone_only_share`` have no card
+  on them. A clinic has a 汎用カードリーダー with probability ``general_reader_share`` (drawn once per
+  clinic). Without one, a phone-only patient is F16 (one with the card uses the card); with one, the phone
+  is checked and its own certificate or link fails (F17) at the rate ``rate_F17``, before any other cause.
+  F16 needs the 申立書 when the patient carries no document (the マイナポータル screen counts); F17 only
+  when, besides, the patient has no card. Phone draws come from a stream of their own
+  (``[seed, clinic, 17]``), so the rest of the day is the same whatever the phone shares.
 * A central-system outage (F13) strikes a clinic-day with probability ``outage_day_rate`` and lasts
   ``outage_minutes``; every patient arriving in it is affected, whatever the check.
 * Each affected visit costs staff minutes (per cause). It needs the 被保険者資格申立書 when nothing
@@ -44,6 +52,7 @@ from rehearsal.calibrate import (
     CAUSES,
     NEEDS_DOCUMENTS,
     NUMBER_ONLY,
+    PHONE_ONLY,
     WORK_MINUTES,
     central_assumed,
     central_splits,
@@ -55,8 +64,22 @@ from rehearsal.calibrate import (
     sig3,
 )
 
-__all__ = ["ALWAYS_DECLARATION", "CARD_ONLY", "CAUSES", "NEEDS_DOCUMENTS", "NUMBER_ONLY", "STAFF_MINUTES",
-           "WORK_MINUTES", "SimConfig", "SimResult", "simulate", "write_report"]
+PHONE_SHARES = ("phone_share", "phone_only_share", "general_reader_share")
+__all__ = [
+    "ALWAYS_DECLARATION",
+    "CARD_ONLY",
+    "CAUSES",
+    "NEEDS_DOCUMENTS",
+    "NUMBER_ONLY",
+    "PHONE_ONLY",
+    "PHONE_SHARES",
+    "STAFF_MINUTES",
+    "WORK_MINUTES",
+    "SimConfig",
+    "SimResult",
+    "simulate",
+    "write_report",
+]
 
 
 
@@ -68,7 +91,7 @@ class SimConfig:
     seed: int = 1
     card_share: float = a("card_share_national")
     carry_documents: float = a("carry_documents")
-    rates: Mapping[str, float] = field(default_factory=dict)  # per visit, F1…F15 except F13
+    rates: Mapping[str, float] = field(default_factory=dict)  # per visit, F1…F17 except F13, F16
     outage_day_rate: float = a("outage_day_rate")  # F13: chance a clinic-day has an outage
     outage_minutes: float = a("outage_minutes")
     staff_minutes: Mapping[str, float] = field(default_factory=lambda: dict(STAFF_MINUTES))
@@ -79,16 +102,24 @@ class SimConfig:
     # What the user set by hand: the national estimate holds these fixed instead of drawing them.
     overrides: Mapping[str, float] = field(default_factory=dict)  # per-visit rates; F13 = outage per day
     card_share_given: bool = False
+    # The smartphone: None = the assumption (its central value here, drawn across its range nationally).
+    phone_share: float | None = None  # of card visits, the patient presents a phone
+    phone_only_share: float | None = None  # of those, no card on them
+    general_reader_share: float | None = None  # clinics with a 汎用カードリーダー
 
     def __post_init__(self) -> None:
         if self.patients < 0 or self.clinics < 1 or self.days < 1:
             raise ValueError("patients ≥ 0, clinics ≥ 1, days ≥ 1")
-        for name in ("card_share", "carry_documents", "outage_day_rate"):
-            if not 0 <= getattr(self, name) <= 1:
+        for name in ("card_share", "carry_documents", "outage_day_rate", *PHONE_SHARES):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
                 raise ValueError(f"{name} must be between 0 and 1")
         unknown = set(self.rates) - set(CAUSES)
         if unknown:
-            raise ValueError(f"unknown causes {sorted(unknown)}; use F1…F15")
+            raise ValueError(f"unknown causes {sorted(unknown)}; use F1…F17")
+        if "F16" in self.rates:
+            raise ValueError("F16 has no rate of its own: it follows from --phone-share, --phone-only-share "
+                             "and --general-reader-share")
         for key in ("card", "number"):
             if sum(self.rates.get(c, 0) for c in self.causes_for(key)) > 1:
                 raise ValueError(f"the {key}-check rates add up to more than 1")
@@ -96,7 +127,17 @@ class SimConfig:
     @staticmethod
     def causes_for(kind: str) -> tuple[str, ...]:
         excluded = NUMBER_ONLY if kind == "card" else CARD_ONLY
-        return tuple(c for c in CAUSES if c != "F13" and c not in excluded)
+        return tuple(c for c in CAUSES if c != "F13" and c not in excluded and c not in PHONE_ONLY)
+
+    def share(self, name: str) -> float:
+        """A phone share: as set, else the assumption's central value."""
+        value: float | None = getattr(self, name)
+        return a(name) if value is None else value
+
+    @property
+    def phone_given(self) -> dict[str, float]:
+        """The phone shares set by hand (held fixed in the national estimate)."""
+        return {name: getattr(self, name) for name in PHONE_SHARES if getattr(self, name) is not None}
 
     @classmethod
     def from_survey(
@@ -116,7 +157,7 @@ class SimConfig:
         overrides = dict(overrides or {})
         unknown = set(overrides) - set(CAUSES)
         if unknown:
-            raise ValueError(f"unknown causes {sorted(unknown)}; use F1…F15")
+            raise ValueError(f"unknown causes {sorted(unknown)}; use F1…F17")
         rest = {k: v for k, v in overrides.items() if k != "F13"}
         rates.update(rest)
         extra = {"outage_day_rate": overrides["F13"]} if "F13" in overrides else {}
@@ -130,7 +171,8 @@ class SimConfig:
 @dataclass
 class SimResult:
     config: SimConfig
-    visits: dict[str, np.ndarray]  # columns: clinic, day, minute, card, cause, declaration, minutes
+    # columns: clinic, day, minute, card, phone, general_reader, cause, declaration, minutes
+    visits: dict[str, np.ndarray]
     totals: dict[str, Any]
 
     def rows(self) -> list[dict[str, Any]]:
@@ -140,7 +182,8 @@ class SimResult:
                 "clinic": int(v["clinic"][i]),
                 "day": int(v["day"][i]),
                 "minute": round(float(v["minute"][i]), 1),
-                "method": "card" if v["card"][i] else "number",
+                "method": "smartphone" if v["phone"][i] else ("card" if v["card"][i] else "number"),
+                "general_reader": bool(v["general_reader"][i]),
                 "cause": CAUSES[v["cause"][i]] if v["cause"][i] >= 0 else "",
                 "declaration": bool(v["declaration"][i]),
                 "staff_minutes": float(v["minutes"][i]),
@@ -168,8 +211,14 @@ def _simulate_clinic(
     minutes_by_cause = np.array([config.staff_minutes.get(c, 0.0) for c in CAUSES])
     needs_docs = np.array([c in NEEDS_DOCUMENTS for c in CAUSES])
     always = np.array([c in ALWAYS_DECLARATION for c in CAUSES])
+    # The phone's draws: a stream of their own, so the rest of the day does not depend on them.
+    phone_rng = np.random.default_rng([config.seed, clinic, 17])
+    general_reader = bool(phone_rng.random() < config.share("general_reader_share"))
+    f16, f17 = CAUSES.index("F16"), CAUSES.index("F17")
+    rate_f17 = config.rates.get("F17", 0.0)
     out: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("clinic", "day", "minute", "card", "cause", "declaration", "minutes")
+        k: [] for k in ("clinic", "day", "minute", "card", "phone", "general_reader", "cause", "declaration",
+                        "minutes")
     }
     for day, n in enumerate(counts):
         # The day's draws, in a fixed order: outage, arrivals, method, trouble, documents.
@@ -185,16 +234,29 @@ def _simulate_clinic(
             pick = np.searchsorted(edges, u[mask], side="right")
             chosen = np.where(pick < len(idx), idx[np.minimum(pick, len(idx) - 1)], -1)
             cause[mask] = chosen
+        # The phone: who presents one, who has only the phone, and whether the phone's own check fails.
+        phone = card & (phone_rng.random(n) < config.share("phone_share"))
+        only_phone = phone & (phone_rng.random(n) < config.share("phone_only_share"))
+        fails = phone_rng.random(n) < rate_f17
+        if general_reader:
+            cause[phone & fails] = f17  # the phone's certificate fails before anything is looked up
+        else:
+            cause[only_phone] = f16  # no card to fall back on: the reader cannot take the phone
+            phone = only_phone  # a patient with the card uses the card
         if outage:
             down = (minute >= outage_start) & (minute < outage_start + config.outage_minutes)
             cause[down] = CAUSES.index("F13")
         hit = cause >= 0
         safe = np.where(hit, cause, 0)
-        declaration = hit & (always[safe] | (needs_docs[safe] & ~documents))
+        # F17 settles with the card when the patient has it; otherwise as the other causes, with documents.
+        settled_by_card = (cause == f17) & ~only_phone
+        declaration = hit & (always[safe] | (needs_docs[safe] & ~documents & ~settled_by_card))
         out["clinic"].append(np.full(n, clinic))
         out["day"].append(np.full(n, day))
         out["minute"].append(minute)
         out["card"].append(card)
+        out["phone"].append(phone)
+        out["general_reader"].append(np.full(n, general_reader))
         out["cause"].append(cause)
         out["declaration"].append(declaration)
         out["minutes"].append(np.where(hit, minutes_by_cause[safe], 0.0))
@@ -211,9 +273,13 @@ def totals_of(config: SimConfig, visits: Mapping[str, np.ndarray]) -> dict[str, 
     declaration = {c: int(np.sum(visits["declaration"][cause == i])) for i, c in enumerate(CAUSES)}
     affected = int(np.sum(cause >= 0))
     full = int(np.sum(visits["declaration"]))
+    readers = visits["clinic"][visits["general_reader"].astype(bool)] if patients else np.array([])
+    clinics_with_reader = {int(c) for c in np.unique(readers)}
     return {
         "patients": patients,
         "card_visits": int(np.sum(visits["card"])),
+        "phone_visits": int(np.sum(visits["phone"])),
+        "clinics_with_general_reader": len(clinics_with_reader),
         "affected": affected,
         "by_cause": by_cause,
         "staff_minutes": float(sum(minutes.values())),
@@ -232,7 +298,7 @@ def national_of(config: SimConfig) -> dict[str, Any]:
         overrides = {**config.rates, "F13": config.outage_day_rate}
     return national(config.survey, overrides=overrides,
                     card_share=config.card_share if config.card_share_given else None,
-                    staff_minutes=dict(config.staff_minutes))
+                    staff_minutes=dict(config.staff_minutes), phone=config.phone_given)
 
 
 def simulate(config: SimConfig, on_day: Callable[[], None] | None = None) -> SimResult:
@@ -290,7 +356,8 @@ def write_report(result: SimResult, out: Path, lang: str = "both") -> dict[str, 
     with (out / "visits.csv").open("w", newline="", encoding="utf-8") as handle:
         rows = result.rows()
         writer = csv.DictWriter(
-            handle, fieldnames=["clinic", "day", "minute", "method", "cause", "declaration", "staff_minutes"]
+            handle, fieldnames=["clinic", "day", "minute", "method", "general_reader", "cause", "declaration",
+                                "staff_minutes"]
         )
         writer.writeheader()
         writer.writerows(rows)
@@ -364,6 +431,15 @@ def render_markdown(result: SimResult, plots: Mapping[str, str]) -> str:
     w(f"- 患者 / patients: **{t['patients']:,}** ({c.clinics} clinic(s) × {c.days} day(s)), seed {c.seed}\n")
     w(f"- カードで確認 / checked by card: {t['card_visits']:,} (カード利用率 {c.card_share:.1%}"
       f"（確認件数に占める割合）/ card share {c.card_share:.1%} of checks)\n")
+    w(f"- スマートフォンで確認した・しようとした患者 / checked or tried with a phone: {t['phone_visits']:,} "
+      f"（マイナ保険証での受診の {c.share('phone_share'):.1%} がスマートフォンを出し、その "
+      f"{c.share('phone_only_share'):.0%} はカードなし / {c.share('phone_share'):.1%} of マイナ保険証 visits "
+      f"present a phone, {c.share('phone_only_share'):.0%} of those patients without the card; "
+      "カードも持つ患者は汎用カードリーダーのない施設ではカードで受付 / those with the card use it where "
+      "there is no 汎用 reader)\n")
+    w(f"- 汎用カードリーダーのある施設 / clinics with a 汎用 reader: {t['clinics_with_general_reader']} / "
+      f"{c.clinics}（施設が持つ確率 {c.share('general_reader_share'):.0%} / each clinic has one with "
+      f"probability {c.share('general_reader_share'):.0%} of clinics）\n")
     w(
         f"- トラブルのあった患者 / patients affected: **{t['affected']:,}** "
         f"（患者の {t['affected'] / max(t['patients'], 1):.2%} / {t['affected'] / max(t['patients'], 1):.2%} "

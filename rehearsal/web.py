@@ -1,6 +1,6 @@
 """`onshi gallery` (port 8003): the failure gallery, the fault control panel, and rehearsal mode.
 
-- ``/``                 the gallery: one card per failure F1–F15
+- ``/``                 the gallery: one card per failure F1–F17
 - ``/failures/F1``      one failure, projector-sized: what the counter sees, what really happened, what it
                         costs the patient, the figures and sources, and a button that runs it live
 - ``/privacy``          consent at a busy counter, the no-provide flag, serial numbers, access records
@@ -56,6 +56,12 @@ from rehearsal.scoring import DEBRIEF_FIGURES, debrief, model_response, score
 
 HERE = Path(__file__).resolve().parent
 T = TypeVar("T")
+# The model's own assumptions a failure's page shows beside the published figures (keys of
+# rehearsal.assumptions.ASSUMPTIONS): where no figure is published, what we assumed, with its range.
+MODEL_ASSUMPTIONS: dict[str, tuple[str, ...]] = {
+    "F16": ("phone_share", "phone_only_share", "general_reader_share"),
+    "F17": ("phone_share", "general_reader_share", "rate_F17"),
+}
 
 
 class NotFound(HTTPException):
@@ -277,18 +283,29 @@ def create_app(settings: GallerySettings | None = None) -> FastAPI:
 
     @app.get("/failures/{failure_id}", response_class=HTMLResponse)
     def failure_page(request: Request, failure_id: str) -> HTMLResponse:
+        from rehearsal.assumptions import ASSUMPTIONS
+        from rehearsal.calibrate import BASIS_LABELS, national_picture, rate_basis
+
+        ids = [f.id for f in failures]
         try:
             mode = FailureMode.by_id(failure_id)
         except KeyError as exc:
             raise NotFound(
-                f"失敗「{failure_id}」はありません（F1〜F15）。下の一覧から選んでください。",
-                f"There is no failure {failure_id!r} (F1–F15). Pick one from the lists below.") from exc
+                f"失敗「{failure_id}」はありません（{ids[0]}〜{ids[-1]}）。下の一覧から選んでください。",
+                f"There is no failure {failure_id!r} ({ids[0]}–{ids[-1]}). Pick one from the lists below.",
+            ) from exc
         related = by_failure(mode.id)
-        ids = [f.id for f in failures]
         position = ids.index(mode.id)
+        shown = [FIGURES[k] for k in DEBRIEF_FIGURES.get(mode.id, ()) if k in FIGURES]
+        sources = tuple(dict.fromkeys([*mode.value.sources, *(f.source for f in shown)]))
+        picture = national_picture()
         return render(request, "failure.html", failure=mode.value, scenarios=related,
                       debrief=debrief(related[0]) if related else None,
-                      figures=DEBRIEF_FIGURES.get(mode.id, ()),
+                      shown_figures=shown, sources=sources,
+                      assumed=[ASSUMPTIONS[k] for k in MODEL_ASSUMPTIONS.get(mode.id, ())],
+                      national=picture, estimate=picture["by_cause"].get(mode.id),
+                      national_source=FIGURES["monthly_checks"].source,
+                      basis=BASIS_LABELS[rate_basis(mode.id)],
                       previous=ids[position - 1] if position else None,
                       next=ids[position + 1] if position + 1 < len(ids) else None)
 

@@ -124,7 +124,7 @@ def banner(server_url: str, reader_url: str, console_url: str, gallery_url: str,
   失敗ギャラリー・研修 gallery  {gallery_url}/      障害の注入 faults {gallery_url}/faults
   中央システム API (OpenAPI)    {server_url}/docs
 
- 模擬時刻は 2026-11-24 09:00（固定）。ペルソナごとに障害（F1〜F15）を再現します。
+ 模擬時刻は 2026-11-24 09:00（固定）。ペルソナごとに障害（F1〜F17）を再現します。
  The simulated clock is frozen at 2026-11-24 09:00 JST; each persona reproduces a failure.
  受付画面で患者を選び「カードで確認」→ カードリーダー画面でカードを置いて認証してください。
  Pick a patient on the console, start a card check, then use the reader page beside it.

@@ -151,6 +151,27 @@ class Register(Event):
     card_of: str
 
 
+class PhoneSetup(Event):
+    """The holder puts the card's functions on a phone: the phone gets its own key and certificate
+    (ending with the card's certificate valid on ``set_up_on``, unless ``certificate_not_after`` says
+    otherwise), linked to the person from ``visible_at`` / ``lag_days`` after set-up."""
+
+    kind: Literal["phone_setup"] = "phone_setup"
+    person: str
+    platform: Literal["android", "iphone"]
+    set_up_on: SimulatedDay | None = Field(default=None, description="default: the simulated today")
+    certificate_not_after: SimulatedDay | None = Field(
+        default=None, description="the phone certificate's last day (default: the card certificate's)")
+
+
+class RevokePhone(Event):
+    """The phone's certificate is revoked (phone lost or handed over); the card is untouched."""
+
+    kind: Literal["revoke_phone"] = "revoke_phone"
+    person: str
+    platform: Literal["android", "iphone"]
+
+
 AnyEvent = Annotated[
     AddQualification
     | LoseQualification
@@ -161,7 +182,9 @@ AnyEvent = Annotated[
     | Revoke
     | Renew
     | CancelRegistration
-    | Register,
+    | Register
+    | PhoneSetup
+    | RevokePhone,
     Field(discriminator="kind"),
 ]
 
@@ -429,4 +452,104 @@ def apply_event(session: Session, ca: CertificateAuthority, event: Event, now: d
         person_id = event.card_of if isinstance(event, Register) else None
         _link(session, card.serial, person_id, event.visible_from(now))
         return {"serial": card.serial, "registered": person_id is not None}
+    if isinstance(event, PhoneSetup):
+        return set_up_phone(session, ca, event, now)
+    if isinstance(event, RevokePhone):
+        phone = _phone(session, event.person, event.platform)
+        at = event.visible_from(now)
+        if session.get(tables.Revocation, phone.serial) is None:
+            session.add(tables.Revocation(serial=phone.serial, revoked_at=at))
+        return {"phone_id": phone.phone_id, "serial": phone.serial, "revoked_at": at.isoformat()}
     raise EventError(f"unsupported event: {type(event).__name__}")
+
+
+# --- phones (スマホ用電子証明書) -----------------------------------------------------------------
+
+SIGNATURE_CERTIFICATE_AGE = 15  # 署名用電子証明書 is not issued under 15: no phone set-up without it
+IPHONE_MINIMUM_AGE = 16  # iPhone: not for holders under 16
+
+
+def phone_id(person_id: str, platform: str) -> str:
+    return f"{person_id}.{platform}"
+
+
+def _phone(session: Session, person_id: str, platform: str) -> tables.Phone:
+    row = session.get(tables.Phone, phone_id(person_id, platform))
+    if row is None:
+        raise EventError(f"{person_id} has no {platform} phone set up / スマートフォンが登録されていません")
+    return row
+
+
+def age_on(birthdate: date, day: date) -> int:
+    return day.year - birthdate.year - ((day.month, day.day) < (birthdate.month, birthdate.day))
+
+
+def phone_refusal(person: tables.Person, card: tables.Card | None, card_cert: tables.Certificate | None,
+                  revoked: bool, platform: str, day: date) -> str | None:
+    """Why the card's functions cannot go on this phone on ``day`` (the real refusals), or None."""
+    age = age_on(person.birthdate, day)
+    if card is None:
+        return "マイナンバーカードがありません / no My Number card"
+    if card.variant == "face_only":
+        return ("顔認証マイナンバーカードには署名用電子証明書がないため、スマートフォンに搭載できません"
+                " / a face-only card has no signature certificate, which the set-up needs")
+    if age < SIGNATURE_CERTIFICATE_AGE:
+        return (f"{SIGNATURE_CERTIFICATE_AGE}歳未満は署名用電子証明書が発行されないため"
+                f"搭載できません（{age}歳）"
+                f" / under {SIGNATURE_CERTIFICATE_AGE} there is no signature certificate (age {age})")
+    if platform == "iphone" and age < IPHONE_MINIMUM_AGE:
+        return (f"iPhoneへの搭載は{IPHONE_MINIMUM_AGE}歳以上です（{age}歳）"
+                f" / iPhone: {IPHONE_MINIMUM_AGE} and over only (age {age})")
+    if card_cert is None or not (card_cert.not_before <= day <= card_cert.not_after):
+        return (f"{day}に有効なカードの電子証明書がありません（期限切れ）"
+                f" / the card has no valid certificate on {day}")
+    if revoked:
+        return "カードの電子証明書が失効しています / the card's certificate is revoked"
+    return None
+
+
+def _card_certificate_on(session: Session, card: tables.Card, day: date) -> tables.Certificate | None:
+    """The card's certificate valid on ``day``: the current one or a predecessor."""
+    serial: str | None = card.serial
+    newest = None
+    while serial is not None:
+        row = session.get(tables.Certificate, serial)
+        if row is None:
+            break
+        newest = newest or row
+        if row.not_before <= day:
+            return row
+        serial = row.predecessor_serial
+    return newest
+
+
+def set_up_phone(session: Session, ca: CertificateAuthority, event: PhoneSetup,
+                 now: datetime) -> dict[str, Any]:
+    person = _person(session, event.person)
+    card = session.get(tables.Card, event.person)
+    day = event.set_up_on or aware_jst(now).date()
+    card_cert = _card_certificate_on(session, card, day) if card is not None else None
+    revoked = card_cert is not None and session.get(tables.Revocation, card_cert.serial) is not None
+    refusal = phone_refusal(person, card, card_cert, revoked, event.platform, day)
+    if refusal is not None:
+        raise EventError(refusal)
+    assert card is not None and card_cert is not None  # phone_refusal said so
+    last_day = event.certificate_not_after or card_cert.not_after
+    try:
+        key, cert = ca.issue_phone(holder_birthdate=person.birthdate, set_up_on=day, last_day=last_day)
+    except ValueError as exc:
+        raise EventError(str(exc)) from exc
+    _store_certificate(session, person.id, cert, now, predecessor=None)
+    serial = str(cert.serial_number)
+    ident = phone_id(person.id, event.platform)
+    existing = session.get(tables.Phone, ident)
+    if existing is not None:  # a new set-up replaces the old one (its certificate is no longer used)
+        session.delete(existing)
+        session.flush()
+    session.add(tables.Phone(phone_id=ident, person_id=person.id, platform=event.platform, serial=serial,
+                             private_key_pem=private_key_to_pem(key), set_up_on=day,
+                             not_after=last_day, card_serial=card_cert.serial))
+    visible = event.visible_from(day_start(day))
+    _link(session, serial, person.id, visible)
+    return {"phone_id": ident, "serial": serial, "certificate_not_after": last_day.isoformat(),
+            "link_visible_from": visible.isoformat()}

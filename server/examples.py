@@ -18,6 +18,9 @@ Layout::
     DIR/<persona>/card-check-request_<persona>.json        what the reader submits (card holders)
     DIR/<persona>/card-check-answer_<persona>.json         the answer (JSON)
     DIR/<persona>/OQSsiquc01res_face_<persona>.xml|_sjis.xml   the answer as the reader's result file
+    DIR/<persona>/phone-check-request_<phone>.json|phone-check-answer_<phone>.json
+    DIR/<persona>/OQSsiquc01res_face_<phone>.xml|_sjis.xml
+                                          a check by phone (smartphone マイナ保険証, <person>.<platform>)
     DIR/F13-outage/OQSsiquc01req_F13-outage.json   a number check while the central system is down (F13)
     DIR/F13-outage/outage-answer_F13-outage.json   the 503 problem answer it gets, as is
     DIR/F13-outage/outage-answer-headers_F13-outage.json   its status, Content-Type and Retry-After
@@ -86,6 +89,7 @@ class PersonaFiles:
     files: list[str] = field(default_factory=list)
     number_outcome: str = ""
     card_outcome: str = ""
+    phone_outcomes: list[str] = field(default_factory=list)
 
 
 class _Session:
@@ -117,24 +121,30 @@ class _Session:
         assert isinstance(key, ec.EllipticCurvePrivateKey)
         self.reader_id, self.device_key = registration["reader_id"], key
 
-    def card_submission(self, persona: str, method: str, encoding: str) -> dict[str, Any]:
-        """What the reader sends after the patient authenticated (face/visual: the reader attests)."""
-        card = self.admin("GET", f"/cards/{persona}")
+    def card_submission(self, persona: str, method: str, encoding: str,
+                        phone: str | None = None) -> dict[str, Any]:
+        """What the reader sends after the patient authenticated (face/visual: the reader attests).
+        With ``phone`` (``<person>.<platform>``): the phone signs the nonce with its own key and the
+        reader attests ``smartphone:<method>``."""
+        card = self.admin("GET", f"/phones/{phone}" if phone else f"/cards/{persona}")
         nonce = self.clinic("/card-checks/challenge", json={"reader_id": self.reader_id}).json()["nonce"]
         signed = nonce_bytes(nonce)
         body: dict[str, Any] = {
             "reader_id": self.reader_id, "nonce": nonce, "certificate_pem": card["certificate_pem"],
             "method": method, "consents": CONSENTS, "encoding": encoding,
-            "arbitrary_file_identifier": f"example-{persona}",
+            "arbitrary_file_identifier": f"example-{phone or persona}",
         }
-        if method == "pin":
+        if phone:
+            body["medium"] = "smartphone"
+        if phone or method == "pin":
             key = serialization.load_pem_private_key(card["private_key_pem"].encode(), password=None)
             assert isinstance(key, rsa.RSAPrivateKey)
             body["card_signature"] = base64.b64encode(sign_nonce(key, signed)).decode()
-        else:
+        if phone or method != "pin":
             assert self.device_key is not None
             der = certificate_to_der(load_certificate(card["certificate_pem"]))
-            payload = attestation_payload(signed, der, method, self.reader_id)
+            attested = f"smartphone:{method}" if phone else method
+            payload = attestation_payload(signed, der, attested, self.reader_id)
             body["reader_attestation"] = base64.b64encode(sign_attestation(self.device_key, payload)).decode()
         return body
 
@@ -225,6 +235,24 @@ def _card_examples(session: _Session, out: _Writer, entry: PersonaFiles) -> None
         entry.files.append(out.write(f"{pid}/{READER_RESULT_PREFIX}{pid}{suffix}.xml", response.content))
 
 
+def _phone_examples(session: _Session, out: _Writer, entry: PersonaFiles) -> None:
+    """Each of the persona's phones held on the 汎用カードリーダー: Android with the card's PIN, iPhone
+    with Face ID / Touch ID on the phone. The answer is the same real message as a card's."""
+    pid = entry.persona["id"]
+    for phone in entry.persona.get("phones") or []:
+        method = "biometric" if phone.endswith(".iphone") else "pin"
+        submission = session.card_submission(pid, method, "utf-8", phone=phone)
+        answer = session.clinic("/card-checks", json=submission).json()
+        entry.files.append(out.write(f"{pid}/phone-check-request_{phone}.json", _json(submission)))
+        entry.files.append(out.write(f"{pid}/phone-check-answer_{phone}.json", _json(answer)))
+        for encoding, suffix in (("utf-8", ""), ("shift_jis", "_sjis")):
+            submission = session.card_submission(pid, method, encoding, phone=phone)
+            response = session.clinic("/card-checks", json=submission, params={"format": "xml"})
+            name = f"{pid}/{READER_RESULT_PREFIX}{phone}{suffix}.xml"
+            entry.files.append(out.write(name, response.content))
+        entry.phone_outcomes.append(f"{phone.rsplit('.', 1)[1]} {_outcome(answer['result'])}")
+
+
 def _bulk_example(session: _Session, out: _Writer, personas: list[dict[str, Any]], day: str) -> list[str]:
     """The real two steps: the request and its receipt, a download before the results are ready (処理中),
     then, 10 minutes later on the simulated clock, the results in UTF-8 and in Shift_JIS."""
@@ -299,7 +327,9 @@ def _index(entries: list[PersonaFiles], bulk_files: list[str], day: str, outage:
         f"模擬中央システムに実際に送った要求と、その応答です（資格確認日 {day}、"
         f"医療機関コード {CLINIC_CODE}）。ペルソナごとのフォルダに、番号による資格確認"
         "（OQSsiquc01req / OQSsiquc01res、JSON・UTF-8・Shift_JIS）と、マイナ保険証による資格確認"
-        "（カードリーダーの送信内容と応答、OQSsiquc01res_face_*.xml）があります。"
+        "（カードリーダーの送信内容と応答、OQSsiquc01res_face_*.xml）があります。スマートフォンを搭載した"
+        "ペルソナには、汎用カードリーダーで読んだスマートフォンによる資格確認"
+        "（phone-check-*、medium smartphone）もあります。応答は同じ実際の電文です。"
         "患者はカードリーダーですべての情報提供に同意しています。番号確認の要求には、実際のレセコンと同じく"
         "限度額適用認定証提供同意フラグ（LimitApplicationCertificateRelatedConsFlg、1=同意）が付き、"
         "応答の QualificationConfirmSearchInfo にそのまま返ります。",
@@ -307,7 +337,9 @@ def _index(entries: list[PersonaFiles], bulk_files: list[str], day: str, outage:
         f"Real requests sent to the mock central system and its answers (confirmation date {day}, medical "
         f"institution {CLINIC_CODE}). Each persona's folder holds the number check (OQSsiquc01req / "
         "OQSsiquc01res as JSON, UTF-8 and Shift_JIS XML) and, for card holders, the card check (what the "
-        "reader submits and the answer, OQSsiquc01res_face_*.xml). The patient consented to everything at "
+        "reader submits and the answer, OQSsiquc01res_face_*.xml); personas with a phone also have the "
+        "check by phone held on the general-purpose reader (phone-check-*, medium smartphone), whose answer "
+        "is the same real message. The patient consented to everything at "
         "the reader. Each number-check request carries LimitApplicationCertificateRelatedConsFlg (1 = the "
         "patient agreed to share the 限度額 data), as real clinic programs send it, and the answer's "
         "QualificationConfirmSearchInfo echoes it.",
@@ -331,8 +363,8 @@ def _index(entries: list[PersonaFiles], bulk_files: list[str], day: str, outage:
         "## ペルソナ / personas",
         "",
         "| ペルソナ / persona | 障害 / failure | 内容 | description | 番号確認 / number | カード / card "
-        "| ファイル / files |",
-        "|---|---|---|---|---|---|---|",
+        "| スマートフォン / phone | ファイル / files |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for entry in entries:
         p = entry.persona
@@ -344,7 +376,7 @@ def _index(entries: list[PersonaFiles], bulk_files: list[str], day: str, outage:
         card = entry.card_outcome or "—"
         lines.append(
             f"| `{p['id']}` | {failure or '—'} | {p['title_ja']} | {p['title_en']} | "
-            f"{entry.number_outcome} | {card} | {files} |"
+            f"{entry.number_outcome} | {card} | {'<br>'.join(entry.phone_outcomes) or '—'} | {files} |"
         )
     lines.append("")
     return "\n".join(lines)
@@ -375,6 +407,7 @@ def write_examples(directory: Path) -> int:
                     _number_examples(session, out, entry, day)
                     if entry.persona["has_card"]:
                         _card_examples(session, out, entry)
+                        _phone_examples(session, out, entry)
                 outage = _outage_example(session, out, personas[0], day)
                 bulk_files = _bulk_example(session, out, personas, day)  # after: proves the fault was cleared
             finally:

@@ -183,12 +183,20 @@ def _persona(session: Session, ca: CertificateAuthority, entry: dict[str, Any], 
                     "expect": entry.get("expect") or {},
                     "true_copay_ratio": entry.get("true_copay_ratio"),
                     "has_card": bool(entry.get("card")),
+                    "phones": [f"{pid}.{phone['platform']}" for phone in entry.get("phones") or []],
                 },
                 ensure_ascii=False,
             ),
         )
     )
     return cards
+
+
+def _phone_events(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """A persona's ``phones:`` as phone_setup events (applied before the persona's own events, so a
+    later card renewal leaves the phone's certificate as it was)."""
+    return [{**phone, "kind": "phone_setup", "person": str(entry["id"])}
+            for phone in entry.get("phones") or []]
 
 
 def load_fixture(engine: Engine, data: dict[str, Any], *, set_clock: bool = True) -> LoadReport:
@@ -235,7 +243,7 @@ def load_fixture(engine: Engine, data: dict[str, Any], *, set_clock: bool = True
             report.persona_ids.append(str(entry["id"]))
         session.flush()
         for entry in data["personas"]:
-            for raw in entry.get("events") or []:
+            for raw in [*_phone_events(entry), *(entry.get("events") or [])]:
                 try:
                     event = EVENT_ADAPTER.validate_python(raw)
                     apply_event(session, ca, event, now)

@@ -124,6 +124,13 @@ def card_of(server: LiveServer, persona: str) -> Card:
                 material["serial"], material["certificate_not_after"])
 
 
+def phone_of(server: LiveServer, phone_id: str) -> Card:
+    """A persona's virtual phone (``<person>.<platform>``): its own certificate and key."""
+    material = admin(server, "GET", f"/phones/{phone_id}")
+    return Card(material["person"]["id"], material["certificate_pem"], material["private_key_pem"],
+                f"phone:{material['platform']}", material["serial"], material["certificate_not_after"])
+
+
 def default_method(card: Card) -> str:
     return {"face_only": "face", "infant": "visual"}.get(card.variant, "pin")
 
@@ -175,8 +182,11 @@ OTHER_CLINICS = {PHARMACY_CODE: "demo-pharmacy-token"}
 def submission(card: Card, reader: Reader, nonce: str, *, method: str | None = None,
                consents: Mapping[str, Any] | None = None, encoding: str = "utf-8",
                file_identifier: str | None = None) -> dict[str, Any]:
-    """What the reader sends to POST /card-checks, with a genuine proof for ``method``."""
-    method = method or default_method(card)
+    """What the reader sends to POST /card-checks, with a genuine proof for ``method``. A phone
+    (``phone_of``) signs the nonce with its own key and the reader attests ``smartphone:<method>``."""
+    phone = card.variant.startswith("phone:")
+    method = method or ({"phone:iphone": "biometric", "phone:android": "pin"}.get(card.variant)
+                        or default_method(card))
     body: dict[str, Any] = {
         "reader_id": reader.reader_id,
         "nonce": nonce,
@@ -185,12 +195,15 @@ def submission(card: Card, reader: Reader, nonce: str, *, method: str | None = N
         "consents": dict(consents or {}),
         "encoding": encoding,
     }
+    if phone:
+        body["medium"] = "smartphone"
     if file_identifier:
         body["arbitrary_file_identifier"] = file_identifier
-    if method == "pin":
+    if phone or method == "pin":
         body["card_signature"] = b64(sign_nonce(card.key, nonce_bytes(nonce)))
-    else:
-        payload = attestation_payload(nonce_bytes(nonce), card.certificate_der, method, reader.reader_id)
+    if phone or method != "pin":
+        attested = f"smartphone:{method}" if phone else method
+        payload = attestation_payload(nonce_bytes(nonce), card.certificate_der, attested, reader.reader_id)
         body["reader_attestation"] = b64(sign_attestation(reader.device_key, payload))
     return body
 

@@ -45,6 +45,9 @@ Rules (each test names the ones it checks):
   with two spaces ("  123456"), else 8 digits; PostNumber ddd-dddd; a full-width space, never a
   half-width one, between family and given name in Name / InsuredName / NameOfOther.
 - R10 CharacterCodeIdentifier matches the file's declared encoding (0 UTF-8, 1 Shift_JIS).
+The bulk answer (OQSmuquc02res): neither program parses it, so we hold each unit to the same rules where
+the same elements appear: the echo (R4), the unit's status and codes (R3, R7, R8) and each
+ResultOfQualificationConfirmation (R6-R9), with R1, the shared header elements (R2) and R10.
 """
 
 from __future__ import annotations
@@ -269,6 +272,14 @@ def check_result(roqc: Any, where: str) -> None:
             formats(part, f"{where}/SpecificDiseasesCertificateInfo")
 
 
+def insurer_number_as_written(parent: etree._Element, where: str) -> None:
+    """R9 on the text as written (fast-xml-parser trims; the C# DTOs see it as written). No real
+    8-digit insurer number starts with 00: that would be a zero-padded 国保 number."""
+    raw_number = parent.findtext("ResultOfQualificationConfirmation/InsurerNumber")
+    if raw_number is not None:
+        assert re.fullmatch(r"  [0-9]{6}|(?!00)[0-9]{8}", raw_number), f"{where}/InsurerNumber {raw_number!r}"
+
+
 def check_file(data: bytes, name: str) -> dict[str, Any]:
     """Every rule R1-R10 for one OQSsiquc01res file; answers the object tree."""
     root = etree.fromstring(data)
@@ -296,13 +307,7 @@ def check_file(data: bytes, name: str) -> dict[str, Any]:
         where = f"{name}/ResultList[{index}]/ResultOfQualificationConfirmation"
         roqc = need_object(item, f"{name}/ResultList[{index}]").get("ResultOfQualificationConfirmation")
         assert not isinstance(roqc, list), f"{where}: more than one in one ResultList (R5)"
-        # R9 on the text as written (fast-xml-parser trims; the C# DTOs see it as written). No real
-        # 8-digit insurer number starts with 00: that would be a zero-padded 国保 number.
-        raw_number = raw.findtext("ResultOfQualificationConfirmation/InsurerNumber")
-        if raw_number is not None:
-            assert re.fullmatch(r"  [0-9]{6}|(?!00)[0-9]{8}", raw_number), (
-                f"{where}/InsurerNumber {raw_number!r}"
-            )
+        insurer_number_as_written(raw, where)
         check_result(roqc, where)
     return tree
 
@@ -374,6 +379,65 @@ def test_the_rules_catch_what_real_parsers_refuse(examples: Path, broken: tuple[
     assert old in good
     with pytest.raises(AssertionError):
         check_file(good.replace(old, new, 1), "broken")
+
+
+# --- the bulk answer (OQSmuquc02res) ----------------------------------------------------------------
+
+BULK_HEADER_REQUIRED = ("ProcessExecutionTime", "QualificationConfirmationDate", "MedicalInstitutionCode",
+                        "SegmentOfResult", "CharacterCodeIdentifier")  # fmt: skip
+UNIT_OPTIONAL = ("QualificationValidity", "ProcessingResultCode", "ProcessingResultMessage",
+                 "ReferenceNumber")
+
+
+def check_bulk_file(data: bytes, name: str) -> int:
+    """R1, R2 (the bulk header's shared part), R4 on each unit's echo, R6-R9 on each unit's
+    ResultOfQualificationConfirmation (the same element the parsers read in a single answer), R10;
+    answers the number of units checked."""
+    root = etree.fromstring(data)
+    assert root.tag == "XmlMsg", f"{name}: root {root.tag}"
+    tree = need_object(as_object(root), name)
+    header = need_object(tree.get("MessageHeader"), f"{name}/MessageHeader")
+    for element in BULK_HEADER_REQUIRED:
+        assert isinstance(header.get(element), str), f"{name}/MessageHeader/{element} missing"
+    formats({k: v for k, v in header.items() if k in BULK_HEADER_REQUIRED}, f"{name}/MessageHeader")
+    declared = DECLARED.match(data)
+    encoding = declared.group(1).decode().lower() if declared else "utf-8"
+    assert header["CharacterCodeIdentifier"] == ("1" if encoding == "shift_jis" else "0"), name
+    body = need_object(tree.get("MessageBody"), f"{name}/MessageBody")
+    units = body.get("BulkConfirmUnit")
+    units = [] if units is None else units if isinstance(units, list) else [units]
+    raw_units = root.findall("MessageBody/BulkConfirmUnit")
+    for index, (unit, raw) in enumerate(zip(units, raw_units, strict=True), start=1):
+        where = f"{name}/BulkConfirmUnit[{index}]"
+        obj = need_object(unit, where)
+        at = f"{where}/QualificationConfirmSearchInfo"
+        echo = need_object(obj.get("QualificationConfirmSearchInfo"), at)
+        strings(echo, ECHO_REQUIRED, ECHO_OPTIONAL, at)
+        formats(echo, at)
+        parts = {k: v for k, v in obj.items() if k in ("ProcessingResultStatus", *UNIT_OPTIONAL)}
+        strings(parts, ("ProcessingResultStatus",), UNIT_OPTIONAL, where)
+        formats(parts, where)
+        if "ResultOfQualificationConfirmation" in obj:
+            insurer_number_as_written(raw, where)
+            check_result(obj["ResultOfQualificationConfirmation"],
+                         f"{where}/ResultOfQualificationConfirmation")
+    return len(units)
+
+
+@pytest.mark.parametrize("name", ["OQSmuquc02res_bulk.xml", "OQSmuquc02res_bulk_sjis.xml"])
+def test_every_unit_of_the_bulk_answer_meets_the_single_answer_rules(examples: Path, name: str) -> None:
+    assert check_bulk_file((examples / name).read_bytes(), name) >= 30
+
+
+def test_the_bulk_rules_can_fail(examples: Path) -> None:
+    good = (examples / "OQSmuquc02res_bulk.xml").read_bytes()
+    for old, new in (("<Name>山本　和子</Name>", "<Name>山本 和子</Name>"),
+                     ("<InsurerNumber>  138040</InsurerNumber>", "<InsurerNumber>00138040</InsurerNumber>"),
+                     ("<LimitApplicationCertificateRelatedConsFlg>1</LimitApplicationCertificateRelatedConsFlg>"
+                      "\n        <ArbitraryIdentifier>elderly-70-74", "<ArbitraryIdentifier>elderly-70-74")):
+        assert old.encode() in good, old
+        with pytest.raises(AssertionError):
+            check_bulk_file(good.replace(old.encode(), new.encode(), 1), "broken")
 
 
 # --- the reader's own result files ------------------------------------------------------------------

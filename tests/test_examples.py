@@ -92,6 +92,31 @@ def test_card_check_files_validate_and_match_the_expectation(examples: Examples,
             assert body.QualificationValidity.value == expected
 
 
+PHONES = [(p["id"], phone["platform"], p["expect"]["phone"][phone["platform"]])
+          for p in PERSONAS for phone in p.get("phones") or []]
+
+
+@pytest.mark.parametrize(("persona", "platform", "expected"), PHONES)
+def test_phone_check_files_say_smartphone_and_match_the_expectation(examples: Examples, persona: str,
+                                                                     platform: str, expected: str) -> None:
+    directory, _ = examples
+    phone = f"{persona}.{platform}"
+    folder = directory / persona
+    submission = json.loads((folder / f"phone-check-request_{phone}.json").read_text(encoding="utf-8"))
+    assert submission["medium"] == "smartphone"
+    assert submission["method"] == ("biometric" if platform == "iphone" else "pin")
+    assert submission["card_signature"] and submission["reader_attestation"]
+    answer = json.loads((folder / f"phone-check-answer_{phone}.json").read_text(encoding="utf-8"))
+    assert answer["medium"] == "smartphone"
+    data = (folder / f"OQSsiquc01res_face_{phone}.xml").read_bytes()
+    xmlcodec.validate(data, "OQSsiquc01res")
+    body = xmlcodec.decode(data, ResultMessage).MessageBody
+    if body.ProcessingResultStatus.value == "2":
+        assert body.ProcessingResultCode == expected
+    else:
+        assert body.QualificationValidity is not None and body.QualificationValidity.value == expected
+
+
 def test_the_bulk_check_covers_every_persona(examples: tuple[Path, int]) -> None:
     directory, _ = examples
     xmlcodec.validate((directory / "OQSmuquc01req_bulk.xml").read_bytes(), "OQSmuquc01req")

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from lxml import html as lxml_html
 
 from onshi.catalogue import BASES, FIGURES, FailureMode
+from rehearsal.assumptions import ASSUMPTIONS
 from rehearsal.web import GallerySettings, create_app
 
 PERCENT = re.compile(r"\d+(?:\.\d+)?\s?%")
@@ -22,6 +23,9 @@ INTERVAL = re.compile(
 MARKERS = (
     *(b.ja for b in BASES.values()),
     *(b.en for b in BASES.values()),
+    # The simulation's own assumptions (where nothing is published) state their base too.
+    *(item.base_ja for item in ASSUMPTIONS.values() if item.base_ja),
+    *(item.base_en for item in ASSUMPTIONS.values() if item.base_en),
     "回答施設",
     "responding clinics",
     "トラブルのあった施設",

@@ -8,8 +8,9 @@ visible text (``innerText``: what is on screen, not hidden English) is searched 
 
 Allowed (they are Japanese usage too): codes such as E003, R101, C601 (and F1–F15 on the gallery and
 trainer pages, not on the console or a trainee's scene), numbers and units, a few acronyms of the trade
-and proper names written in Latin letters in Japanese (PIN, BMI, HbA1c, LDL, QR, PC, DV, J-LIS), URLs of
-the programs on the fault panel, and "English" on the language toggle.
+and proper names written in Latin letters in Japanese (PIN, BMI, HbA1c, LDL, QR, PC, DV, J-LIS, and the
+phones: iPhone, Android, Face ID, Touch ID), URLs of the programs on the fault panel, and "English" on the
+language toggle.
 """
 
 from __future__ import annotations
@@ -27,17 +28,19 @@ import pytest
 
 from clinic_client.console.demo import demo_patients
 from clinic_client.records import PatientFile
+from onshi.catalogue import FailureMode
 from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
 from rehearsal.scenario import load_all
 from tests.browser import chromium, screenshot
 from tests.conftest import LiveServer
-from tests.server_helpers import outage
+from tests.server_helpers import challenge, outage, phone_of, reader_for, submission, submit
 
 pytestmark = pytest.mark.browser
 
 ALLOWED = {
     "PIN", "BMI", "HbA1c", "LDL", "QR", "ms", "mmHg", "mg", "kg", "cm", "mL", "English", "ID",
     "TEL", "FAX", "OK", "IC", "PC", "DV", "J-LIS",
+    "iPhone", "Android", "Face", "Touch",  # product names, written so in Japanese too (Face ID, Touch ID)
 }
 # E003, R101, C601, A03 …, and a bulk check's 受付番号 (ED653F29B72656), read out like a number
 CODE = re.compile(r"^(?:[A-Z]\d{3}|A\d{2}|[A-Z]\d{2}[a-z]?|OQS\w+|(?=[0-9A-F]*\d)[0-9A-F]{6,})$")
@@ -147,6 +150,18 @@ def reader_check(stack: Stack, persona: str, pin: str) -> str:
     raise AssertionError(f"no result for {persona}")
 
 
+def phone_result(stack: Stack, phone_id: str) -> str:
+    """A phone check on the server handed to the console as the reader hands it (with the platform)."""
+    reader = reader_for(stack.server)
+    answer = submit(stack.server, submission(phone_of(stack.server, phone_id), reader,
+                                             challenge(stack.server, reader))).json()
+    persona, platform = phone_id.split(".")
+    notice = {"reader_id": reader.reader_id, "patient_ref": stack.patients[persona], "medium": "smartphone",
+              "platform": platform, "check_id": answer["check_id"], "result": answer}
+    told = httpx.post(f"{stack.console}/api/console/reader-results", json=notice, timeout=30)
+    return str(told.json()["url"])
+
+
 def walk(page: Any, url: str, name: str, *, f_codes: bool, settle: float = 0.0) -> list[str]:
     page.goto(url)
     page.wait_for_load_state("load")
@@ -164,6 +179,14 @@ def test_the_console_in_japanese_mode_shows_no_internal_names(stack: Stack) -> N
         down = web.post(f"/patients/{national}/number-check", data=numbers_form("healthy-national")).url.path
     card = reader_check(stack, "healthy-employee", "1234")
     wrong = reader_check(stack, "f2-wrong-link", "1234")
+    iphone = phone_result(stack, "healthy-employee.iphone")
+    f17 = phone_result(stack, "f17-phone-expired.android")
+    f16 = web.post("/api/console/reader-results", json={
+        "reader_id": "R-walk", "patient_ref": stack.patients["f16-phone-only"], "medium": "smartphone",
+        "platform": "iphone",
+        "reader_error": {"code": "R701", "en": "Smartphones cannot be used at this clinic.",
+                         "ja": "この医療機関では、スマートフォンのマイナ保険証はご利用いただけません。"},
+    }).json()["url"]
     bulk = web.post("/bulk").url.path
     found: list[str] = []
     with chromium(viewport={"width": 1280, "height": 900}) as page:
@@ -174,6 +197,9 @@ def test_the_console_in_japanese_mode_shows_no_internal_names(stack: Stack) -> N
             "console-outage": down,
             "console-card-valid": card,
             "console-wrong-link": wrong,
+            "console-phone-iphone": iphone,
+            "console-phone-f16": f16,
+            "console-phone-f17": f17,
             "console-declaration": f"/patients/{national}/declaration?check={down.rsplit('/', 1)[-1]}",
             "console-bulk": "/bulk",
             "console-bulk-result": bulk,
@@ -205,7 +231,7 @@ def test_the_gallery_and_rehearsal_in_japanese_mode_show_no_internal_names(stack
             pages = {"gallery-index": "/", "gallery-privacy": "/privacy", "faults": "/faults",
                      "rehearsal-index": "/rehearsal", "trainer": "/trainer", "session": session_path,
                      "rehearsal-404": "/rehearsal/F1", "failure-404": "/failures/F99"}
-            pages |= {f"failure-{i}": f"/failures/F{i}" for i in range(1, 16)}
+            pages |= {f"failure-{mode.id}": f"/failures/{mode.id}" for mode in FailureMode}
             pages |= {f"rehearsal-{s}": f"/rehearsal/{s}" for s in scenarios}
             for name, path in pages.items():
                 found += walk(page, gallery + path, name, f_codes=not name.startswith("rehearsal-f"),

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from onshi.catalogue import FailureMode
 from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
 from rehearsal.scenario import READER_FAULTS_OFF
 from rehearsal.web import GallerySettings, create_app
@@ -43,7 +44,7 @@ def gallery(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -
 def test_gallery_index_and_a_failure_page_run_live(gallery: str) -> None:
     with chromium(viewport={"width": 1600, "height": 900}) as page:
         page.goto(f"{gallery}/")
-        assert page.locator(".card").count() == 15
+        assert page.locator(".card").count() == len(FailureMode)
         assert "紐付け誤り" in page.inner_text("main")
         screenshot(page, "gallery-index")
         page.goto(f"{gallery}/failures/F2")

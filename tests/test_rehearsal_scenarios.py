@@ -127,7 +127,8 @@ def reader_step(result: RunResult) -> StepResult:
 def test_the_reader_steps_are_the_reader_emulators_scripts() -> None:
     from cardreader_emulator.reader import Faults
     assert READER_SCENARIOS == ["f06-reader-unplugged", "f07-face-mismatch", "f07-infant-no-photo",
-                                "f08-pin-locked"]
+                                "f08-pin-locked", "f16-phone-without-general-reader", "f17-phone-certificate",
+                                "f17-phone-link"]
     assert set(READER_FAULTS_OFF) == set(Faults.model_fields)
     assert Faults().model_dump() == READER_FAULTS_OFF
     script_source = (ROOT / "cardreader_emulator" / "script.py").read_text(encoding="utf-8")

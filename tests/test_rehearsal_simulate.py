@@ -94,9 +94,10 @@ def test_estimates_are_shown_to_three_significant_figures() -> None:
 
 
 def test_closed_form_cases() -> None:
-    # Everyone by card, every card check hits F5 (● in the name), no outage: all affected, 2 min each.
+    # Everyone by card (nobody with a phone), every card check hits F5 (● in the name), no outage: all
+    # affected, 2 min each.
     everyone = SimConfig(patients=300, clinics=3, seed=1, card_share=1.0, rates={"F5": 1.0},
-                         outage_day_rate=0)
+                         outage_day_rate=0, phone_share=0.0)
     totals = simulate(everyone).totals
     assert totals["affected"] == 300 and totals["by_cause"]["F5"] == 300
     assert totals["staff_minutes"] == 300 * STAFF_MINUTES["F5"] and totals["would_pay_full"] == 0
@@ -115,7 +116,7 @@ def test_closed_form_cases() -> None:
 
 
 def test_a_large_run_agrees_with_the_expected_rates() -> None:
-    cfg = config(patients=200_000, clinics=20, days=5, outage_day_rate=0.0)
+    cfg = config(patients=200_000, clinics=20, days=5, outage_day_rate=0.0, phone_share=0.0)
     totals = simulate(cfg).totals
     card_rate = sum(cfg.rates.get(c, 0) for c in cfg.causes_for("card"))
     number_rate = sum(cfg.rates.get(c, 0) for c in cfg.causes_for("number"))

@@ -22,7 +22,12 @@ const STEP_NAMES = {
   face: ["顔認証", "Face"], matching: ["顔認証", "Face"], pin: ["暗証番号", "PIN"],
   pin_checking: ["暗証番号", "PIN"], visual: ["目視確認", "Visual check"], consent: ["同意の確認", "Consent"],
   sending: ["送信中", "Sending"], result: ["完了", "Done"], error: ["エラー", "Error"],
+  phone_pin: ["スマートフォン・暗証番号", "Smartphone: PIN"], phone_confirm: ["スマートフォン・本人確認", "Smartphone: identity"],
+  phone_hold: ["スマートフォン読み取り", "Smartphone: read"], phone_reading: ["スマートフォン読み取り", "Smartphone: read"],
 };
+
+const PLATFORMS = { android: "Android", iphone: "iPhone" };
+let phones = [];
 
 const CONSENTS = {
   medical: ["過去の診療・お薬の情報を\n当機関に提供することに同意しますか", "Share your past medical and medication\ninformation with this clinic?"],
@@ -74,17 +79,37 @@ function screenText(s) {
     case "result": {
       const sc = s.screen;
       if (!sc) return [t("受付が完了しました", "Check-in complete"), ""];
-      return [t(sc.title.ja, sc.title.en), card ? t(sc.next.ja, sc.next.en) : ""];
+      return [t(sc.title.ja, sc.title.en), card || s.medium === "smartphone" ? t(sc.next.ja, sc.next.en) : ""];
     }
-    case "error": return [t("エラーが発生しました", "An error occurred"), card ? t("カードをお取りください", "Please take your card") : ""];
+    case "error":
+      if (s.medium === "smartphone" && s.error && /^R7/.test(s.error.code)) {
+        return [t("スマートフォンでは確認できませんでした", "The smartphone could not be used"), t("受付にお声がけください", "Please speak to reception")];
+      }
+      return [t("エラーが発生しました", "An error occurred"), card ? t("カードをお取りください", "Please take your card") : ""];
+    case "phone_pin": return [t("暗証番号（数字4桁）を入力してください", "Enter your 4-digit PIN"),
+      t(`マイナンバーカードと同じ暗証番号です。残り${s.pin_remaining}回（カードと共通・3回間違えるとロック）`,
+        `The same PIN as your My Number card. ${s.pin_remaining} tries left (shared with the card; 3 wrong entries lock it)`)];
+    case "phone_confirm": return [t("スマートフォンで本人確認をしてください", "Confirm your identity on your phone"),
+      t("iPhone の Face ID（顔）または Touch ID（指紋）で確認してください", "Use Face ID or Touch ID on your iPhone")];
+    case "phone_hold": return [t("スマートフォンを汎用カードリーダーにかざしてください", "Hold your phone on the general-purpose card reader"),
+      t("読み取りが終わるまで（1〜2秒）、動かさないでください", "Keep it still until the read is done (1–2 s)")];
+    case "phone_reading": return [t("スマートフォンを読み取っています", "Reading your phone"), t("動かさないでください", "Do not move it")];
   }
   return ["", ""];
+}
+
+function choosePhone() {
+  const id = $("phone-select").value;
+  if (id) api("POST", "/api/reader/phone", { phone_id: id });
 }
 
 function renderButtons(s) {
   const box = $("buttons");
   box.innerHTML = "";
-  if (s.state === "method") {
+  const free = !s.card_present && ["idle", "result", "error"].includes(s.state);
+  if (free && s.state === "idle") {  // the smartphone choice on the waiting screen (the card needs no button)
+    box.appendChild(button(both("スマートフォンで受付", "Use my smartphone"), choosePhone, "phone"));
+  } else if (s.state === "method") {
     const labels = { face: ["顔認証", "Face"], pin: ["暗証番号", "PIN"], visual: ["目視確認（職員）", "Staff visual check"] };
     for (const m of s.methods) {
       box.appendChild(button(both(...labels[m]), () => api("POST", "/api/reader/method", { method: m }), m === "visual" ? "secondary" : ""));
@@ -168,7 +193,8 @@ function render() {
   $("notice").hidden = !notice;
   if (notice) $("notice").textContent = `${/^R\d{3}$/.test(notice.code || "") ? "[" + notice.code + "] " : ""}${t(notice.ja, notice.en)}`;
   $("video-wrap").hidden = !(s.state === "face" || s.state === "matching");
-  $("pin-dots").hidden = $("keypad").hidden = s.state !== "pin";
+  const pinScreen = s.state === "pin" || s.state === "phone_pin";
+  $("pin-dots").hidden = $("keypad").hidden = !pinScreen;
   $("cancel").hidden = ["idle", "result", "error"].includes(s.state);
   $("card-slot").classList.toggle("present", !!s.card_present);
   $("card-slot").textContent = s.card_present
@@ -178,13 +204,14 @@ function render() {
   if (key !== drawnKey) {
     drawnKey = key;
     renderButtons(s);
-    if (s.state === "pin") { renderKeypad(); drawDots(); }
+    if (pinScreen) { renderKeypad(); drawDots(); }
   }
   renderResult(s);
   const photo = $("card-photo");
   if (s.card && s.card.has_photo) { const src = `/api/reader/cards/${s.card.card_id}/photo`; if (!photo.src.endsWith(src)) photo.src = src; photo.hidden = false; }
   else photo.hidden = true;
   $("visual-ok").disabled = s.state !== "visual";
+  renderPhone(s);
   for (const box of document.querySelectorAll("[data-fault]")) box.checked = !!s.faults[box.dataset.fault];
   loadSamples();
   maybeAutoCapture(s);
@@ -222,6 +249,45 @@ function applyLang() {
   document.documentElement.lang = lang;
   for (const el of document.querySelectorAll("[data-ja]")) el.textContent = lang === "ja" ? el.dataset.ja : el.dataset.en;
   $("lang").textContent = lang === "ja" ? "English" : "日本語";
+  drawnKey = "";
+  render();
+}
+
+function renderPhone(s) {
+  const general = $("general-reader");
+  general.classList.toggle("absent", !s.general_reader);
+  general.classList.toggle("waiting", s.state === "phone_hold");
+  $("general-reader-label").textContent = s.general_reader
+    ? (s.state === "phone_hold" ? t("汎用カードリーダー：ここにかざす", "General reader: hold the phone here")
+      : t("汎用カードリーダー", "General-purpose card reader"))
+    : t("汎用カードリーダーなし", "No general-purpose card reader");
+  $("general-reader-setting").checked = !!s.general_reader;
+  const free = !s.card_present && ["idle", "result", "error"].includes(s.state);
+  $("phone-choose").disabled = !free || !phones.length;
+  $("phone-auth-ok").disabled = $("phone-auth-fail").disabled = s.state !== "phone_confirm";
+  for (const id of ["hold-ok", "hold-not-read", "hold-moved"]) $(id).disabled = s.state !== "phone_hold";
+  const phone = s.phone;
+  $("phone-help").textContent = phone
+    ? t(`${phone.name}さんの${PLATFORMS[phone.platform]}（電子証明書の有効期限 ${dateJa(phone.certificate_not_after)}）`,
+      `${phone.name}'s ${PLATFORMS[phone.platform]} (certificate valid until ${phone.certificate_not_after})`)
+    : (phones.length ? t("患者さんが持っているスマートフォンを選んでください", "Choose the phone the patient has")
+      : t("スマートフォンに搭載した人はいません", "Nobody has put the card on a phone"));
+}
+
+async function loadPhones() {
+  const list = await (await fetch("/api/reader/phones")).json().catch(() => []);
+  phones = Array.isArray(list) ? list : [];
+  const select = $("phone-select");
+  const chosen = select.value;
+  select.innerHTML = "";
+  for (const p of phones) {
+    const o = document.createElement("option");
+    o.value = p.phone_id;
+    const lock = p.pin_locked ? t("・暗証番号ロック", ", PIN locked") : "";
+    o.textContent = t(`${p.name}（${PLATFORMS[p.platform]}${lock}）`, `${p.name} (${PLATFORMS[p.platform]}${lock})`);
+    select.appendChild(o);
+  }
+  if (phones.some((p) => p.phone_id === chosen)) select.value = chosen;
   drawnKey = "";
   render();
 }
@@ -276,7 +342,17 @@ async function poll() {
   setTimeout(poll, 400);
 }
 
-$("lang").addEventListener("click", () => { lang = lang === "ja" ? "en" : "ja"; applyLang(); loadCards(); });
+$("lang").addEventListener("click", () => { lang = lang === "ja" ? "en" : "ja"; applyLang(); loadCards(); loadPhones(); });
+$("phone-choose").addEventListener("click", choosePhone);
+$("phone-auth-ok").addEventListener("click", () => api("POST", "/api/reader/phone/confirm", { ok: true }));
+$("phone-auth-fail").addEventListener("click", () => api("POST", "/api/reader/phone/confirm", { ok: false }));
+$("hold-ok").addEventListener("click", () => api("POST", "/api/reader/phone/hold", { outcome: "ok" }));
+$("hold-not-read").addEventListener("click", () => api("POST", "/api/reader/phone/hold", { outcome: "not_read" }));
+$("hold-moved").addEventListener("click", () => api("POST", "/api/reader/phone/hold", { outcome: "moved_early" }));
+$("general-reader-setting").addEventListener("change", async (e) => {
+  await api("POST", "/api/reader/settings", { general_reader: e.target.checked });
+  drawnKey = "";
+});
 $("place").addEventListener("click", () => api("POST", "/api/reader/card", { card_id: $("card-select").value }));
 $("remove").addEventListener("click", async () => { await api("DELETE", "/api/reader/card"); loadCards(); });
 $("capture").addEventListener("click", capture);
@@ -291,5 +367,6 @@ for (const box of document.querySelectorAll("[data-fault]")) {
 
 applyLang();
 loadCards();
+loadPhones();
 startCamera();
 poll();

@@ -40,7 +40,7 @@ from clinic_client.console.state import (
 )
 from clinic_client.errors import OnshiError
 from clinic_client.explain import explain
-from clinic_client.outcome import CheckOutcome, copay_label
+from clinic_client.outcome import CheckOutcome, HowChecked, copay_label
 from clinic_client.records import (
     DOCUMENT_OF_ACTION_NAME,
     InsuranceDocument,
@@ -105,6 +105,14 @@ READER_STATE_WORDS: dict[str, tuple[str, str]] = {
     "visual": ("職員の目視確認を待っています", "Waiting for a visual check by staff"),
     "consent": ("患者さんが同意の画面を操作しています", "The patient is answering the consent screens"),
     "sending": ("資格情報を照会しています", "Checking the qualification"),
+    # The smartphone path (the card's functions on a phone, read on the 汎用カードリーダー).
+    "phone_pin": ("患者さんが暗証番号（カードと同じ数字4桁）を入力しています",
+                  "The patient is entering the PIN (the card's 4 digits) for the phone"),
+    "phone_confirm": ("患者さんがスマートフォンで本人確認（Face ID / Touch ID）をしています",
+                      "The patient is confirming on the phone (Face ID / Touch ID)"),
+    "phone_hold": ("スマートフォンを汎用カードリーダーにかざすのを待っています",
+                   "Waiting for the phone to be held on the general-purpose reader"),
+    "phone_reading": ("スマートフォンを読み取っています", "Reading the phone"),
     "result": ("カードリーダーでの確認が終わりました", "The reader has finished"),
     "error": ("カードリーダーでエラーが出ています", "The reader shows an error"),
 }
@@ -588,6 +596,14 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         if patient is None:  # a result naming no patient of ours: the one check we wait for, if one
             sole = state.sole_wait()
             patient = store.get(sole.patient_id) if sole else None
+        error_words = payload.get("reader_error")
+        words = error_words if isinstance(error_words, dict) else {}
+        # The reader says whether the card or a phone was used (and which phone), also on its errors.
+        how = HowChecked.parse(
+            payload.get("medium") or words.get("medium"),
+            payload.get("platform") or words.get("platform"),
+            payload.get("method") or words.get("method"),
+        )
         if payload.get("reader_error"):
             check = ConsoleCheck(
                 id=new_id(),
@@ -596,6 +612,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
                 reader_error=dict(payload["reader_error"]),
                 decision="auto",
                 moment=server_now(),
+                reader_how=how,
             )
         elif isinstance(payload.get("result"), dict):
             try:
@@ -611,6 +628,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
                     outcome=outcome,
                     file=payload.get("file"),
                     moment=server_now(),
+                    reader_how=how,
                 ),
                 patient,
             )
@@ -762,12 +780,15 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     @app.get("/api/console/checks/{check_id}")
     def check_json(check_id: str) -> JSONResponse:
         check = check_or_404(check_id)
-        outcome = check.outcome
+        outcome, how = check.outcome, check.how
         return JSONResponse(
             {
                 "check_id": check.id,
                 "patient_id": check.patient_id,
                 "kind": check.kind,
+                "medium": how.medium.value if how else None,
+                "platform": how.platform.value if how and how.platform else None,
+                "method": how.method.value if how and how.method else None,
                 "valid": bool(outcome and outcome.valid),
                 "validity": outcome.validity.value if outcome and outcome.validity else None,
                 "failures": list(check.explanation.ids),

@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args
 
 from clinic_client.errors import OnshiError
 from clinic_client.explain import Explanation, explain
-from clinic_client.outcome import CheckOutcome, copay_percent
+from clinic_client.outcome import CheckOutcome, HowChecked, copay_percent
 from clinic_client.records import Confirmed, InsuranceDocument, PatientRecord
 from clinic_client.wronglink import WrongLinkFlag, check_identity
 from onshi.codes import LimitApplicationCertificateClassificationFlag
@@ -37,7 +37,9 @@ ActionKind = Literal[
     "medical_info_viewed",
 ]
 # Which paper the numbers of a number check were typed from (the action log's names).
-NumberDocument = Literal["eligibility_notice", "eligibility_certificate", "elderly_certificate", "other"]
+NumberDocument = Literal[
+    "eligibility_notice", "eligibility_certificate", "myna_portal", "elderly_certificate", "other"
+]
 NUMBER_DOCUMENTS: tuple[NumberDocument, ...] = get_args(NumberDocument)
 COPAY_PERCENTS = (10, 20, 30, 100)
 # The staff's buttons on a possible wrong link -> the action log's words.
@@ -81,6 +83,13 @@ class ConsoleCheck:
     at: datetime = field(default_factory=lambda: datetime.now(JST))  # the action log's (PC) time
     moment: datetime | None = None  # the server's simulated now when the console made the check
     medical: dict[str, Any] = field(default_factory=dict)  # kind -> data or {"error": ...}
+    reader_how: HowChecked | None = None  # what the reader's notice said (medium, platform)
+
+    @property
+    def how(self) -> HowChecked | None:
+        """How the check was made: the answer's medium and method, with the reader's platform."""
+        own = self.outcome.how if self.outcome is not None else None
+        return own.merged(self.reader_how) if own is not None else self.reader_how
 
     @property
     def explanation(self) -> Explanation:
@@ -90,6 +99,7 @@ class ConsoleCheck:
             wrong_link=self.wrong_link,
             reader_error=self.reader_error,
             copay_differs=self.copay_differs,
+            how=self.reader_how,
         )
 
     @property

@@ -28,7 +28,16 @@ from server.clock import (
     SimulatedMoment,
     aware_jst,
 )
-from server.events import AnyEvent, EventError, apply_event, issue_card, write_qualification
+from server.events import (
+    AnyEvent,
+    EventError,
+    PhoneSetup,
+    apply_event,
+    issue_card,
+    phone_id,
+    set_up_phone,
+    write_qualification,
+)
 from server.fixtures import FixtureError, half_width_kana, load_fixture, parse_fixture, read_fixture
 from server.jlis import generate_device_key, private_key_to_pem, public_key_to_pem
 from server.state import FaultRule, Faults
@@ -212,6 +221,11 @@ def register_reader(body: ReaderRegistration, ctx: Context, session: DbSession) 
             "device_key_pem": private_key_to_pem(key)}
 
 
+def _person_view(person: tables.Person) -> dict[str, Any]:
+    return {"id": person.id, "name": person.name, "name_kana": person.name_kana,
+            "birthdate": person.birthdate.isoformat(), "sex": person.sex, "address": person.address}
+
+
 def card_material(session: Session, person_id: str) -> dict[str, Any]:
     card = session.get(tables.Card, person_id)
     person = session.get(tables.Person, person_id)
@@ -219,8 +233,7 @@ def card_material(session: Session, person_id: str) -> dict[str, Any]:
         raise not_found("カード", person_id)
     cert = session.get(tables.Certificate, card.serial)
     return {
-        "person": {"id": person.id, "name": person.name, "name_kana": person.name_kana,
-                   "birthdate": person.birthdate.isoformat(), "sex": person.sex, "address": person.address},
+        "person": _person_view(person),
         "variant": card.variant,
         "serial": card.serial,
         "certificate_pem": cert.pem if cert else None,
@@ -323,6 +336,80 @@ def new_card(body: NewCard, ctx: Context, session: DbSession) -> dict[str, Any]:
     session.commit()
     # The trainer's chosen PIN is answered once, here; the server keeps only its hash.
     return {**card_material(session, person_id), "pin": body.pin if body.variant != "face_only" else None}
+
+
+# --- phones (スマホ用電子証明書) -----------------------------------------------------------------
+
+
+def phone_material(session: Session, ident: str) -> dict[str, Any]:
+    phone = session.get(tables.Phone, ident)
+    person = session.get(tables.Person, phone.person_id) if phone is not None else None
+    if phone is None or person is None:
+        raise not_found("スマートフォン", ident)
+    cert = session.get(tables.Certificate, phone.serial)
+    card = session.get(tables.Card, phone.person_id)
+    return {
+        "phone_id": phone.phone_id,
+        "platform": phone.platform,
+        "person": _person_view(person),
+        "serial": phone.serial,
+        "certificate_pem": cert.pem if cert else None,
+        "private_key_pem": phone.private_key_pem,
+        # Android: the card's PIN, entered on the reader, with the card's 3-try lock.
+        "pin_hash": json.loads(card.pin_hash) if card is not None and card.pin_hash else None,
+        "set_up_on": phone.set_up_on.isoformat(),
+        "certificate_not_after": phone.not_after.isoformat(),
+        "card_serial": phone.card_serial,
+    }
+
+
+PhoneId = Annotated[Text, Path(max_length=80, examples=["healthy-employee.android"])]
+
+
+@router.get("/phones")
+def list_phones(ctx: Context, session: DbSession) -> list[dict[str, Any]]:
+    """Every phone's material (each read is on the access record, action ``admin_read``)."""
+    materials = [phone_material(session, row.phone_id) for row in session.exec(select(tables.Phone))]
+    record_admin_read(ctx, session, [m["person"]["id"] for m in materials], "phones")
+    return materials
+
+
+@router.get("/phones/{phone_id}")
+def get_phone(phone_id: PhoneId, ctx: Context, session: DbSession) -> dict[str, Any]:
+    """One phone's material for the reader emulator's virtual phone (id ``<person_id>.<platform>``)."""
+    material = phone_material(session, phone_id)
+    record_admin_read(ctx, session, [material["person"]["id"]], "phone")
+    return material
+
+
+class NewPhone(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"person_id": "healthy-employee", "platform": "iphone", "link_lag_days": 0}]})
+
+    person_id: Text = Field(min_length=1, max_length=64)
+    platform: Literal["android", "iphone"]
+    link_lag_days: StrictFloat | StrictInt = Field(
+        default=0, ge=0, le=36_500, allow_inf_nan=False,
+        description="days until the central system sees the phone's link (F17 while it has not)")
+    certificate_not_after: SimulatedDay | None = Field(
+        default=None, description="the phone certificate's last day (default: the card certificate's)")
+
+
+@router.post("/phones")
+def new_phone(body: NewPhone, ctx: Context, session: DbSession) -> dict[str, Any]:
+    """Puts a person's card functions on a phone now (on the simulated clock): its own key and
+    certificate, linked after ``link_lag_days``. Refused as the real set-up refuses (no card, a face-only
+    card or a holder under 15 — no signature certificate —, an iPhone under 16, an expired or revoked
+    card certificate): 400 ``phone_refused`` with the reason."""
+    event = PhoneSetup(person=body.person_id, platform=body.platform, lag_days=float(body.link_lag_days),
+                       certificate_not_after=body.certificate_not_after)
+    try:
+        set_up_phone(session, ctx.ca(session), event, ctx.now())
+    except EventError as exc:
+        raise ApiProblem(400, "phone_refused", "スマートフォンに搭載できません",
+                         "cannot put the card on this phone", str(exc)) from exc
+    session.commit()
+    return phone_material(session, phone_id(body.person_id, body.platform))
 
 
 # --- faults and the access record -----------------------------------------------------------

@@ -25,6 +25,7 @@ from onshi import xmlcodec
 from onshi.codes import (
     AuthMethod,
     CharacterCodeIdentifier,
+    CheckMedium,
     MedicalInfoKind,
     PrescriptionIssueSelect,
     ReferenceClassification,
@@ -60,6 +61,7 @@ from server.jlis import (
     attestation_payload,
     certificate_dates,
     certificate_to_der,
+    is_smartphone_certificate,
     load_certificate,
     nonce_bytes,
     verify_attestation,
@@ -320,8 +322,15 @@ class CardCheckSubmission(BaseModel):
     reader_id: Text = Field(min_length=1, max_length=64)
     nonce: Text = Field(min_length=8, max_length=128)
     certificate_pem: str = Field(min_length=1, max_length=20_000)
-    method: Literal["pin", "face", "visual"]
-    card_signature: str | None = Field(default=None, max_length=2_000)
+    method: Literal["pin", "face", "visual", "biometric"] = Field(
+        description="card: pin | face | visual; smartphone: pin (Android, the card's PIN on the reader) or "
+                    "biometric (iPhone, Face ID / Touch ID on the phone)")
+    medium: Literal["card", "smartphone"] = Field(
+        default="card",
+        description="smartphone: the card's functions on a phone held on the 汎用カードリーダー")
+    card_signature: str | None = Field(
+        default=None, max_length=2_000,
+        description="pin, and every smartphone check: the card's (phone's) key's signature over the nonce")
     reader_attestation: str | None = Field(default=None, max_length=2_000)
     consents: ConsentAnswers = Field(default_factory=ConsentAnswers)
     arbitrary_file_identifier: Text | None = Field(default=None, max_length=64)
@@ -408,13 +417,42 @@ def _verify_proof(body: CardCheckSubmission, reader: ReaderEntry,
     nonce = _nonce_bytes(body.nonce)
     cert = load_certificate(body.certificate_pem)
     ca.verify(cert)
-    if body.method == AuthMethod.PIN.value:
+    smartphone = _medium_of(body, cert) is CheckMedium.SMARTPHONE
+    if smartphone or body.method == AuthMethod.PIN.value:
         verify_card_signature(cert, nonce, _b64(body.card_signature, "card_signature"))
-    else:
-        payload = attestation_payload(nonce, certificate_to_der(cert), body.method, body.reader_id)
+    if smartphone or body.method != AuthMethod.PIN.value:
+        payload = attestation_payload(nonce, certificate_to_der(cert), _attested_method(body), body.reader_id)
         verify_attestation(reader.public_key_pem, payload,
                            _b64(body.reader_attestation, "reader_attestation"))
     return cert
+
+
+def _attested_method(body: CardCheckSubmission) -> str:
+    """What the reader's attestation names: a phone's checks name the medium too."""
+    return f"smartphone:{body.method}" if body.medium == CheckMedium.SMARTPHONE.value else body.method
+
+
+PHONE_METHODS = frozenset({AuthMethod.PIN.value, AuthMethod.BIOMETRIC.value})
+
+
+def _medium_of(body: CardCheckSubmission, cert: x509.Certificate) -> CheckMedium:
+    """The medium the certificate itself says (a phone's carries its policy); the reader's claim and
+    method must agree with it."""
+    medium = CheckMedium.SMARTPHONE if is_smartphone_certificate(cert) else CheckMedium.CARD
+    if body.medium != medium.value:
+        raise ApiProblem(400, "medium_mismatch", "証明書の種類と確認方法が一致しません",
+                         "the certificate does not match the medium",
+                         f"the certificate is a {medium.en}'s ({medium.ja}), but the reader sent "
+                         f"medium {body.medium!r}")
+    if medium is CheckMedium.SMARTPHONE and body.method not in PHONE_METHODS:
+        raise ApiProblem(400, "method_not_for_smartphone", "スマートフォンでは使えない本人確認方法です",
+                         "method not possible with a smartphone",
+                         f"method {body.method!r}: a smartphone check is pin (Android) or biometric (iPhone)")
+    if medium is CheckMedium.CARD and body.method == AuthMethod.BIOMETRIC.value:
+        raise ApiProblem(400, "method_not_for_card", "カードでは使えない本人確認方法です",
+                         "method not possible with a card",
+                         "biometric is the iPhone's Face ID / Touch ID; a card check is pin, face or visual")
+    return medium
 
 
 async def _judge_card(ctx: AppContext, session: SessionLike, db: CheckDb, body: CardCheckSubmission,
@@ -471,9 +509,9 @@ async def _card_check(body: CardCheckSubmission, request: Request, hot: HotPath,
     spent = await registry.spend_nonce_and_record(
         db, {"nonce": body.nonce, "clinic": clinic.code, "reader": body.reader_id, "moment": moment}, {
             "check_id": check_id, "clinic_code": clinic.code, "person_id": result.person_id, "at": moment,
-            "method": body.method, "medical_info": ",".join(sorted(_joined(result.medical_info))),
+            "method": _attested_method(body), "medical_info": ",".join(sorted(_joined(result.medical_info))),
             "withheld": ",".join(_joined(result.withheld)),
-        }, access_row(now, clinic.code, result.person_id, "card_check", f"card:{body.method}",
+        }, access_row(now, clinic.code, result.person_id, "card_check", f"{body.medium}:{body.method}",
                       outcome_of(result)))
     if not spent:
         await _nonce_problem(db, body, clinic.code, now)
@@ -484,7 +522,7 @@ async def _card_check(body: CardCheckSubmission, request: Request, hot: HotPath,
         reference=ReferenceClassification.MY_NUMBER_CARD, encoding=out_encoding,
         file_identifier=body.arbitrary_file_identifier, consent_time=now,
     )
-    extra = {"check_id": check_id, **_extras(result)}
+    extra = {"check_id": check_id, "medium": body.medium, "method": body.method, **_extras(result)}
     return respond(out, xml=wants_xml(request, format), encoding=out_encoding, extra=extra,
                    headers={"X-Check-Id": check_id})
 

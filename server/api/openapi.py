@@ -113,6 +113,7 @@ REQUEST_EXAMPLES: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
 # Parameters by name: a value that works against the fixture personas.
 PARAMETER_EXAMPLES: dict[str, Any] = {
     "person_id": "healthy-employee",
+    "phone_id": "healthy-employee.android",
     "check_id": "(check_id from a card check answer)",
     "kind": "medication",
     "rule_id": "morning-outage",

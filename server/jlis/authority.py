@@ -14,6 +14,10 @@ Datetimes must be timezone-aware (a naive one would silently be read as UTC by `
   the holder's name; the serial alone identifies the person to the central system.
 - Renewal issues a new certificate (new serial, validity counted from the renewal date). The
   old→new serial link is the caller's registry fact (it has its own input lag, F12).
+- A phone's certificate (スマホ用利用者証明用電子証明書) is issued the same way for the phone's own key,
+  with its own serial, a caller-given end date and a certificate policy that marks the medium
+  (:data:`~server.jlis.verify.SMARTPHONE_POLICY`): the server tells a phone from a card by the
+  certificate it verified, not by what the reader claims.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from server.jlis.keys import (
     rsa_private_key_from_pem,
 )
 from server.jlis.validity import certificate_validity
-from server.jlis.verify import TrustAnchor, load_certificate
+from server.jlis.verify import SMARTPHONE_POLICY, TrustAnchor, load_certificate
 
 DEFAULT_CA_NAME = "onshi-sim mock J-LIS User Authentication CA"
 USER_CERTIFICATE_CN = "JPKI User Auth"
@@ -165,16 +169,24 @@ class CertificateAuthority:
         holder_birthdate: date,
         issued_on: date,
         serial: int | None = None,
+        smartphone: bool = False,
+        last_day: date | None = None,
     ) -> x509.Certificate:
         """A user-authentication certificate for the card key ``public_key``.
 
-        Valid ``issued_on`` 00:00 JST through 23:59:59 JST of the 5th birthday after issuance.
+        Valid ``issued_on`` 00:00 JST through 23:59:59 JST of the 5th birthday after issuance
+        (or of ``last_day`` when given: a phone's certificate ends with the card's).
         ``serial`` defaults to a random 159-bit number (positive, unique in practice).
+        ``smartphone`` marks the certificate as a phone's (its certificate policy).
         """
         _require_rsa_2048(public_key, "the card key")
         if serial is not None and serial <= 0:
             raise ValueError("a certificate serial must be a positive integer")
-        first_day, last_day = certificate_validity(holder_birthdate, issued_on)
+        first_day, birthday_end = certificate_validity(holder_birthdate, issued_on)
+        if last_day is None:
+            last_day = birthday_end
+        elif last_day < first_day:
+            raise ValueError(f"a certificate cannot end ({last_day}) before it starts ({first_day})")
         not_before = datetime.combine(first_day, time(0, 0, 0), JST)
         not_after = datetime.combine(last_day, time(23, 59, 59), JST)
         builder = (
@@ -204,6 +216,9 @@ class CertificateAuthority:
             .add_extension(self._aki, critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         )
+        if smartphone:
+            builder = builder.add_extension(
+                x509.CertificatePolicies([x509.PolicyInformation(SMARTPHONE_POLICY, None)]), critical=False)
         return builder.sign(self.private_key, hashes.SHA256())
 
     def issue_card(
@@ -215,6 +230,17 @@ class CertificateAuthority:
             card_key.public_key(), holder_birthdate=holder_birthdate, issued_on=issued_on, serial=serial
         )
         return card_key, cert
+
+    def issue_phone(
+        self, *, holder_birthdate: date, set_up_on: date, last_day: date
+    ) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+        """The phone's own key pair and certificate, set up from the card on ``set_up_on``."""
+        phone_key = generate_key()
+        cert = self.issue_user_certificate(
+            phone_key.public_key(), holder_birthdate=holder_birthdate, issued_on=set_up_on,
+            smartphone=True, last_day=last_day,
+        )
+        return phone_key, cert
 
     def renew(
         self,

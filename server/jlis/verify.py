@@ -25,9 +25,10 @@ Checks of a card check, cheapest path first:
 Attestation payload format (stable, so a non-Python reader can produce it): the concatenation of
 five fields, each a 4-byte big-endian length followed by the bytes:
 ``b"onshi-sim/jlis/reader-attestation/v1"``, the nonce bytes, the certificate DER, the method
-(``"pin"``, ``"face"`` or ``"visual"``, UTF-8) and the reader id (UTF-8). Length prefixes make
-it unambiguous; the leading tag keeps the device key's signatures from being reused for any
-other purpose.
+(``"pin"``, ``"face"`` or ``"visual"``; for a phone held on the 汎用カードリーダー
+``"smartphone:pin"`` or ``"smartphone:biometric"``, so the attestation covers the medium; UTF-8) and
+the reader id (UTF-8). Length prefixes make it unambiguous; the leading tag keeps the device key's
+signatures from being reused for any other purpose.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ from server.jlis.errors import (
 from server.jlis.keys import DevicePrivateKey, DevicePublicKey, private_key_from_pem, public_key_from_pem
 
 ATTESTATION_TAG: Final = b"onshi-sim/jlis/reader-attestation/v1"
-ATTESTATION_METHODS: Final = frozenset({"pin", "face", "visual"})
+ATTESTATION_METHODS: Final = frozenset({"pin", "face", "visual", "smartphone:pin", "smartphone:biometric"})
+# The certificate policy that marks a phone's certificate (a UUID-based OID, RFC 4122 / X.667: ours
+# alone, no registration). Cards' certificates carry no policy.
+SMARTPHONE_POLICY: Final = x509.ObjectIdentifier("2.25.238710327339744405587436785815713478659")
 
 _PKCS1: Final = padding.PKCS1v15()
 _SHA256: Final = hashes.SHA256()
@@ -101,6 +105,15 @@ def certificate_dates(cert: x509.Certificate) -> tuple[date, date]:
         cert.not_valid_before_utc.astimezone(JST).date(),
         cert.not_valid_after_utc.astimezone(JST).date(),
     )
+
+
+def is_smartphone_certificate(cert: x509.Certificate) -> bool:
+    """Whether the certificate is a phone's (its policy), not a card's."""
+    try:
+        policies = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
+    except x509.ExtensionNotFound:
+        return False
+    return any(policy.policy_identifier == SMARTPHONE_POLICY for policy in policies)
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
@@ -282,7 +295,7 @@ def _field(value: bytes) -> bytes:
 def attestation_payload(nonce: bytes, certificate_der: bytes, method: str, reader_id: str) -> bytes:
     """The canonical bytes a reader signs to vouch for a check (format in the module doc).
 
-    Raises ``ValueError`` for a method other than ``pin``, ``face`` or ``visual``.
+    Raises ``ValueError`` for a method not in :data:`ATTESTATION_METHODS`.
     """
     if method not in ATTESTATION_METHODS:
         raise ValueError(

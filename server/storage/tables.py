@@ -133,6 +133,20 @@ class Card(SQLModel, table=True):
     expires_on: date
 
 
+class Phone(SQLModel, table=True):
+    """The card's functions put on a phone (スマホ用電子証明書): its own key and certificate, linked to
+    the person through its own serial in the registration index (``SerialLink``)."""
+
+    phone_id: str = Field(primary_key=True, max_length=80)  # "<person_id>.<platform>"
+    person_id: str = Field(index=True, max_length=64)
+    platform: str = Field(max_length=16)  # android | iphone
+    serial: str = Field(max_length=64)
+    private_key_pem: str  # held in the phone's secure element; the reader emulator's virtual phone
+    set_up_on: date
+    not_after: date  # the phone certificate's last day
+    card_serial: str = Field(max_length=64)  # the card certificate it was set up from
+
+
 class MedicalRecord(SQLModel, table=True):
     row_id: int | None = Field(default=None, primary_key=True)
     person_id: str = Field(index=True, max_length=64)
