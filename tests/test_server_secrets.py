@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import text
 
 from onshi import defaults
-from onshi.pins import pin_matches
+from onshi.pins import is_pin_record, pin_matches
 from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
 from server.storage.database import create_tables, make_engine
 from tests.conftest import LiveServer
@@ -110,8 +110,11 @@ def test_the_server_never_stores_a_pin_in_clear(tmp_path: Path) -> None:
             columns = [row[1] for row in conn.execute("PRAGMA table_info(card)")]
             hashes = [row[0] for row in conn.execute("SELECT pin_hash FROM card")]
         assert "pin" not in columns
-        assert all(h is None or '"salt"' in h for h in hashes)
-        assert not [h for h in hashes if h and ("9753" in h or "1234" in h.split('"hash"')[0])]
+        records = [json.loads(h) for h in hashes if h is not None]
+        assert records and all(is_pin_record(r) and set(r) == {"salt", "hash", "scrypt"} for r in records)
+        # No field holds the digits (a hex hash may contain "9753" by chance: compare whole fields).
+        assert not [r for r in records if {"9753", "1234"} & {str(v) for v in r.values()}]
+        assert sum(pin_matches(r, "9753") for r in records) == 1  # the trainer's PIN, only as its hash
         written = [p for p in tmp_path.iterdir() if p.name.startswith("onshi.db")]
         assert written and {p.name: mode(p) for p in written} == {p.name: 0o600 for p in written}
     finally:
