@@ -228,6 +228,30 @@ class ProcessingResultCode(Code):
     )
 
 
+# The same codes said of a phone (smartphone マイナ保険証): the phone's certificate is its own, so the
+# card's remedy ("renew at the municipal office") would send the patient the wrong way.
+PHONE_MESSAGES: dict[ProcessingResultCode, tuple[str, str]] = {
+    ProcessingResultCode.CERTIFICATE_EXPIRED: (
+        "スマートフォンの電子証明書の有効期限が切れています。カードの電子証明書を更新しても"
+        "スマートフォンは更新されないため、スマートフォンの再設定が必要です。",
+        "The phone's certificate has expired. Renewing the card's does not renew the phone's: "
+        "set the phone up again."),
+    ProcessingResultCode.CERTIFICATE_REVOKED: (
+        "スマートフォンの電子証明書が失効しています。このスマートフォンは使用できません（カードは別に確認できます）。",
+        "The phone's certificate is revoked; this phone cannot be used (the card is checked separately)."),
+    ProcessingResultCode.NOT_REGISTERED: (
+        "このスマートフォンの電子証明書は健康保険証としての利用登録が確認できません。"
+        "搭載直後は反映まで時間がかかることがあります。",
+        "This phone's certificate is not registered for use as a health insurance card; right after "
+        "set-up the link may take time to arrive."),
+}
+
+
+def message_for(code: ProcessingResultCode, smartphone: bool = False) -> tuple[str, str]:
+    """(ja, en) of a code, as said of the card or of a phone."""
+    return PHONE_MESSAGES.get(code, (code.ja, code.en)) if smartphone else (code.ja, code.en)
+
+
 class WithheldReason(Code):
     """Why medication/clinical/check-up information is not in a result."""
 

@@ -37,9 +37,11 @@ from onshi.codes import (
     Code,
     ConsentFlag,
     PreschoolClassification,
+    ProcessingResultCode,
     ProcessingResultStatus,
     ReferenceClassification,
     SegmentOfResult,
+    message_for,
 )
 from onshi.messages import (
     BulkConfirmUnit,
@@ -225,8 +227,10 @@ def to_result_message(
     file_identifier: str | None = None,
     search_info: QualificationConfirmSearchInfo | None = None,
     consent_time: datetime | None = None,
+    smartphone: bool = False,
 ) -> ResultMessage:
-    """OQSsiquc01res for a card check (reference 1) or a number check (reference 2, pass ``search_info``)."""
+    """OQSsiquc01res for a card check (reference 1) or a number check (reference 2, pass ``search_info``).
+    ``smartphone``: the card check was by phone, so the message speaks of the phone's certificate."""
     card_check = reference is ReferenceClassification.MY_NUMBER_CARD
     consents = result.consents if card_check else None
     code = result.code
@@ -244,7 +248,7 @@ def to_result_message(
         MessageBody=ResultBody(
             ProcessingResultStatus=result.status,
             ProcessingResultCode=code.value if code else None,
-            ProcessingResultMessage=code.ja if code else None,
+            ProcessingResultMessage=message_for(code, smartphone)[0] if code else None,
             QualificationValidity=result.validity,
             QualificationConfirmSearchInfo=None if card_check or search_info is None else echo(search_info),
             PrescriptionIssueSelect=consents.prescription if consents is not None else None,
@@ -386,6 +390,13 @@ def describe(code: Code) -> dict[str, str]:
 
 def describe_all(codes: Iterable[Code]) -> list[dict[str, str]]:
     return [describe(c) for c in codes]
+
+
+def describe_results(codes: Iterable[ProcessingResultCode], *,
+                     smartphone: bool = False) -> list[dict[str, str]]:
+    """The result codes as notes, said of the phone for a check by phone (``message_for``)."""
+    return [dict(zip(("code", "ja", "en"), (str(c.value), *message_for(c, smartphone)), strict=True))
+            for c in codes]
 
 
 def notes(result: EligibilityResult) -> list[dict[str, str]]:

@@ -169,3 +169,17 @@ def test_phone_checks_are_on_the_access_record_as_phone_checks(fresh_server: Liv
     phone_check(fresh_server, "healthy-employee.iphone")
     entries = admin(fresh_server, "GET", "/access-log", params={"person_id": "healthy-employee"})
     assert ("card_check", "smartphone:biometric") in [(e["action"], e["basis"]) for e in entries]
+
+
+@pytest.mark.parametrize(("phone", "code"), [("f17-phone-expired.android", "E001"),
+                                             ("f17-phone-link-pending.iphone", "E003")])
+def test_a_phone_error_speaks_of_the_phone_not_the_card(live_server: LiveServer, phone: str,
+                                                        code: str) -> None:
+    """Same code as the card's, but the remedy is the phone's (renewing the card does not help)."""
+    answer = phone_check(live_server, phone)
+    body = answer["result"]["MessageBody"]
+    assert body["ProcessingResultCode"] == code
+    assert "スマートフォン" in body["ProcessingResultMessage"]
+    assert [n["code"] for n in answer["notes"]][:1] == [code] and "phone" in answer["notes"][0]["en"]
+    card_answer = card_check(live_server, "f3-certificate-expired").json()
+    assert "スマートフォン" not in card_answer["result"]["MessageBody"]["ProcessingResultMessage"]

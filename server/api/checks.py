@@ -289,9 +289,9 @@ def _is_xml(request: Request) -> bool:
     return content_type in XML_TYPES and "application/json" not in request.headers.get("accept", "")
 
 
-def _extras(result: core.EligibilityResult) -> dict[str, Any]:
+def _extras(result: core.EligibilityResult, smartphone: bool = False) -> dict[str, Any]:
     return {
-        "notes": presenting.describe_all(result.codes),
+        "notes": presenting.describe_results(result.codes, smartphone=smartphone),
         "withheld": presenting.describe_all(result.withheld),
         "medical_info": sorted(k.value for k in result.medical_info),
     }
@@ -517,12 +517,14 @@ async def _card_check(body: CardCheckSubmission, request: Request, hot: HotPath,
         await _nonce_problem(db, body, clinic.code, now)
     await db.commit()
     out_encoding = encoding_from_query(body.encoding) or CharacterCodeIdentifier.UTF8
+    smartphone = body.medium == CheckMedium.SMARTPHONE.value
     out = presenting.to_result_message(
         result, executed_at=now, confirmation_date=today_jst(now), institution_code=clinic.code,
         reference=ReferenceClassification.MY_NUMBER_CARD, encoding=out_encoding,
-        file_identifier=body.arbitrary_file_identifier, consent_time=now,
+        file_identifier=body.arbitrary_file_identifier, consent_time=now, smartphone=smartphone,
     )
-    extra = {"check_id": check_id, "medium": body.medium, "method": body.method, **_extras(result)}
+    extra = {"check_id": check_id, "medium": body.medium, "method": body.method,
+             **_extras(result, smartphone)}
     return respond(out, xml=wants_xml(request, format), encoding=out_encoding, extra=extra,
                    headers={"X-Check-Id": check_id})
 
