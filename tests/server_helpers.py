@@ -403,3 +403,48 @@ def reader_process(server: LiveServer, home: Path, *extra: str) -> Iterator[str]
         yield url
     finally:
         stop(process)
+
+
+@dataclass(frozen=True)
+class Counter:
+    """A reader emulator and a reception console talking to each other and to one server."""
+
+    reader: str  # URLs
+    console: str
+    reader_pid: int
+    charts: dict[str, str]  # persona -> カルテ番号 of the demo patients
+
+
+@contextmanager
+def counter_processes(server: LiveServer, home: Path, name: str, *,
+                      console_extra: tuple[str, ...] = ()) -> Iterator[Counter]:
+    """Real `onshi reader` and `onshi console` processes wired to each other (the demo's pair), with
+    the demo patients; cards, result files and the patient file under ``home``; logs named ``name``."""
+    from clinic_client.console.demo import demo_patients
+    from clinic_client.records import PatientFile
+
+    ports = {part: free_port() for part in ("reader", "console")}
+    url = {part: f"http://127.0.0.1:{port}" for part, port in ports.items()}
+    logs = ROOT / "var" / "test-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    patients = home / "patients.json"
+    patients.write_text(PatientFile(patients=demo_patients()).model_dump_json(), encoding="utf-8")
+    reader = start_onshi(
+        ["reader", "--port", str(ports["reader"]), "--server", server.url,
+         "--admin-token", server.admin_token, "--clinic-code", server.clinic_code,
+         "--clinic-token", server.clinic_token, "--cards-dir", str(home / "cards"),
+         "--results-dir", str(home / "results"), "--console-url", url["console"]],
+        log=logs / f"{name}-reader-{ports['reader']}.log")
+    console = start_onshi(
+        ["console", "--port", str(ports["console"]), "--server", server.url, "--reader-url", url["reader"],
+         "--clinic-code", server.clinic_code, "--clinic-token", server.clinic_token,
+         "--patients", str(patients), *console_extra],
+        log=logs / f"{name}-console-{ports['console']}.log")
+    try:
+        wait_http(f"{url['reader']}/api/reader/state", timeout=180, process=reader)
+        wait_http(f"{url['console']}/", timeout=60, process=console)
+        charts = {p.persona or "": p.id for p in demo_patients()}
+        yield Counter(url["reader"], url["console"], reader.pid, charts)
+    finally:
+        stop(console)
+        stop(reader)

@@ -21,9 +21,8 @@ import httpx
 import pytest
 
 from clinic_client.console.demo import demo_patients
-from clinic_client.records import PatientFile
-from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
 from tests.conftest import LiveServer
+from tests.server_helpers import counter_processes
 from tests.test_console_one_clock import assert_no_wall_date, wall_dates
 
 READER_WAIT = 5.0
@@ -44,32 +43,9 @@ class Trio:
 @pytest.fixture(scope="module")
 def trio(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trio]:
     home = tmp_path_factory.mktemp("lost-checks")
-    console_port, reader_port = free_port(), free_port()
-    console_url, reader_url = f"http://127.0.0.1:{console_port}", f"http://127.0.0.1:{reader_port}"
-    logs = ROOT / "var" / "test-logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    reader = start_onshi(
-        ["reader", "--port", str(reader_port), "--server", live_server.url,
-         "--admin-token", live_server.admin_token, "--clinic-code", live_server.clinic_code,
-         "--clinic-token", live_server.clinic_token, "--cards-dir", str(home / "cards"),
-         "--results-dir", str(home / "results"), "--console-url", console_url],
-        log=logs / f"lost-reader-{reader_port}.log",
-    )
-    patients = home / "patients.json"
-    patients.write_text(PatientFile(patients=demo_patients()).model_dump_json(), encoding="utf-8")
-    console = start_onshi(
-        ["console", "--port", str(console_port), "--server", live_server.url, "--reader-url", reader_url,
-         "--clinic-code", live_server.clinic_code, "--clinic-token", live_server.clinic_token,
-         "--patients", str(patients), "--reader-wait", str(READER_WAIT)],
-        log=logs / f"lost-console-{console_port}.log",
-    )
-    try:
-        wait_http(f"{reader_url}/api/reader/state", timeout=180, process=reader)
-        wait_http(f"{console_url}/", timeout=60, process=console)
-        yield Trio(reader_url, console_url, reader.pid, home)
-    finally:
-        stop(console)
-        stop(reader)
+    wait = ("--reader-wait", str(READER_WAIT))
+    with counter_processes(live_server, home, "lost", console_extra=wait) as pair:
+        yield Trio(pair.reader, pair.console, pair.reader_pid, home)
 
 
 def reader_state(trio: Trio) -> dict[str, Any]:

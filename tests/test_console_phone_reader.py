@@ -8,65 +8,23 @@ phone whose own certificate expired fails while the console says why and what to
 
 from __future__ import annotations
 
-import inspect
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from cardreader_emulator import results
-from clinic_client.console.demo import demo_patients
-from clinic_client.records import PatientFile
-from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
 from tests.browser import chromium, screenshot
 from tests.conftest import LiveServer
+from tests.server_helpers import Counter, counter_processes
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif("platform" not in inspect.signature(results.result_notice).parameters,
-                       reason="the reader emulator's phone path (issue 12, reader side) is not merged yet"),
-]
-
-
-@dataclass
-class Counter:
-    reader: str
-    console: str
-    charts: dict[str, str]  # persona -> カルテ番号
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def counter(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Counter]:
-    home = tmp_path_factory.mktemp("phone-counter")
-    ports = {name: free_port() for name in ("reader", "console")}
-    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    logs = ROOT / "var" / "test-logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    patients = home / "patients.json"
-    patients.write_text(PatientFile(patients=demo_patients()).model_dump_json(), encoding="utf-8")
-    processes: list[subprocess.Popen[bytes]] = [
-        start_onshi(
-            ["reader", "--port", str(ports["reader"]), "--server", live_server.url,
-             "--admin-token", live_server.admin_token, "--clinic-code", live_server.clinic_code,
-             "--clinic-token", live_server.clinic_token, "--cards-dir", str(home / "cards"),
-             "--results-dir", str(home / "results"), "--console-url", url["console"]],
-            log=logs / f"phone-counter-reader-{ports['reader']}.log"),
-        start_onshi(
-            ["console", "--port", str(ports["console"]), "--server", live_server.url,
-             "--reader-url", url["reader"], "--clinic-code", live_server.clinic_code,
-             "--clinic-token", live_server.clinic_token, "--patients", str(patients)],
-            log=logs / f"phone-counter-console-{ports['console']}.log"),
-    ]
-    try:
-        wait_http(f"{url['reader']}/api/reader/state", timeout=180, process=processes[0])
-        wait_http(f"{url['console']}/", timeout=60, process=processes[1])
-        yield Counter(url["reader"], url["console"], {p.persona or "": p.id for p in demo_patients()})
-    finally:
-        for process in processes:
-            stop(process)
+    with counter_processes(live_server, tmp_path_factory.mktemp("phone-counter"), "phone-counter") as pair:
+        yield pair
 
 
 def general_reader(counter: Counter, present: bool) -> None:

@@ -16,7 +16,6 @@ language toggle.
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,13 +26,20 @@ import httpx
 import pytest
 
 from clinic_client.console.demo import demo_patients
-from clinic_client.records import PatientFile
 from onshi.catalogue import FailureMode
 from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
 from rehearsal.scenario import load_all
 from tests.browser import chromium, screenshot
 from tests.conftest import LiveServer
-from tests.server_helpers import challenge, outage, phone_of, reader_for, submission, submit
+from tests.server_helpers import (
+    challenge,
+    counter_processes,
+    outage,
+    phone_of,
+    reader_for,
+    submission,
+    submit,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -79,41 +85,21 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("walk")
-    ports = {name: free_port() for name in ("reader", "console", "gallery")}
-    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    logs = ROOT / "var" / "test-logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    patients = home / "patients.json"
-    patients.write_text(PatientFile(patients=demo_patients()).model_dump_json(), encoding="utf-8")
-    processes: list[subprocess.Popen[bytes]] = [
-        start_onshi(
-            ["reader", "--port", str(ports["reader"]), "--server", live_server.url,
-             "--admin-token", live_server.admin_token, "--clinic-code", live_server.clinic_code,
-             "--clinic-token", live_server.clinic_token, "--cards-dir", str(home / "cards"),
-             "--results-dir", str(home / "results"), "--console-url", url["console"]],
-            log=logs / f"walk-reader-{ports['reader']}.log"),
-        start_onshi(
-            ["console", "--port", str(ports["console"]), "--server", live_server.url,
-             "--reader-url", url["reader"], "--clinic-code", live_server.clinic_code,
-             "--clinic-token", live_server.clinic_token, "--patients", str(patients)],
-            log=logs / f"walk-console-{ports['console']}.log"),
-        start_onshi(
-            ["gallery", "--port", str(ports["gallery"]), "--server", live_server.url,
-             "--admin-token", live_server.admin_token, "--reader", url["reader"],
-             "--console", url["console"], "--data", str(home / "gallery")],
-            log=logs / f"walk-gallery-{ports['gallery']}.log"),
-    ]
-    try:
-        wait_http(f"{url['reader']}/api/reader/state", timeout=180, process=processes[0])
-        wait_http(f"{url['console']}/", timeout=60, process=processes[1])
-        wait_http(f"{url['gallery']}/", timeout=60, process=processes[2])
-        yield Stack(live_server, url["reader"], url["console"], url["gallery"],
-                    {p.persona or "": p.id for p in demo_patients()})
-    finally:
-        for process in processes:
+    port = free_port()
+    gallery = f"http://127.0.0.1:{port}"
+    with counter_processes(live_server, home, "walk") as pair:
+        process = start_onshi(
+            ["gallery", "--port", str(port), "--server", live_server.url,
+             "--admin-token", live_server.admin_token, "--reader", pair.reader,
+             "--console", pair.console, "--data", str(home / "gallery")],
+            log=ROOT / "var" / "test-logs" / f"walk-gallery-{port}.log")
+        try:
+            wait_http(f"{gallery}/", timeout=60, process=process)
+            yield Stack(live_server, pair.reader, pair.console, gallery, pair.charts)
+        finally:
             stop(process)
-        live_server.admin("DELETE", "/faults")
-        live_server.reset()
+            live_server.admin("DELETE", "/faults")
+            live_server.reset()
 
 
 def numbers_form(persona: str) -> dict[str, str]:
