@@ -236,17 +236,23 @@ class VirtualCard:
         """The chip signs the server's nonce with the card key, only after the PIN was verified."""
         if not self._pin_verified:
             raise PinNotVerified("verify the PIN first")
-        from server.jlis import rsa_private_key_from_pem, sign_nonce
-
-        key = rsa_private_key_from_pem((self.folder / "key.pem").read_bytes())
-        try:
-            return sign_nonce(key, nonce)
-        finally:
-            del key
+        return _sign_with_key_in(self.folder, nonce)
 
     def reset_session(self) -> None:
         """Card taken off the reader: the chip forgets the verified PIN."""
         self._pin_verified = False
+
+
+def _sign_with_key_in(folder: Path, nonce: bytes) -> bytes:
+    """The chip's (or the phone's secure element's) signature over the nonce; the key is read for
+    this one signature and dropped."""
+    from server.jlis import rsa_private_key_from_pem, sign_nonce
+
+    key = rsa_private_key_from_pem((folder / "key.pem").read_bytes())
+    try:
+        return sign_nonce(key, nonce)
+    finally:
+        del key
 
 
 # --- creating and finding cards ----------------------------------------------------------------
@@ -445,13 +451,7 @@ class VirtualPhone:
         """The phone signs the server's nonce with its own key, only after its holder was confirmed."""
         if not self._unlocked:
             raise PhoneLocked("confirm the holder first (PIN or biometrics)")
-        from server.jlis import rsa_private_key_from_pem, sign_nonce
-
-        key = rsa_private_key_from_pem((self.folder / "key.pem").read_bytes())
-        try:
-            return sign_nonce(key, nonce)
-        finally:
-            del key
+        return _sign_with_key_in(self.folder, nonce)
 
     def reset_session(self) -> None:
         self._unlocked = False
