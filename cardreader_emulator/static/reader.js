@@ -37,6 +37,8 @@ const CONSENTS = {
   prescription: ["処方箋の受け取り方法を選んでください", "How would you like your prescription?"],
 };
 
+let pendingGeneralReader = null;  // the 汎用カードリーダー setting while its change is on its way
+
 async function api(method, path, body) {
   const response = await fetch(path, {
     method, headers: body === undefined ? {} : { "Content-Type": "application/json" },
@@ -261,7 +263,11 @@ function renderPhone(s) {
     ? (s.state === "phone_hold" ? t("汎用カードリーダー：ここにかざす", "General reader: hold the phone here")
       : t("汎用カードリーダー", "General-purpose card reader"))
     : t("汎用カードリーダーなし", "No general-purpose card reader");
-  $("general-reader-setting").checked = !!s.general_reader;
+  // A change being sent wins over a state polled before the server had it (no flicker back).
+  if (pendingGeneralReader === null || pendingGeneralReader === !!s.general_reader) {
+    pendingGeneralReader = null;
+    $("general-reader-setting").checked = !!s.general_reader;
+  }
   const free = !s.card_present && ["idle", "result", "error"].includes(s.state);
   $("phone-choose").disabled = !free || !phones.length;
   $("phone-auth-ok").disabled = $("phone-auth-fail").disabled = s.state !== "phone_confirm";
@@ -350,7 +356,14 @@ $("hold-ok").addEventListener("click", () => api("POST", "/api/reader/phone/hold
 $("hold-not-read").addEventListener("click", () => api("POST", "/api/reader/phone/hold", { outcome: "not_read" }));
 $("hold-moved").addEventListener("click", () => api("POST", "/api/reader/phone/hold", { outcome: "moved_early" }));
 $("general-reader-setting").addEventListener("change", async (e) => {
-  await api("POST", "/api/reader/settings", { general_reader: e.target.checked });
+  pendingGeneralReader = e.target.checked;
+  let data = null;
+  try {
+    data = await api("POST", "/api/reader/settings", { general_reader: e.target.checked });
+  } finally {
+    // Refused or unreachable: the next polled state shows the setting as it really is.
+    if (!data || data.general_reader !== e.target.checked) pendingGeneralReader = null;
+  }
   drawnKey = "";
 });
 $("place").addEventListener("click", () => api("POST", "/api/reader/card", { card_id: $("card-select").value }));
