@@ -161,7 +161,7 @@ class Central:
     ) -> dict[str, Any]:
         """One card check (or a phone's, when ``card`` is a ``VirtualPhone``); answers the server's JSON
         (check_id, result, notes, withheld …)."""
-        from server.jlis import attest, nonce_bytes
+        from server.jlis import attest, attested_method, nonce_bytes, required_proofs
 
         nonce = self.challenge()
         raw = nonce_bytes(nonce)
@@ -175,17 +175,15 @@ class Central:
         }
         if file_identifier:
             body["arbitrary_file_identifier"] = file_identifier
-        if isinstance(card, VirtualPhone):
+        phone = isinstance(card, VirtualPhone)
+        if phone:
             body["medium"] = CheckMedium.SMARTPHONE.value
-            body["card_signature"] = _b64(card.sign_nonce(raw))  # refused unless the holder was confirmed
-            signed = attest(self.identity.device_key_pem, raw, card.certificate_der(),
-                            f"{CheckMedium.SMARTPHONE.value}:{method.value}", self.identity.reader_id)
-            body["reader_attestation"] = _b64(signed)
-        elif method is AuthMethod.PIN:
-            # the card refuses unless its PIN was verified in this session
+        signature, attestation = required_proofs(method.value, phone)
+        if signature:
+            # the card (phone) refuses unless its PIN (its holder) was verified in this session
             body["card_signature"] = _b64(card.sign_nonce(raw))
-        else:
-            signed = attest(self.identity.device_key_pem, raw, card.certificate_der(), method.value,
-                            self.identity.reader_id)
+        if attestation:
+            signed = attest(self.identity.device_key_pem, raw, card.certificate_der(),
+                            attested_method(method.value, phone), self.identity.reader_id)
             body["reader_attestation"] = _b64(signed)
         return dict(_request(self.client, "POST", "/card-checks", json=body).json())

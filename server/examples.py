@@ -63,10 +63,12 @@ from onshi.messages import (
 from onshi.procs import free_port, start_onshi, stop, wait_http
 from server.jlis import (
     attestation_payload,
+    attested_method,
     certificate_to_der,
     load_certificate,
     nonce_bytes,
     private_key_from_pem,
+    required_proofs,
     sign_attestation,
     sign_nonce,
 )
@@ -136,14 +138,15 @@ class _Session:
         }
         if phone:
             body["medium"] = "smartphone"
-        if phone or method == "pin":
+        signature, attestation = required_proofs(method, phone is not None)
+        if signature:
             key = serialization.load_pem_private_key(card["private_key_pem"].encode(), password=None)
             assert isinstance(key, rsa.RSAPrivateKey)
             body["card_signature"] = base64.b64encode(sign_nonce(key, signed)).decode()
-        if phone or method != "pin":
+        if attestation:
             assert self.device_key is not None
             der = certificate_to_der(load_certificate(card["certificate_pem"]))
-            attested = f"smartphone:{method}" if phone else method
+            attested = attested_method(method, phone is not None)
             payload = attestation_payload(signed, der, attested, self.reader_id)
             body["reader_attestation"] = base64.b64encode(sign_attestation(self.device_key, payload)).decode()
         return body

@@ -32,10 +32,12 @@ from onshi.messages import (
 from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
 from server.jlis import (
     attestation_payload,
+    attested_method,
     certificate_to_der,
     load_certificate,
     nonce_bytes,
     private_key_from_pem,
+    required_proofs,
     sign_attestation,
     sign_nonce,
 )
@@ -199,10 +201,11 @@ def submission(card: Card, reader: Reader, nonce: str, *, method: str | None = N
         body["medium"] = "smartphone"
     if file_identifier:
         body["arbitrary_file_identifier"] = file_identifier
-    if phone or method == "pin":
+    signature, attestation = required_proofs(method, phone)
+    if signature:
         body["card_signature"] = b64(sign_nonce(card.key, nonce_bytes(nonce)))
-    if phone or method != "pin":
-        attested = f"smartphone:{method}" if phone else method
+    if attestation:
+        attested = attested_method(method, phone)
         payload = attestation_payload(nonce_bytes(nonce), card.certificate_der, attested, reader.reader_id)
         body["reader_attestation"] = b64(sign_attestation(reader.device_key, payload))
     return body

@@ -59,11 +59,13 @@ from server.core.rules import check_card, check_number, normalize_insurer_number
 from server.jlis import (
     CertificateAuthority,
     attestation_payload,
+    attested_method,
     certificate_dates,
     certificate_to_der,
     is_smartphone_certificate,
     load_certificate,
     nonce_bytes,
+    required_proofs,
     verify_attestation,
     verify_card_signature,
 )
@@ -418,18 +420,15 @@ def _verify_proof(body: CardCheckSubmission, reader: ReaderEntry,
     cert = load_certificate(body.certificate_pem)
     ca.verify(cert)
     smartphone = _medium_of(body, cert) is CheckMedium.SMARTPHONE
-    if smartphone or body.method == AuthMethod.PIN.value:
+    signature, attestation = required_proofs(body.method, smartphone)
+    if signature:
         verify_card_signature(cert, nonce, _b64(body.card_signature, "card_signature"))
-    if smartphone or body.method != AuthMethod.PIN.value:
-        payload = attestation_payload(nonce, certificate_to_der(cert), _attested_method(body), body.reader_id)
+    if attestation:
+        attested = attested_method(body.method, smartphone)
+        payload = attestation_payload(nonce, certificate_to_der(cert), attested, body.reader_id)
         verify_attestation(reader.public_key_pem, payload,
                            _b64(body.reader_attestation, "reader_attestation"))
     return cert
-
-
-def _attested_method(body: CardCheckSubmission) -> str:
-    """What the reader's attestation names: a phone's checks name the medium too."""
-    return f"smartphone:{body.method}" if body.medium == CheckMedium.SMARTPHONE.value else body.method
 
 
 PHONE_METHODS = frozenset({AuthMethod.PIN.value, AuthMethod.BIOMETRIC.value})
@@ -509,7 +508,8 @@ async def _card_check(body: CardCheckSubmission, request: Request, hot: HotPath,
     spent = await registry.spend_nonce_and_record(
         db, {"nonce": body.nonce, "clinic": clinic.code, "reader": body.reader_id, "moment": moment}, {
             "check_id": check_id, "clinic_code": clinic.code, "person_id": result.person_id, "at": moment,
-            "method": _attested_method(body), "medical_info": ",".join(sorted(_joined(result.medical_info))),
+            "method": attested_method(body.method, body.medium == CheckMedium.SMARTPHONE.value),
+            "medical_info": ",".join(sorted(_joined(result.medical_info))),
             "withheld": ",".join(_joined(result.withheld)),
         }, access_row(now, clinic.code, result.person_id, "card_check", f"{body.medium}:{body.method}",
                       outcome_of(result)))

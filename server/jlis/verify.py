@@ -60,6 +60,20 @@ from server.jlis.keys import DevicePrivateKey, DevicePublicKey, private_key_from
 
 ATTESTATION_TAG: Final = b"onshi-sim/jlis/reader-attestation/v1"
 ATTESTATION_METHODS: Final = frozenset({"pin", "face", "visual", "smartphone:pin", "smartphone:biometric"})
+
+
+def attested_method(method: str, smartphone: bool = False) -> str:
+    """The method a reader's attestation names: a phone's checks name the medium too."""
+    return f"smartphone:{method}" if smartphone else method
+
+
+def required_proofs(method: str, smartphone: bool = False) -> tuple[bool, bool]:
+    """``(card signature, reader attestation)`` a card check needs: the PIN path the card's signature,
+    face and visual the reader's attestation, a phone both (its key's signature and the reader's word
+    that it read a phone)."""
+    return smartphone or method == "pin", smartphone or method != "pin"
+
+
 # The certificate policy that marks a phone's certificate (a UUID-based OID, RFC 4122 / X.667: ours
 # alone, no registration). Cards' certificates carry no policy.
 SMARTPHONE_POLICY: Final = x509.ObjectIdentifier("2.25.238710327339744405587436785815713478659")
