@@ -117,5 +117,17 @@ def fresh_server(live_server: LiveServer) -> Iterator[LiveServer]:
     live_server.reset()
 
 
+@pytest.fixture(scope="module")
+def identity(live_server: LiveServer) -> Any:
+    """A card reader registered with the live server's clinic (a ``ReaderIdentity``), once per module."""
+    from cardreader_emulator.central import Admin
+
+    admin = Admin(live_server.url, live_server.admin_token)
+    try:
+        return admin.register_reader(live_server.clinic_code)
+    finally:
+        admin.close()
+
+
 def pytest_report_header() -> list[str]:
     return [f"onshi-sim server backends: {', '.join(BACKENDS)}", f"root: {Path(ROOT)}"]

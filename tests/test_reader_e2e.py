@@ -27,15 +27,6 @@ RIGHT_PIN = {"healthy-national": "2468"}  # fixtures/personas.yaml
 ALL_YES = {"medical": True, "operation": True, "checkup": True, "limit": True, "prescription": "electronic"}
 
 
-@pytest.fixture(scope="module")
-def identity(live_server: Any) -> ReaderIdentity:
-    admin = Admin(live_server.url, live_server.admin_token)
-    try:
-        return admin.register_reader(live_server.clinic_code)
-    finally:
-        admin.close()
-
-
 class Counter:
     """A reader at the counter of the fixture clinic, with its own card tray and result folder."""
 

@@ -29,18 +29,7 @@ from onshi import xmlcodec
 from onshi.messages import ResultMessage
 from onshi.procs import ROOT
 from tests.test_conformance import check_file
-
-CONSENT_ALL = {"medical": True, "operation": True, "checkup": True, "limit": True,
-               "prescription": "electronic"}
-
-
-@pytest.fixture(scope="module")
-def identity(live_server: Any) -> ReaderIdentity:
-    admin = Admin(live_server.url, live_server.admin_token)
-    try:
-        return admin.register_reader(live_server.clinic_code)
-    finally:
-        admin.close()
+from tests.test_reader_e2e import ALL_YES
 
 
 class Console:
@@ -97,7 +86,7 @@ class Counter:
         snap = self.reader.snapshot()
         while snap["state"] == "consent":
             step = snap["consent_step"]
-            answer = CONSENT_ALL[step]
+            answer = ALL_YES[step]
             snap = self.reader.answer_consent(str(answer) if step == "prescription" else bool(answer))
         return snap
 
