@@ -109,6 +109,7 @@ class Card:
     variant: str
     serial: str
     certificate_not_after: str
+    platform: str | None = None  # a phone (``phone_of``): android | iphone
 
     @property
     def key(self) -> rsa.RSAPrivateKey:
@@ -130,10 +131,13 @@ def phone_of(server: LiveServer, phone_id: str) -> Card:
     """A persona's virtual phone (``<person>.<platform>``): its own certificate and key."""
     material = admin(server, "GET", f"/phones/{phone_id}")
     return Card(material["person"]["id"], material["certificate_pem"], material["private_key_pem"],
-                f"phone:{material['platform']}", material["serial"], material["certificate_not_after"])
+                "smartphone", material["serial"], material["certificate_not_after"], material["platform"])
 
 
 def default_method(card: Card) -> str:
+    """What the holder would use: an iPhone its biometrics, an Android or a standard card the PIN."""
+    if card.platform is not None:
+        return "biometric" if card.platform == "iphone" else "pin"
     return {"face_only": "face", "infant": "visual"}.get(card.variant, "pin")
 
 
@@ -186,9 +190,8 @@ def submission(card: Card, reader: Reader, nonce: str, *, method: str | None = N
                file_identifier: str | None = None) -> dict[str, Any]:
     """What the reader sends to POST /card-checks, with a genuine proof for ``method``. A phone
     (``phone_of``) signs the nonce with its own key and the reader attests ``smartphone:<method>``."""
-    phone = card.variant.startswith("phone:")
-    method = method or ({"phone:iphone": "biometric", "phone:android": "pin"}.get(card.variant)
-                        or default_method(card))
+    phone = card.platform is not None
+    method = method or default_method(card)
     body: dict[str, Any] = {
         "reader_id": reader.reader_id,
         "nonce": nonce,
