@@ -167,3 +167,68 @@ def test_checkdb_moment_is_stored_in_utc() -> None:
     values = plan.parameters(nonce_row("x"))
     stored = dict(zip(plan.names, values, strict=True))["expires_at"]
     assert stored == (MOMENT + timedelta(seconds=60)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def access_row(n: int) -> dict[str, object]:
+    return {"at": MOMENT, "clinic_code": "1312345678", "person_id": f"p-{n}", "action": "number_check",
+            "basis": "number", "outcome": "validity:1"}
+
+
+def gathered(database: Database, writes: list[tuple[checkdb.Write, ...]]) -> tuple[list[object], list[str]]:
+    """The writes of concurrent requests (one check_db each, started in the same turn of the event loop):
+    what each got back (rows or the exception), and the statements sent."""
+    sent: list[str] = []
+
+    async def one(writes: tuple[checkdb.Write, ...]) -> object:
+        async with checkdb.check_db(database.engine, database.url, database.schema) as db:
+            return await db.write(*writes)
+
+    async def scenario() -> list[object]:
+        return await asyncio.gather(*(one(w) for w in writes), return_exceptions=True)
+
+    checkdb.STATEMENT_HOOKS.append(sent.append)
+    try:
+        return asyncio.run(scenario()), sent
+    finally:
+        checkdb.STATEMENT_HOOKS.remove(sent.append)
+
+
+def stored_nonces(database: Database) -> set[str]:
+    with database.engine.connect() as connection:
+        return set(connection.execute(select(registry.NONCE.c.value)).scalars())
+
+
+def test_writes_of_requests_meeting_in_one_loop_turn_share_one_commit(database: Database) -> None:
+    results, sent = gathered(database, [(checkdb.Write(registry.INSERT_NONCE, nonce_row(f"g-{i}")),)
+                                        for i in range(5)])
+    assert all(isinstance(r, list) and len(r) == 1 for r in results), results
+    assert sum(s.lstrip().upper().startswith("INSERT") for s in sent) == 5
+    assert sent.count("COMMIT") == 1, sent
+    assert stored_nonces(database) == {f"g-{i}" for i in range(5)}
+
+
+def test_a_failing_write_fails_only_its_own_request(database: Database) -> None:
+    gathered(database, [(checkdb.Write(registry.INSERT_NONCE, nonce_row("taken")),)])
+    results, _ = gathered(database, [
+        (checkdb.Write(registry.INSERT_NONCE, nonce_row("ok-1")),),
+        (checkdb.Write(registry.INSERT_NONCE, nonce_row("taken")),),  # the primary key again
+        (checkdb.Write(registry.INSERT_NONCE, nonce_row("ok-2")),),
+    ])
+    assert isinstance(results[1], Exception), results
+    assert "unique" in str(results[1]).lower() or "duplicate" in str(results[1]).lower()
+    assert isinstance(results[0], list) and isinstance(results[2], list), results
+    assert stored_nonces(database) == {"taken", "ok-1", "ok-2"}
+
+
+def test_writes_after_a_required_write_that_changed_nothing_are_skipped(database: Database) -> None:
+    unknown = {"nonce": "never-issued", "clinic": "1312345678", "reader": "reader-1", "moment": MOMENT}
+    results, _ = gathered(database, [
+        (checkdb.Write(registry.USE_NONCE_STATEMENT, unknown, required=True),
+         checkdb.Write(registry.INSERT_ACCESS, access_row(1))),
+        (checkdb.Write(registry.INSERT_ACCESS, access_row(2)),),
+    ])
+    assert [len(r) for r in results] == [1, 1]  # type: ignore[arg-type]
+    assert results[0][0].rowcount == 0  # type: ignore[index]
+    with database.engine.connect() as connection:
+        people = set(connection.execute(select(registry.ACCESS.c.person_id)).scalars())
+    assert people == {"p-2"}

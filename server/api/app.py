@@ -22,6 +22,7 @@ from server.api import admin, bulk, checks
 from server.api.context import AppContext, Context, DbSession
 from server.api.idempotency import Idempotency
 from server.api.landing import landing_page
+from server.api.lane import CheckLane
 from server.api.openapi import sound_document
 from server.api.problems import (
     ApiProblem,
@@ -217,7 +218,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             return await apply_faults(headers, path)
         return None
 
-    # Inner (added first): a repeat with the same Idempotency-Key is answered from the record.
+    # Innermost (added first): the check endpoints past the router (server/api/lane.py).
+    app.add_middleware(CheckLane, endpoints=checks.LANE, handlers=lambda: app.exception_handlers)
+    # Then: a repeat with the same Idempotency-Key is answered from the record.
     app.add_middleware(Idempotency, engine=engine, now=app.state.context.now,
                        max_body_bytes=settings.max_body_bytes)
     # A pure ASGI middleware (Starlette's BaseHTTPMiddleware, i.e. @app.middleware("http"), costs a

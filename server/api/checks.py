@@ -16,8 +16,9 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 from cryptography import x509
-from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import HTTPException, RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import Session, col, select
 from starlette.datastructures import Headers
 
@@ -70,7 +71,7 @@ from server.jlis import (
     verify_card_signature,
 )
 from server.storage import registry, tables
-from server.storage.checkdb import CheckDb, check_db
+from server.storage.checkdb import CheckDb, Write, check_db
 
 router = APIRouter(prefix="/api/v1", tags=["clinic"])
 M = TypeVar("M", bound=BaseModel)
@@ -95,6 +96,36 @@ def parse_message(body: bytes, headers: Headers, model: type[M], max_bytes: int)
         return xmlcodec.decode_json(body, model, max_bytes=max_bytes)
     raise ApiProblem(415, "media_type_unsupported", "送信形式が対応していません", "unsupported media type",
                      f"Content-Type {content_type!r}: send application/json or application/xml")
+
+
+def body_model(body: bytes, content_type: str | None, model: type[M]) -> M:
+    """A JSON body as FastAPI reads a declared body parameter, with the same errors (so the same 400
+    ``request_invalid`` answers), for endpoints that take the ``Request`` (the check lane)."""
+    if not body:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required",
+                                       "input": None}])
+    value: Any = body
+    main_type = (content_type or "").split(";")[0].strip().lower()
+    if main_type == "application/json" or main_type.endswith("+json"):
+        try:
+            value = json.loads(body)  # the standard library's, as FastAPI's (orjson refuses lone surrogates)
+        except json.JSONDecodeError as exc:
+            raise RequestValidationError([{"type": "json_invalid", "loc": ("body", exc.pos),
+                                           "msg": "JSON decode error", "input": {},
+                                           "ctx": {"error": exc.msg}}], body=exc.doc) from None
+        except Exception as exc:  # not UTF-8 (or -16, -32): FastAPI's 400
+            raise HTTPException(400, "There was an error parsing the body") from exc
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors, body=value) from None
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting ``model`` as the JSON body (as FastAPI documents a body parameter)."""
+    return {"requestBody": {"required": True,
+                            "content": {"application/json": {"schema": model.model_json_schema()}}}}
 
 
 def wants_xml(request: Request, fmt: str | None) -> bool:
@@ -273,9 +304,8 @@ async def _number_check_answer(request: Request, hot: HotPath, format: str | Non
         db, normalize_insurer_number(asked.insurer_number), asked.number.strip(), aware_jst(now),
         ctx.insurers(session))
     result = check_number(asked, candidates, day)
-    await db.execute(registry.INSERT_ACCESS, access_row(now, clinic.code, result.person_id, "number_check",
-                                                        "number", outcome_of(result)))
-    await db.commit()
+    access = access_row(now, clinic.code, result.person_id, "number_check", "number", outcome_of(result))
+    await db.write(Write(registry.INSERT_ACCESS, access))
     out = presenting.to_result_message(
         result, executed_at=now, confirmation_date=day, institution_code=clinic.code,
         reference=ReferenceClassification.INSURED_CARD_INFO, encoding=out_encoding,
@@ -283,6 +313,8 @@ async def _number_check_answer(request: Request, hot: HotPath, format: str | Non
     )
     return respond(out, xml=wants_xml(request, format) or _is_xml(request), encoding=out_encoding,
                    extra=_extras(result))
+
+
 
 
 def _is_xml(request: Request) -> bool:
@@ -348,9 +380,10 @@ def _reader(ctx: AppContext, session: SessionLike, clinic: str, reader_id: str) 
 
 
 @router.post("/card-checks/challenge", response_model=Challenge, tags=["card check"],
-             openapi_extra=CLINIC_HEADERS)
-async def card_check_challenge(body: ChallengeRequest, request: Request) -> Response:
+             openapi_extra={**json_body(ChallengeRequest), **CLINIC_HEADERS})
+async def card_check_challenge(request: Request) -> Response:
     """Step 1: a one-time nonce for the reader to have signed (single use, 60 s on the simulated clock)."""
+    body = body_model(await request.body(), request.headers.get("content-type"), ChallengeRequest)
     async with hot_path(request) as hot:
         return await _challenge(body, hot)
 
@@ -361,10 +394,9 @@ async def _challenge(body: ChallengeRequest, hot: HotPath) -> Response:
     now = ctx.now()
     nonce = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
     expires = now + timedelta(seconds=ctx.settings.nonce_seconds)
-    await db.execute(registry.INSERT_NONCE, {"value": nonce, "clinic_code": clinic.code,
-                                             "reader_id": body.reader_id, "expires_at": aware_jst(expires),
-                                             "used": False})
-    await db.commit()
+    issued = {"value": nonce, "clinic_code": clinic.code, "reader_id": body.reader_id,
+              "expires_at": aware_jst(expires), "used": False}
+    await db.write(Write(registry.INSERT_NONCE, issued))
     # Answered as Challenge (response_model) but encoded directly: no second validation pass.
     return Response(orjson.dumps({"nonce": nonce, "expires_at": expires}), media_type="application/json")
 
@@ -477,9 +509,9 @@ def _joined(values: Iterable[Enum]) -> list[str]:
 
 
 @router.post("/card-checks", tags=["card check"], summary="Step 2: card check at the reader",
-             openapi_extra=CLINIC_HEADERS)
-async def card_check(body: CardCheckSubmission, request: Request,
-                     format: str | None = Query(default=None)) -> Response:
+             openapi_extra={**json_body(CardCheckSubmission),
+                            "parameters": ANSWER_QUERY[:1] + CLINIC_HEADERS["parameters"]})
+async def card_check(request: Request) -> Response:
     """The reader sends the card's certificate and proof: the card's signature over the nonce (PIN)
     or the reader's signed attestation (face, visual check), plus the consent answers.
 
@@ -487,8 +519,9 @@ async def card_check(body: CardCheckSubmission, request: Request,
     nonce is used up (unknown, another reader's, expired or already used: refused, in that order),
     then the check and access records are written. A failed proof still uses the nonce up, so a
     replay stays impossible; a nonce that cannot be used answers with the nonce's problem first."""
+    body = body_model(await request.body(), request.headers.get("content-type"), CardCheckSubmission)
     async with hot_path(request) as hot:
-        return await _card_check(body, request, hot, format)
+        return await _card_check(body, request, hot, request.query_params.get("format"))
 
 
 async def _card_check(body: CardCheckSubmission, request: Request, hot: HotPath,
@@ -515,7 +548,6 @@ async def _card_check(body: CardCheckSubmission, request: Request, hot: HotPath,
                       outcome_of(result)))
     if not spent:
         await _nonce_problem(db, body, clinic.code, now)
-    await db.commit()
     out_encoding = encoding_from_query(body.encoding) or CharacterCodeIdentifier.UTF8
     smartphone = body.medium == CheckMedium.SMARTPHONE.value
     out = presenting.to_result_message(
@@ -527,6 +559,11 @@ async def _card_check(body: CardCheckSubmission, request: Request, hot: HotPath,
              **_extras(result, smartphone)}
     return respond(out, xml=wants_xml(request, format), encoding=out_encoding, extra=extra,
                    headers={"X-Check-Id": check_id})
+
+
+# The endpoints served past FastAPI's router (server/api/lane.py).
+LANE = {"/api/v1/number-checks": number_check, "/api/v1/card-checks/challenge": card_check_challenge,
+        "/api/v1/card-checks": card_check}
 
 
 # --- medical information --------------------------------------------------------------------

@@ -17,7 +17,7 @@ from sqlmodel import select as sqlmodel_select
 from onshi.codes import InsurerKind, Sex
 from server.core import model as core
 from server.storage import tables
-from server.storage.checkdb import CheckDb
+from server.storage.checkdb import CheckDb, Write
 from server.storage.serialize import qualification_from_dict
 
 
@@ -398,15 +398,14 @@ async def nonce_state(db: CheckDb, value: str) -> tuple[str, str, datetime, bool
 async def spend_nonce_and_record(db: CheckDb, nonce: dict[str, Any], check: dict[str, Any],
                                  access: dict[str, Any]) -> bool:
     """Uses the nonce up (see :func:`use_nonce`; ``nonce`` holds its parameters) and, only if that
-    worked, writes the check record and its access record. PostgreSQL: one statement; SQLite: the
-    update and two inserts (committed together by the caller). False: the nonce could not be used."""
+    worked, writes the check record and its access record, group-committed (``CheckDb.write``).
+    PostgreSQL: one statement; SQLite: the update and two inserts. False: the nonce could not be used."""
     if db.dialect == "postgresql":
         # Prefixed: an UPDATE takes any parameter named like one of its table's columns as a SET value.
         params = {**nonce, **{f"c_{k}": v for k, v in check.items()},
                   **{f"a_{k}": v for k, v in access.items()}}
-        return len((await db.execute(SPEND_AND_RECORD_PG, params)).all()) == 1  # the access record's row
-    if not await use_nonce(db, nonce["nonce"], nonce["clinic"], nonce["reader"], nonce["moment"]):
-        return False
-    await db.execute(INSERT_CHECK_RECORD, check)
-    await db.execute(INSERT_ACCESS, access)
-    return True
+        (recorded,) = await db.write(Write(SPEND_AND_RECORD_PG, params))
+        return len(recorded.all()) == 1  # the access record's row
+    written = await db.write(Write(USE_NONCE_STATEMENT, nonce, required=True),
+                             Write(INSERT_CHECK_RECORD, check), Write(INSERT_ACCESS, access))
+    return len(written) == 3

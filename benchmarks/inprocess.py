@@ -1,0 +1,159 @@
+"""The check endpoints' own CPU per request, without HTTP: the ASGI app called directly.
+
+`onshi bench` measures whole processes over loopback on a shared machine, where the minute's load
+moves requests/s by up to 2×. This calls the application (middleware, routing, endpoint, database)
+in one process, one request after another, and divides the process's CPU time by the requests:
+a figure that holds still from run to run, for comparing two versions of the hot path. With
+``--profile`` it prints cProfile's top functions by own time and by cumulative time.
+
+    python -m benchmarks.inprocess --backend sqlite --kind number --requests 5000 --profile
+
+The database is prepared as `onshi bench` prepares it (10 000 persons by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import cProfile
+import json
+import pstats
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import click
+
+from benchmarks.cli import ADMIN_TOKEN, CLINIC_CODE, CLINIC_TOKEN, PG_SCHEMA, _number_body, _prepare_database
+from benchmarks.load import prepare_cards
+from server.jlis import attestation_payload, nonce_bytes, private_key_from_pem, sign_attestation
+
+App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+async def call(app: App, method: str, path: str, body: bytes = b"",
+               headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """One request through the ASGI app, as uvicorn hands it over."""
+    raw = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    raw += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    path_part, _, query = path.partition("?")
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+             "scheme": "http", "path": path_part, "raw_path": path_part.encode(),
+             "query_string": query.encode(), "root_path": "", "headers": raw,
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.sleep(3600)
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    status = 0
+    chunks: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks)
+
+
+async def _run(app: App, kind: str, requests: int, report: dict[str, Any],
+               profiler: cProfile.Profile | None) -> dict[str, Any]:
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    clinic = {"X-Medical-Institution-Code": CLINIC_CODE, "Authorization": f"Bearer {CLINIC_TOKEN}"}
+    status, data = await call(app, "GET", "/api/v1/health")
+    today = json.loads(data)["now"][:10].replace("-", "")
+    jobs: list[tuple[str, bytes]] = []
+    if kind == "number":
+        bodies = [_number_body(n, today) for n in report["sample_numbers"]]
+        jobs = [("/api/v1/number-checks", bodies[i % len(bodies)]) for i in range(requests)]
+    status, data = await call(app, "POST", "/api/v1/admin/readers",
+                              json.dumps({"clinic_code": CLINIC_CODE}).encode(), admin)
+    reader = json.loads(data)
+    materials = []
+    for pid in report["card_holders"][:50]:
+        status, data = await call(app, "GET", f"/api/v1/admin/cards/{pid}", headers=admin)
+        materials.append(json.loads(data))
+    cards = prepare_cards(materials)
+    device_key: Any = private_key_from_pem(reader["device_key_pem"])
+    challenge = json.dumps({"reader_id": reader["reader_id"]}).encode()
+
+    async def card_check(i: int) -> None:
+        card = cards[i % len(cards)]
+        status, data = await call(app, "POST", "/api/v1/card-checks/challenge", challenge, clinic)
+        nonce = json.loads(data)["nonce"]
+        payload = attestation_payload(nonce_bytes(nonce), card["der"], "face", reader["reader_id"])
+        body = {"reader_id": reader["reader_id"], "nonce": nonce, "certificate_pem": card["pem"],
+                "method": "face", "consents": {"medication": True},
+                "reader_attestation": base64.b64encode(sign_attestation(device_key, payload)).decode()}
+        status, data = await call(app, "POST", "/api/v1/card-checks", json.dumps(body).encode(), clinic)
+        if status != 200:
+            raise RuntimeError(f"card check {status}: {data[:300]!r}")
+
+    # Warm-up: caches and prepared statements, every body once (as a bench run's first seconds do).
+    for i in range(len(report["sample_numbers"]) if kind == "number" else 50):
+        if kind == "number":
+            await call(app, "POST", jobs[i % len(jobs)][0], jobs[i % len(jobs)][1], clinic)
+        else:
+            await card_check(i)
+    started_cpu, started = time.process_time(), time.perf_counter()
+    if profiler:
+        profiler.enable()
+    if kind == "number":
+        for path, body in jobs:
+            status, data = await call(app, "POST", path, body, clinic)
+            if status != 200:
+                raise RuntimeError(f"number check {status}: {data[:300]!r}")
+        count = requests
+    else:
+        for i in range(requests // 2):
+            await card_check(i)
+        count = requests // 2 * 2
+    if profiler:
+        profiler.disable()
+    cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
+    return {"kind": kind, "requests": count, "cpu_ms_per_request": round(cpu / count * 1000, 4),
+            "wall_ms_per_request": round(wall / count * 1000, 4)}
+
+
+@click.command()
+@click.option("--backend", type=click.Choice(["sqlite", "postgres"]), default="sqlite")
+@click.option("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test", show_default=True)
+@click.option("--kind", type=click.Choice(["number", "card"]), default="number")
+@click.option("--requests", default=5000, show_default=True)
+@click.option("--persons", default=10_000, show_default=True)
+@click.option("--profile", is_flag=True, help="cProfile the measured requests")
+@click.option("--top", default=30, show_default=True)
+def main(backend: str, pg_url: str, kind: str, requests: int, persons: int, profile: bool, top: int) -> None:
+    """The hot path's own CPU per request, in one process (no HTTP, no load generator)."""
+    import os
+
+    import uvloop
+
+    env, report = _prepare_database(backend, pg_url, persons, 1000)
+    os.environ.update(env)
+    os.environ["ONSHI_ADMIN_TOKEN"] = ADMIN_TOKEN
+    if backend == "postgres":
+        os.environ["ONSHI_DATABASE_SCHEMA"] = PG_SCHEMA
+    from server.api.app import serve_app
+
+    app = serve_app()
+    profiler = cProfile.Profile() if profile else None
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        figures = runner.run(_run(app, kind, requests, report, profiler))  # type: ignore[arg-type]
+    click.echo(json.dumps({"backend": backend, **figures}))
+    if profiler:
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("tottime").print_stats(top)
+        stats.sort_stats("cumulative").print_stats(top)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The check lane (server.api.lane.CheckLane): a POST to a check's path goes straight to its endpoint,
+answers what the app's exception handlers answer for what it raises, and leaves everything else to
+FastAPI's router."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.testclient import TestClient
+
+from server.api.lane import CheckLane
+from server.api.problems import ApiProblem, api_problem_handler
+
+
+class Refusal(ApiProblem):
+    """A subclass: found through the handler registered for its base class."""
+
+
+def lane_app() -> tuple[FastAPI, list[str]]:
+    app = FastAPI()
+    served: list[str] = []
+
+    async def check(request: Request) -> Response:
+        served.append("lane")
+        body = await request.body()
+        if body == b"refuse":
+            raise Refusal(403, "refused", "拒否", "refused", "as asked")
+        if body == b"crash":
+            raise RuntimeError("a bug")
+        return JSONResponse({"read": body.decode()})
+
+    @app.post("/check")
+    async def declared(request: Request) -> Response:  # what FastAPI would serve without the lane
+        served.append("router")
+        return JSONResponse({})
+
+    @app.get("/other")
+    async def other() -> dict[str, str]:
+        served.append("router")
+        return {"ok": "yes"}
+
+    app.add_exception_handler(ApiProblem, api_problem_handler)
+    app.add_middleware(CheckLane, endpoints={"/check": check}, handlers=lambda: app.exception_handlers)
+    return app, served
+
+
+def test_a_post_to_a_check_path_is_served_by_the_lane_with_its_body() -> None:
+    app, served = lane_app()
+    with TestClient(app) as client:
+        answer = client.post("/check", content=b"hello")
+    assert answer.status_code == 200
+    assert answer.json() == {"read": "hello"}
+    assert served == ["lane"]
+
+
+def test_what_the_endpoint_raises_is_answered_by_the_apps_handler_for_it() -> None:
+    app, _ = lane_app()
+    with TestClient(app) as client:
+        answer = client.post("/check", content=b"refuse")
+    assert answer.status_code == 403
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["code"] == "refused"
+
+
+def test_an_unhandled_error_is_a_500_as_from_the_router() -> None:
+    app, _ = lane_app()
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.post("/check", content=b"crash")
+    assert answer.status_code == 500
+
+
+def test_other_methods_and_paths_go_through_fastapi() -> None:
+    app, served = lane_app()
+    with TestClient(app) as client:
+        assert client.get("/check").status_code == 405
+        assert client.get("/other").json() == {"ok": "yes"}
+    assert served == ["router"]
