@@ -16,7 +16,7 @@ benchmarks/README.md); the conversions are SQLAlchemy's own, so values read and 
   lock (held for the ~0.1 ms of a check's inserts, WAL). A thread hop per request cost more than the
   statements themselves (measured: benchmarks/README.md).
 
-- **Writes** (:meth:`CheckDb.write`) are group-committed (:class:`GroupCommit`): the requests that
+- **Writes** (:meth:`CheckDb.write`) are group-committed (:class:`Batcher`): the requests that
   reach their write in the same turn of the event loop share one transaction, and each is answered
   once it is committed.
 
@@ -47,8 +47,8 @@ from server.storage.database import normalize_url
 
 # Per server process: with 2 processes on 2 cores, 8 statements in flight per process keep
 # PostgreSQL's backends busy; more only queue inside PostgreSQL (and count against max_connections).
-PG_POOL_SIZE = 8
-PG_MAX_OVERFLOW = 4
+PG_POOL_SIZE = 6
+PG_MAX_OVERFLOW = 0
 
 Params = Mapping[str, Any] | None
 
@@ -164,9 +164,14 @@ class CheckDb(Protocol):
 
     async def commit(self) -> None: ...
 
+    async def read(self, statement: Executable, params: Params = None) -> Rows:
+        """A read that needs no earlier statement of the request: on PostgreSQL sent in one round trip
+        with the reads of other requests of this process (:class:`Batcher`); on SQLite ``execute``."""
+        ...
+
     async def write(self, *writes: Write) -> list[Rows]:
         """``writes`` in order, committed together with the writes other requests of this process
-        made meanwhile (:class:`GroupCommit`); back once committed. Their rows, one per write run
+        made meanwhile (:class:`Batcher`); back once committed. Their rows, one per write run
         (fewer if a required one changed nothing)."""
         ...
 
@@ -174,14 +179,18 @@ class CheckDb(Protocol):
 Unit = tuple[tuple[Write, ...], "asyncio.Future[list[Rows]]"]
 
 
-class GroupCommit:
-    """Group commit: the writes of the requests that reach their write in the same turn of the event
-    loop go to the database as one transaction, each request answered only once it is committed
-    (as durable as one commit per request). A commit costs SQLite a WAL append and PostgreSQL a WAL
-    flush that the backend waits for; under load a batch shares one among several checks.
+class Batcher:
+    """The statements of the requests that reach this point in the same turn of the event loop,
+    sent to the database together by ``flush``, each request resuming with its own rows.
 
-    A batch that fails is rolled back and its requests' writes run again one request at a time, so
-    the failure is the failing request's alone."""
+    - **Writes: group commit.** One transaction for the batch, each request answered only once it
+      is committed (as durable as one commit per request). A commit costs SQLite a WAL append and
+      PostgreSQL a WAL flush the backend waits for; under load a batch shares one among several checks.
+    - **Reads (PostgreSQL):** one pipeline, i.e. one round trip for the batch's statements: the
+      socket writes and wake-ups of a round trip cost more than PostgreSQL's work on a check's read.
+
+    A batch that fails runs again one request at a time (writes: after the rollback), so the
+    failure is the failing request's alone."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop,
                  flush: Callable[[list[Unit]], Any], max_in_flight: int = 1) -> None:
@@ -191,8 +200,9 @@ class GroupCommit:
         self.pending: list[Unit] = []
         self.in_flight = 0
         self.scheduled = False
+        self.batches = self.units = 0  # how many batches, of how many requests (benchmarks)
 
-    async def write(self, writes: tuple[Write, ...]) -> list[Rows]:
+    async def submit(self, writes: tuple[Write, ...]) -> list[Rows]:
         future: asyncio.Future[list[Rows]] = self.loop.create_future()
         self.pending.append((writes, future))
         self._schedule()
@@ -208,6 +218,8 @@ class GroupCommit:
         batch, self.pending = self.pending, []
         if not batch:
             return
+        self.batches += 1
+        self.units += len(batch)
         self.in_flight += 1
         outcome = self.flush(batch)
         if asyncio.iscoroutine(outcome):
@@ -265,11 +277,14 @@ class SyncDb:
             self.connection.commit()
             self.close()
 
+    async def read(self, statement: Executable, params: Params = None) -> Rows:
+        return await self.execute(statement, params)
+
     async def write(self, *writes: Write) -> list[Rows]:
         if self.connection is not None and self.connection.in_transaction:
             raise RuntimeError("commit the request's own writes before a group-committed write")
         self.close()  # the batch takes a connection of its own
-        return await _sqlite_group(self.engine).write(writes)
+        return await _sqlite_group(self.engine).submit(writes)
 
     def close(self) -> None:
         """Gives the connection back (rolling back what was not committed)."""
@@ -302,14 +317,14 @@ def _take_sqlite(engine: Engine) -> Any:
 
 
 _HELD: weakref.WeakKeyDictionary[Engine, list[Any]] = weakref.WeakKeyDictionary()
-_SQLITE_GROUPS: weakref.WeakKeyDictionary[Engine, GroupCommit] = weakref.WeakKeyDictionary()
+_SQLITE_GROUPS: weakref.WeakKeyDictionary[Engine, Batcher] = weakref.WeakKeyDictionary()
 
 
-def _sqlite_group(engine: Engine) -> GroupCommit:
+def _sqlite_group(engine: Engine) -> Batcher:
     loop = asyncio.get_running_loop()
     group = _SQLITE_GROUPS.get(engine)
     if group is None or group.loop is not loop:
-        group = _SQLITE_GROUPS[engine] = GroupCommit(loop, lambda batch: _flush_sqlite(engine, batch))
+        group = _SQLITE_GROUPS[engine] = Batcher(loop, lambda batch: _flush_sqlite(engine, batch))
     return group
 
 
@@ -394,17 +409,60 @@ class AsyncDb:
     async def commit(self) -> None:
         """Nothing to do: autocommit."""
 
+    async def read(self, statement: Executable, params: Params = None) -> Rows:
+        await self.release()  # as for a write
+        pool, dialect = self.pool, self.sa_dialect
+        if pool.reads is None:
+            pool.reads = Batcher(pool.loop, lambda batch: _read_pg(pool, dialect, batch),
+                                 max_in_flight=PG_POOL_SIZE - PG_FLUSHES_IN_FLIGHT)
+        (rows,) = await pool.reads.submit((Write(statement, params),))
+        return rows
+
     async def write(self, *writes: Write) -> list[Rows]:
         await self.release()  # a request waiting for its batch holds no connection the batch needs
         pool, dialect = self.pool, self.sa_dialect
         if pool.group is None:
-            pool.group = GroupCommit(pool.loop, lambda batch: _flush_pg(pool, dialect, batch),
-                                     max_in_flight=PG_FLUSHES_IN_FLIGHT)
-        return await pool.group.write(writes)
+            pool.group = Batcher(pool.loop, lambda batch: _flush_pg(pool, dialect, batch),
+                                 max_in_flight=PG_FLUSHES_IN_FLIGHT)
+        return await pool.group.submit(writes)
 
 
 # Batches committing at once per server process: while one waits for its WAL flush, the next gathers.
 PG_FLUSHES_IN_FLIGHT = 2
+
+
+async def _read_pg(pool: PgPool, dialect: Dialect, batch: list[Unit]) -> None:
+    """The batch's reads in one pipeline (each its own statement, autocommit); a batch that fails
+    runs again one read at a time."""
+    try:
+        connection = await pool.take()
+    except Exception as exc:
+        for unit in batch:
+            _fail(unit, exc)
+        return
+    try:
+        try:
+            if len(batch) == 1:
+                results = [await _received(await _send_pg(connection, dialect, batch[0][0], None))]
+            else:
+                async with connection.pipeline():
+                    sent = [await _send_pg(connection, dialect, reads, None) for reads, _ in batch]
+                results = [await _received(s) for s in sent]
+        except Exception as exc:
+            if len(batch) == 1:
+                _fail(batch[0], exc)
+                return
+            for unit in batch:
+                try:
+                    rows = await _received(await _send_pg(connection, dialect, unit[0], None))
+                except Exception as alone:
+                    _fail(unit, alone)
+                else:
+                    _settle([unit], [rows])
+            return
+    finally:
+        await pool.give_back(connection)
+    _settle(batch, results)
 
 
 async def _send_pg(connection: psycopg.AsyncConnection[Any], dialect: Dialect, writes: tuple[Write, ...],
@@ -486,7 +544,8 @@ class PgPool:
         self.idle: list[tuple[psycopg.AsyncConnection[Any], float]] = []
         self.size = 0
         self.waiters: list[asyncio.Future[None]] = []
-        self.group: GroupCommit | None = None
+        self.group: Batcher | None = None  # writes
+        self.reads: Batcher | None = None
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         return await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True, prepare_threshold=0)

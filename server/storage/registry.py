@@ -351,14 +351,14 @@ async def number_candidates(db: CheckDb, insurer_number: str, number: str, momen
                             known: dict[str, core.Insurer]) -> list[core.RegistryView]:
     """:func:`candidates_for_numbers` on the hot path: one statement."""
     params = {"insurer_number": insurer_number, "number": number, "moment": moment}
-    return _views((await db.execute(CANDIDATES_STATEMENT, params)).all(), known)
+    return _views((await db.read(CANDIDATES_STATEMENT, params)).all(), known)
 
 
 async def card_read(db: CheckDb, serial: str, moment: datetime, known: dict[str, core.Insurer]
                     ) -> tuple[bool, core.SerialLink, core.RegistryView | None]:
     """Revoked?, the registration link and the linked person's view: one statement (a renewed card's
     chain is followed with one more per renewal)."""
-    rows = (await db.execute(CARD_READ_STATEMENT, {"serial": serial, "moment": moment})).all()
+    rows = (await db.read(CARD_READ_STATEMENT, {"serial": serial, "moment": moment})).all()
     first = rows[0]
     link = _link_of(first)
     if link is None:
