@@ -309,8 +309,11 @@ def _wait_port(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0
 
 
 def _run_one(backend: str, pg_url: str, persons: int, cards: int, clients: int, duration: float,
-             workers: int, low_clients: int, ceiling: dict[str, Any] | None,
+             workers: int, low_clients: int, ceilings: list[dict[str, Any]] | None,
              profile: bool = False) -> list[dict[str, Any]]:
+    """Card checks, then number checks, each right after a measurement of the ceiling (appended to
+    ``ceilings``; None: no ceiling). On a shared machine the ceiling moved by up to 2× from one minute
+    to the next: a share is only fair against a ceiling measured under the same load, just before."""
     click.echo(f"== {backend}, {persons:,} persons: preparing the database", err=True)
     env, report = _prepare_database(backend, pg_url, persons, cards)
     port = free_port()
@@ -324,6 +327,10 @@ def _run_one(backend: str, pg_url: str, persons: int, cards: int, clients: int, 
         wait_http(f"{url}/api/v1/health", timeout=60, process=process)
         plan = _plan(url, report)
         for kind in ("card", "number"):
+            ceiling = None
+            if ceilings is not None:
+                ceiling = _ceiling(clients, duration, workers)
+                ceilings.append(ceiling)
             click.echo(f"   {kind} checks: {clients} clients for {duration:g} s", err=True)
             spied = (process.pid, BENCH_DIR / f"profile-{backend}-{kind}.txt") if profile else None
             meter = CpuMeter(process.pid, pg_url if backend == "postgres" else None)
@@ -357,13 +364,13 @@ def _num(value: float | None, width: int, digits: int) -> str:
 def _table(rows: list[dict[str, Any]], face: dict[str, Any] | None, ceiling: dict[str, Any] | None = None,
            low_clients: int = 8) -> str:
     p99_low = f"p99@{low_clients}"
-    header = (f"{'backend':<9} {'persons':>9} {'check':<7} {'checks/s':>9} {'req/s':>8} {'share':>6} "
+    header = (f"{'backend':<9} {'persons':>9} {'check':<7} {'checks/s':>9} {'req/s':>8} {'ceil':>6} {'share':>6} "
               f"{'cpu ms':>6} {'cpu sh':>6} "
               f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {p99_low:>7} {'health p99':>10} {'errors':>6}")
     lines = [header, "-" * len(header)]
     if ceiling:
         lines.append(f"{'ceiling':<9} {'':>9} {'bare':<7} {'':>9} {ceiling['requests_per_s']:>8.1f} "
-                     f"{1:>6.2f} {_num(ceiling.get('server_cpu_ms_per_request'), 6, 3)} {1:>6.2f} "
+                     f"{'mean':>6} {1:>6.2f} {_num(ceiling.get('server_cpu_ms_per_request'), 6, 3)} {1:>6.2f} "
                      f"{ceiling['p50_ms']:>7.1f} {'':>7} {ceiling['p99_ms']:>7.1f} {'':>7} "
                      f"{'':>10} {ceiling['errors']:>6}")
     for r in rows:
@@ -371,7 +378,7 @@ def _table(rows: list[dict[str, Any]], face: dict[str, Any] | None, ceiling: dic
         low = r.get("low_clients") or {}
         health = r.get("health_under_load") or {}
         lines.append(f"{r['backend']:<9} {r['persons']:>9,} {r['kind']:<7} {r['checks_per_s']:>9.1f} "
-                     f"{r['requests_per_s']:>8.1f} {share} {_num(r.get('server_cpu_ms_per_request'), 6, 3)} "
+                     f"{r['requests_per_s']:>8.1f} {_num(r.get('ceiling_requests_per_s'), 6, 0)} {share} {_num(r.get('server_cpu_ms_per_request'), 6, 3)} "
                      f"{_num(r.get('cpu_share_of_ceiling'), 6, 2)} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} "
                      f"{r['p99_ms']:>7.1f} {low.get('p99_ms', float('nan')):>7.1f} "
                      f"{health.get('p99_ms', float('nan')):>10.1f} {r['errors'] + low.get('errors', 0):>6}")
@@ -428,13 +435,8 @@ def bench(backend: str, pg_url: str, persons: tuple[str, ...], cards: int, clien
     ceilings: list[dict[str, Any]] = []
     for name in backends:
         for size in _sizes(persons):
-            # Measured right before each backend's runs: on a shared machine the load moves, and a share
-            # is only fair against a ceiling measured under the same load.
-            here = _ceiling(clients, duration, workers) if ceiling else None
-            if here:
-                ceilings.append(here)
             rows.extend(_run_one(name, pg_url, size, cards, clients, duration, workers, low_clients,
-                                 here, profile))
+                                 ceilings if ceiling else None, profile))
     ceiling_figures = _mean_ceiling(ceilings)
     face_figures = _face(40) if face else None
     click.echo("")
@@ -449,7 +451,7 @@ def bench(backend: str, pg_url: str, persons: tuple[str, ...], cards: int, clien
     load_after = os.getloadavg()
     click.echo(f"load average (1 min): {load_before[0]:.2f} at the start, {load_after[0]:.2f} at the end; "
                f"share = requests/s over the bare endpoint's (ceiling), measured right before each "
-               f"backend's runs (the ceiling row: their mean); "
+               f"run (ceil: that ceiling's requests/s; the ceiling row: their mean); "
                f"p99@{low_clients} = p99 with {low_clients} clients; health p99 = GET /api/v1/health "
                f"every 0.1 s during the {clients}-client run; cpu ms = server CPU per request (its "
                f"processes, and on PostgreSQL its backends); cpu sh = the ceiling's cpu ms over the run's")

@@ -5,6 +5,8 @@ replaces connections that died or were left mid-statement."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -232,3 +234,41 @@ def test_writes_after_a_required_write_that_changed_nothing_are_skipped(database
     with database.engine.connect() as connection:
         people = set(connection.execute(select(registry.ACCESS.c.person_id)).scalars())
     assert people == {"p-2"}
+
+
+def test_a_write_waits_for_another_processs_write_lock_without_stopping_the_event_loop(
+        database: Database) -> None:
+    if database.schema is not None:
+        pytest.skip("SQLite's write lock")
+    path = database.url.removeprefix("sqlite:///")
+
+    async def scenario() -> tuple[int, float]:
+        other = sqlite3.connect(path, isolation_level=None)  # another server process, as SQLite sees it
+        other.execute("BEGIN IMMEDIATE")
+        ticks = 0
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await asyncio.sleep(0.001)
+
+        async def write() -> None:
+            async with checkdb.check_db(database.engine, database.url, None) as db:
+                await db.write(checkdb.Write(registry.INSERT_NONCE, nonce_row("after-the-lock")))
+            done.set()
+
+        started = time.monotonic()
+        writing = asyncio.gather(ticker(), write())
+        await asyncio.sleep(0.1)
+        assert not done.is_set()  # still waiting for the lock
+        other.commit()
+        await writing
+        other.close()
+        return ticks, time.monotonic() - started
+
+    ticks, took = asyncio.run(scenario())
+    assert ticks >= 30, ticks  # the loop went on serving while the write waited
+    assert took < 5
+    assert "after-the-lock" in stored_nonces(database)

@@ -27,6 +27,7 @@ throughput and did not help PostgreSQL (GIL hand-offs between the event loop and
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import weakref
 from collections import namedtuple
@@ -43,7 +44,7 @@ from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import ValuesBase
 
-from server.storage.database import normalize_url
+from server.storage.database import SQLITE_BUSY_TIMEOUT_MS, normalize_url
 
 # Per server process: with 2 processes on 2 cores, 8 statements in flight per process keep
 # PostgreSQL's backends busy; more only queue inside PostgreSQL (and count against max_connections).
@@ -289,12 +290,16 @@ class SyncDb:
     def close(self) -> None:
         """Gives the connection back (rolling back what was not committed)."""
         if self.connection is not None:
-            if self.connection.in_transaction:
-                self.connection.rollback()
-            idle = _SQLITE_IDLE.get(self.engine)
-            if idle is not None:  # (None: the engine was disposed meanwhile, the connection closed)
-                idle.append(self.connection)
+            SyncDb.give_back(self.engine, self.connection)
             self.connection = None
+
+    @staticmethod
+    def give_back(engine: Engine, connection: Any) -> None:
+        if connection.in_transaction:
+            connection.rollback()
+        idle = _SQLITE_IDLE.get(engine)
+        if idle is not None:  # (None: the engine was disposed meanwhile, the connection closed)
+            idle.append(connection)
 
 
 # Weakly keyed: an engine nobody uses any more (a test's) takes its connections with it.
@@ -342,10 +347,47 @@ def _run_sqlite(connection: Any, dialect: Dialect, writes: tuple[Write, ...]) ->
     return out
 
 
-def _flush_sqlite(engine: Engine, batch: list[Unit]) -> None:
+SQLITE_LOCK_RETRY_SECONDS = 0.0005
+
+
+def _begin_immediate(connection: Any) -> bool:
+    """The database's write lock now, or False at once if another server process holds it.
+
+    SQLite's own busy handler would wait inside the call, sleeping 1, 2, 5 … 100 ms at a time with the
+    whole event loop stopped, while the other process holds the lock for a fraction of a millisecond;
+    :func:`_flush_sqlite` waits in the event loop instead (and more writes join the batch meanwhile)."""
+    connection.execute("PRAGMA busy_timeout=0")
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        return True
+    except sqlite3.OperationalError as exc:
+        if connection.in_transaction or "locked" not in str(exc):
+            raise
+        return False
+    finally:
+        connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+
+async def _flush_sqlite(engine: Engine, batch: list[Unit]) -> None:
     """The batch in one transaction on the event loop (SQLite is CPU work here, see the module's
-    docstring); on failure each request's writes alone."""
-    connection = _take_sqlite(engine)
+    docstring) once the write lock is free; on failure each request's writes alone."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        connection = _take_sqlite(engine)
+        try:
+            if _begin_immediate(connection):
+                break
+        except Exception as exc:
+            SyncDb.give_back(engine, connection)
+            for unit in batch:
+                _fail(unit, exc)
+            return
+        SyncDb.give_back(engine, connection)
+        if time.monotonic() > deadline:
+            for unit in batch:
+                _fail(unit, sqlite3.OperationalError("database is locked"))
+            return
+        await asyncio.sleep(SQLITE_LOCK_RETRY_SECONDS)
     holder = SyncDb(engine)
     holder.connection = connection  # given back (and rolled back if need be) by close()
     try:

@@ -13,6 +13,9 @@ from sqlmodel import SQLModel, create_engine
 
 from server.storage import tables  # noqa: F401  (registers the tables)
 
+# How long a SQLite write waits for another process's write lock before it fails.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
 
 def normalize_url(url: str) -> str:
     """Accept plain ``postgresql://`` URLs and use the psycopg 3 driver for them."""
@@ -56,7 +59,7 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
         if path is not None:
             keep_private(path)
         connect_args["check_same_thread"] = False
-        connect_args["timeout"] = 30
+        connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
         engine = create_engine(url, connect_args=connect_args)
 
         @event.listens_for(engine, "connect")
@@ -64,7 +67,7 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache: large registries stay in memory
             cursor.execute("PRAGMA temp_store=MEMORY")
             # Checkpoint the WAL every ~40 MiB instead of every ~4 MiB: a check's commit rewrites the same
