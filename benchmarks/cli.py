@@ -364,13 +364,14 @@ def _num(value: float | None, width: int, digits: int) -> str:
 def _table(rows: list[dict[str, Any]], face: dict[str, Any] | None, ceiling: dict[str, Any] | None = None,
            low_clients: int = 8) -> str:
     p99_low = f"p99@{low_clients}"
-    header = (f"{'backend':<9} {'persons':>9} {'check':<7} {'checks/s':>9} {'req/s':>8} {'ceil':>6} {'share':>6} "
-              f"{'cpu ms':>6} {'cpu sh':>6} "
+    header = (f"{'backend':<9} {'persons':>9} {'check':<7} {'checks/s':>9} {'req/s':>8} {'ceil':>6} "
+              f"{'share':>6} {'cpu ms':>6} {'cpu sh':>6} "
               f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {p99_low:>7} {'health p99':>10} {'errors':>6}")
     lines = [header, "-" * len(header)]
     if ceiling:
         lines.append(f"{'ceiling':<9} {'':>9} {'bare':<7} {'':>9} {ceiling['requests_per_s']:>8.1f} "
-                     f"{'mean':>6} {1:>6.2f} {_num(ceiling.get('server_cpu_ms_per_request'), 6, 3)} {1:>6.2f} "
+                     f"{'mean':>6} {1:>6.2f} {_num(ceiling.get('server_cpu_ms_per_request'), 6, 3)} "
+                     f"{1:>6.2f} "
                      f"{ceiling['p50_ms']:>7.1f} {'':>7} {ceiling['p99_ms']:>7.1f} {'':>7} "
                      f"{'':>10} {ceiling['errors']:>6}")
     for r in rows:
@@ -378,7 +379,8 @@ def _table(rows: list[dict[str, Any]], face: dict[str, Any] | None, ceiling: dic
         low = r.get("low_clients") or {}
         health = r.get("health_under_load") or {}
         lines.append(f"{r['backend']:<9} {r['persons']:>9,} {r['kind']:<7} {r['checks_per_s']:>9.1f} "
-                     f"{r['requests_per_s']:>8.1f} {_num(r.get('ceiling_requests_per_s'), 6, 0)} {share} {_num(r.get('server_cpu_ms_per_request'), 6, 3)} "
+                     f"{r['requests_per_s']:>8.1f} {_num(r.get('ceiling_requests_per_s'), 6, 0)} {share} "
+                     f"{_num(r.get('server_cpu_ms_per_request'), 6, 3)} "
                      f"{_num(r.get('cpu_share_of_ceiling'), 6, 2)} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} "
                      f"{r['p99_ms']:>7.1f} {low.get('p99_ms', float('nan')):>7.1f} "
                      f"{health.get('p99_ms', float('nan')):>10.1f} {r['errors'] + low.get('errors', 0):>6}")

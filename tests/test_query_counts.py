@@ -6,7 +6,8 @@ SQLAlchemy event hook sees every statement the request's session sends, and the 
 The shared state's reads (clock, faults, cache generation: at most one per key every 0.25 s, on its
 own connection) are counted apart.
 
-Budget per check (statements sent to the database, commits included):
+Budget per check (statements sent to the database, commits included), for a request alone (with
+others in flight, the writes share one commit: group commit, ``tests/test_checkdb.py``):
 - number check: the registry read (holders, person, qualification versions, no-provide flag in one
   statement) + the access record (+ COMMIT on SQLite; PostgreSQL's hot path is autocommit);
 - challenge: the nonce insert (+ COMMIT on SQLite);
