@@ -272,3 +272,25 @@ def test_a_write_waits_for_another_processs_write_lock_without_stopping_the_even
     assert ticks >= 30, ticks  # the loop went on serving while the write waited
     assert took < 5
     assert "after-the-lock" in stored_nonces(database)
+
+
+def test_reads_of_requests_meeting_in_one_loop_turn_each_get_their_own_rows(database: Database) -> None:
+    gathered(database, [(checkdb.Write(registry.INSERT_NONCE, nonce_row(f"r-{i}")),) for i in range(5)])
+
+    async def one(i: int) -> object:
+        async with checkdb.check_db(database.engine, database.url, database.schema) as db:
+            return (await db.read(registry.NONCE_STATE_STATEMENT, {"value": f"r-{i}"})).one()
+
+    async def scenario() -> tuple[list[object], tuple[int, int] | None]:
+        results = await asyncio.gather(*(one(i) for i in range(5)), one(99), return_exceptions=True)
+        if database.schema is None:
+            return results, None
+        reads = checkdb.pg_pool(database.url, database.schema).reads
+        assert reads is not None
+        return results, (reads.batches, reads.units)
+
+    results, batching = asyncio.run(scenario())
+    assert [r.reader_id for r in results[:5]] == ["reader-1"] * 5  # type: ignore[attr-defined]
+    assert isinstance(results[5], LookupError)  # no such nonce: its own request's error only
+    if batching is not None:  # PostgreSQL: the six reads went out together, as one pipeline
+        assert batching == (1, 6)

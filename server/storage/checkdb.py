@@ -32,7 +32,7 @@ import time
 import weakref
 from collections import namedtuple
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -455,7 +455,7 @@ class AsyncDb:
         await self.release()  # as for a write
         pool, dialect = self.pool, self.sa_dialect
         if pool.reads is None:
-            pool.reads = Batcher(pool.loop, lambda batch: _read_pg(pool, dialect, batch),
+            pool.reads = Batcher(pool.loop, lambda batch: _run_pg(pool, dialect, batch, transaction=False),
                                  max_in_flight=PG_POOL_SIZE - PG_FLUSHES_IN_FLIGHT)
         (rows,) = await pool.reads.submit((Write(statement, params),))
         return rows
@@ -464,47 +464,13 @@ class AsyncDb:
         await self.release()  # a request waiting for its batch holds no connection the batch needs
         pool, dialect = self.pool, self.sa_dialect
         if pool.group is None:
-            pool.group = Batcher(pool.loop, lambda batch: _flush_pg(pool, dialect, batch),
+            pool.group = Batcher(pool.loop, lambda batch: _run_pg(pool, dialect, batch, transaction=True),
                                  max_in_flight=PG_FLUSHES_IN_FLIGHT)
         return await pool.group.submit(writes)
 
 
 # Batches committing at once per server process: while one waits for its WAL flush, the next gathers.
 PG_FLUSHES_IN_FLIGHT = 2
-
-
-async def _read_pg(pool: PgPool, dialect: Dialect, batch: list[Unit]) -> None:
-    """The batch's reads in one pipeline (each its own statement, autocommit); a batch that fails
-    runs again one read at a time."""
-    try:
-        connection = await pool.take()
-    except Exception as exc:
-        for unit in batch:
-            _fail(unit, exc)
-        return
-    try:
-        try:
-            if len(batch) == 1:
-                results = [await _received(await _send_pg(connection, dialect, batch[0][0], None))]
-            else:
-                async with connection.pipeline():
-                    sent = [await _send_pg(connection, dialect, reads, None) for reads, _ in batch]
-                results = [await _received(s) for s in sent]
-        except Exception as exc:
-            if len(batch) == 1:
-                _fail(batch[0], exc)
-                return
-            for unit in batch:
-                try:
-                    rows = await _received(await _send_pg(connection, dialect, unit[0], None))
-                except Exception as alone:
-                    _fail(unit, alone)
-                else:
-                    _settle([unit], [rows])
-            return
-    finally:
-        await pool.give_back(connection)
-    _settle(batch, results)
 
 
 async def _send_pg(connection: psycopg.AsyncConnection[Any], dialect: Dialect, writes: tuple[Write, ...],
@@ -529,42 +495,43 @@ async def _received(sent: list[tuple[Prepared, Any]]) -> list[Rows]:
             for plan, cursor in sent]
 
 
-async def _flush_pg(pool: PgPool, dialect: Dialect, batch: list[Unit]) -> None:
-    """One request's single statement: autocommit, one round trip. More: one transaction sent as a
-    pipeline (BEGIN, the statements, COMMIT in one round trip and one WAL flush)."""
+async def _run_pg(pool: PgPool, dialect: Dialect, batch: list[Unit], *, transaction: bool) -> None:
+    """A batch on one connection. One request's single statement: autocommit, one round trip. More:
+    one pipeline, i.e. one round trip; writes (``transaction``) as one transaction, so one WAL flush.
+    A batch that fails runs again one request at a time (writes: after the rollback)."""
     try:
         connection = await pool.take()
     except Exception as exc:
         for unit in batch:
             _fail(unit, exc)
         return
+
+    def atomic() -> Any:
+        return connection.transaction() if transaction else nullcontext()
+
     try:
-        if len(batch) == 1 and len(batch[0][0]) == 1:
-            try:
+        try:
+            if len(batch) == 1 and len(batch[0][0]) == 1:
                 results = [await _received(await _send_pg(connection, dialect, batch[0][0], None))]
-            except Exception as exc:
-                _fail(batch[0], exc)
-                return
-        else:
-            try:
-                async with connection.pipeline() as pipeline, connection.transaction():
-                    sent = [await _send_pg(connection, dialect, writes, pipeline) for writes, _ in batch]
-                    if STATEMENT_HOOKS:
+            else:
+                async with connection.pipeline() as pipeline, atomic():
+                    sent = [await _send_pg(connection, dialect, unit, pipeline) for unit, _ in batch]
+                    if transaction and STATEMENT_HOOKS:
                         _announce("COMMIT")
                 results = [await _received(s) for s in sent]
-            except Exception as exc:
-                if len(batch) == 1:
-                    _fail(batch[0], exc)
-                    return
-                for unit in batch:  # one at a time: the failure is the failing request's
-                    try:
-                        async with connection.transaction():
-                            rows = await _received(await _send_pg(connection, dialect, unit[0], None))
-                    except Exception as alone:
-                        _fail(unit, alone)
-                    else:
-                        _settle([unit], [rows])
+        except Exception as exc:
+            if len(batch) == 1:
+                _fail(batch[0], exc)
                 return
+            for unit in batch:  # one at a time: the failure is the failing request's
+                try:
+                    async with atomic():
+                        rows = await _received(await _send_pg(connection, dialect, unit[0], None))
+                except Exception as alone:
+                    _fail(unit, alone)
+                else:
+                    _settle([unit], [rows])
+            return
     finally:
         await pool.give_back(connection)
     _settle(batch, results)
