@@ -176,12 +176,13 @@ def access_row(n: int) -> dict[str, object]:
             "basis": "number", "outcome": "validity:1"}
 
 
-def gathered(database: Database, writes: list[tuple[checkdb.Write, ...]]) -> tuple[list[object], list[str]]:
+def gathered(database: Database, writes: list[tuple[checkdb.Statement, ...]]
+             ) -> tuple[list[object], list[str]]:
     """The writes of concurrent requests (one check_db each, started in the same turn of the event loop):
     what each got back (rows or the exception), and the statements sent."""
     sent: list[str] = []
 
-    async def one(writes: tuple[checkdb.Write, ...]) -> object:
+    async def one(writes: tuple[checkdb.Statement, ...]) -> object:
         async with checkdb.check_db(database.engine, database.url, database.schema) as db:
             return await db.write(*writes)
 
@@ -201,7 +202,7 @@ def stored_nonces(database: Database) -> set[str]:
 
 
 def test_writes_of_requests_meeting_in_one_loop_turn_share_one_commit(database: Database) -> None:
-    results, sent = gathered(database, [(checkdb.Write(registry.INSERT_NONCE, nonce_row(f"g-{i}")),)
+    results, sent = gathered(database, [(checkdb.Statement(registry.INSERT_NONCE, nonce_row(f"g-{i}")),)
                                         for i in range(5)])
     assert all(isinstance(r, list) and len(r) == 1 for r in results), results
     assert sum(s.lstrip().upper().startswith("INSERT") for s in sent) == 5
@@ -210,11 +211,11 @@ def test_writes_of_requests_meeting_in_one_loop_turn_share_one_commit(database: 
 
 
 def test_a_failing_write_fails_only_its_own_request(database: Database) -> None:
-    gathered(database, [(checkdb.Write(registry.INSERT_NONCE, nonce_row("taken")),)])
+    gathered(database, [(checkdb.Statement(registry.INSERT_NONCE, nonce_row("taken")),)])
     results, _ = gathered(database, [
-        (checkdb.Write(registry.INSERT_NONCE, nonce_row("ok-1")),),
-        (checkdb.Write(registry.INSERT_NONCE, nonce_row("taken")),),  # the primary key again
-        (checkdb.Write(registry.INSERT_NONCE, nonce_row("ok-2")),),
+        (checkdb.Statement(registry.INSERT_NONCE, nonce_row("ok-1")),),
+        (checkdb.Statement(registry.INSERT_NONCE, nonce_row("taken")),),  # the primary key again
+        (checkdb.Statement(registry.INSERT_NONCE, nonce_row("ok-2")),),
     ])
     assert isinstance(results[1], Exception), results
     assert "unique" in str(results[1]).lower() or "duplicate" in str(results[1]).lower()
@@ -225,9 +226,9 @@ def test_a_failing_write_fails_only_its_own_request(database: Database) -> None:
 def test_writes_after_a_required_write_that_changed_nothing_are_skipped(database: Database) -> None:
     unknown = {"nonce": "never-issued", "clinic": "1312345678", "reader": "reader-1", "moment": MOMENT}
     results, _ = gathered(database, [
-        (checkdb.Write(registry.USE_NONCE_STATEMENT, unknown, required=True),
-         checkdb.Write(registry.INSERT_ACCESS, access_row(1))),
-        (checkdb.Write(registry.INSERT_ACCESS, access_row(2)),),
+        (checkdb.Statement(registry.USE_NONCE_STATEMENT, unknown, required=True),
+         checkdb.Statement(registry.INSERT_ACCESS, access_row(1))),
+        (checkdb.Statement(registry.INSERT_ACCESS, access_row(2)),),
     ])
     assert [len(r) for r in results] == [1, 1]  # type: ignore[arg-type]
     assert results[0][0].rowcount == 0  # type: ignore[index]
@@ -256,7 +257,7 @@ def test_a_write_waits_for_another_processs_write_lock_without_stopping_the_even
 
         async def write() -> None:
             async with checkdb.check_db(database.engine, database.url, None) as db:
-                await db.write(checkdb.Write(registry.INSERT_NONCE, nonce_row("after-the-lock")))
+                await db.write(checkdb.Statement(registry.INSERT_NONCE, nonce_row("after-the-lock")))
             done.set()
 
         started = time.monotonic()
@@ -275,7 +276,7 @@ def test_a_write_waits_for_another_processs_write_lock_without_stopping_the_even
 
 
 def test_reads_of_requests_meeting_in_one_loop_turn_each_get_their_own_rows(database: Database) -> None:
-    gathered(database, [(checkdb.Write(registry.INSERT_NONCE, nonce_row(f"r-{i}")),) for i in range(5)])
+    gathered(database, [(checkdb.Statement(registry.INSERT_NONCE, nonce_row(f"r-{i}")),) for i in range(5)])
 
     async def one(i: int) -> object:
         async with checkdb.check_db(database.engine, database.url, database.schema) as db:

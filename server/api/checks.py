@@ -71,7 +71,7 @@ from server.jlis import (
     verify_card_signature,
 )
 from server.storage import registry, tables
-from server.storage.checkdb import CheckDb, Write, check_db
+from server.storage.checkdb import CheckDb, Statement, check_db
 
 router = APIRouter(prefix="/api/v1", tags=["clinic"])
 M = TypeVar("M", bound=BaseModel)
@@ -305,7 +305,7 @@ async def _number_check_answer(request: Request, hot: HotPath, format: str | Non
         ctx.insurers(session))
     result = check_number(asked, candidates, day)
     access = access_row(now, clinic.code, result.person_id, "number_check", "number", outcome_of(result))
-    await db.write(Write(registry.INSERT_ACCESS, access))
+    await db.write(Statement(registry.INSERT_ACCESS, access))
     out = presenting.to_result_message(
         result, executed_at=now, confirmation_date=day, institution_code=clinic.code,
         reference=ReferenceClassification.INSURED_CARD_INFO, encoding=out_encoding,
@@ -313,8 +313,6 @@ async def _number_check_answer(request: Request, hot: HotPath, format: str | Non
     )
     return respond(out, xml=wants_xml(request, format) or _is_xml(request), encoding=out_encoding,
                    extra=_extras(result))
-
-
 
 
 def _is_xml(request: Request) -> bool:
@@ -396,7 +394,7 @@ async def _challenge(body: ChallengeRequest, hot: HotPath) -> Response:
     expires = now + timedelta(seconds=ctx.settings.nonce_seconds)
     issued = {"value": nonce, "clinic_code": clinic.code, "reader_id": body.reader_id,
               "expires_at": aware_jst(expires), "used": False}
-    await db.write(Write(registry.INSERT_NONCE, issued))
+    await db.write(Statement(registry.INSERT_NONCE, issued))
     # Answered as Challenge (response_model) but encoded directly: no second validation pass.
     return Response(orjson.dumps({"nonce": nonce, "expires_at": expires}), media_type="application/json")
 

@@ -17,7 +17,7 @@ from sqlmodel import select as sqlmodel_select
 from onshi.codes import InsurerKind, Sex
 from server.core import model as core
 from server.storage import tables
-from server.storage.checkdb import CheckDb, Write
+from server.storage.checkdb import CheckDb, Statement
 from server.storage.serialize import qualification_from_dict
 
 
@@ -404,8 +404,8 @@ async def spend_nonce_and_record(db: CheckDb, nonce: dict[str, Any], check: dict
         # Prefixed: an UPDATE takes any parameter named like one of its table's columns as a SET value.
         params = {**nonce, **{f"c_{k}": v for k, v in check.items()},
                   **{f"a_{k}": v for k, v in access.items()}}
-        (recorded,) = await db.write(Write(SPEND_AND_RECORD_PG, params))
+        (recorded,) = await db.write(Statement(SPEND_AND_RECORD_PG, params))
         return len(recorded.all()) == 1  # the access record's row
-    written = await db.write(Write(USE_NONCE_STATEMENT, nonce, required=True),
-                             Write(INSERT_CHECK_RECORD, check), Write(INSERT_ACCESS, access))
+    written = await db.write(Statement(USE_NONCE_STATEMENT, nonce, required=True),
+                             Statement(INSERT_CHECK_RECORD, check), Statement(INSERT_ACCESS, access))
     return len(written) == 3
