@@ -98,14 +98,15 @@ def parse_message(body: bytes, headers: Headers, model: type[M], max_bytes: int)
                      f"Content-Type {content_type!r}: send application/json or application/xml")
 
 
-def body_model(body: bytes, content_type: str | None, model: type[M]) -> M:
+async def body_model(request: Request, model: type[M]) -> M:
     """A JSON body as FastAPI reads a declared body parameter, with the same errors (so the same 400
     ``request_invalid`` answers), for endpoints that take the ``Request`` (the check lane)."""
+    body = await request.body()
     if not body:
         raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required",
                                        "input": None}])
     value: Any = body
-    main_type = (content_type or "").split(";")[0].strip().lower()
+    main_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if main_type == "application/json" or main_type.endswith("+json"):
         try:
             value = json.loads(body)  # the standard library's, as FastAPI's (orjson refuses lone surrogates)
@@ -381,7 +382,7 @@ def _reader(ctx: AppContext, session: SessionLike, clinic: str, reader_id: str) 
              openapi_extra={**json_body(ChallengeRequest), **CLINIC_HEADERS})
 async def card_check_challenge(request: Request) -> Response:
     """Step 1: a one-time nonce for the reader to have signed (single use, 60 s on the simulated clock)."""
-    body = body_model(await request.body(), request.headers.get("content-type"), ChallengeRequest)
+    body = await body_model(request, ChallengeRequest)
     async with hot_path(request) as hot:
         return await _challenge(body, hot)
 
@@ -517,7 +518,7 @@ async def card_check(request: Request) -> Response:
     nonce is used up (unknown, another reader's, expired or already used: refused, in that order),
     then the check and access records are written. A failed proof still uses the nonce up, so a
     replay stays impossible; a nonce that cannot be used answers with the nonce's problem first."""
-    body = body_model(await request.body(), request.headers.get("content-type"), CardCheckSubmission)
+    body = await body_model(request, CardCheckSubmission)
     async with hot_path(request) as hot:
         return await _card_check(body, request, hot, request.query_params.get("format"))
 

@@ -376,26 +376,18 @@ def _begin_immediate(connection: Any) -> bool:
 async def _flush_sqlite(engine: Engine, batch: list[Unit]) -> None:
     """The batch in one transaction on the event loop (SQLite is CPU work here, see the module's
     docstring) once the write lock is free; on failure each request's writes alone."""
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    while True:
-        connection = _take_sqlite(engine)
+    connection = _take_sqlite(engine)
+    try:
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
         try:
-            if _begin_immediate(connection):
-                break
+            while not _begin_immediate(connection):
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError("database is locked")
+                await asyncio.sleep(SQLITE_LOCK_RETRY_SECONDS)
         except Exception as exc:
-            SyncDb.give_back(engine, connection)
             for unit in batch:
                 _fail(unit, exc)
             return
-        SyncDb.give_back(engine, connection)
-        if time.monotonic() > deadline:
-            for unit in batch:
-                _fail(unit, sqlite3.OperationalError("database is locked"))
-            return
-        await asyncio.sleep(SQLITE_LOCK_RETRY_SECONDS)
-    holder = SyncDb(engine)
-    holder.connection = connection  # given back (and rolled back if need be) by close()
-    try:
         try:
             results = [_run_sqlite(connection, engine.dialect, writes) for writes, _ in batch]
             if STATEMENT_HOOKS:
@@ -417,7 +409,7 @@ async def _flush_sqlite(engine: Engine, batch: list[Unit]) -> None:
                     _settle([unit], [rows])
             return
     finally:
-        holder.close()
+        SyncDb.give_back(engine, connection)  # (rolled back if need be)
     _settle(batch, results)
 
 
