@@ -3,8 +3,9 @@ phones set up with a person's card functions (``POST /admin/phones``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from cardreader_emulator import faces
 from cardreader_emulator.card import (
@@ -63,18 +64,29 @@ def fetch_fixture_cards(
     With ``keep_pin_state`` a card already in the tray keeps its PIN counter (a locked card stays
     locked across restarts, as a real one does); otherwise the card is re-made fresh.
     """
-    made = []
     materials = [admin.card(person_id) for person_id in only] if only else admin.cards()
-    for material in materials:
-        card_id = material["person"]["id"]
-        existing = cards_dir / card_id / "card.json"
-        if keep_pin_state and existing.is_file():
-            card = VirtualCard(cards_dir / card_id)
-            if card.certificate_pem == material["certificate_pem"]:
-                made.append(card)
-                continue
-        made.append(card_from_material(cards_dir, material))
-    return made
+    return [_kept_or_made(cards_dir, m, m["person"]["id"], "card.json", VirtualCard, card_from_material,
+                          keep=keep_pin_state)
+            for m in materials]
+
+
+class _Held(Protocol):
+    certificate_pem: str
+
+
+T = TypeVar("T", bound=_Held)
+
+
+def _kept_or_made(cards_dir: Path, material: dict[str, Any], name: str, file: str, load: Callable[[Path], T],
+                  make: Callable[[Path, dict[str, Any]], T], *, keep: bool = True) -> T:
+    """What the tray already holds under ``name`` if it carries the material's certificate (its PIN
+    counter kept), else a new one made from the material."""
+    folder = cards_dir / name
+    if keep and (folder / file).is_file():
+        held = load(folder)
+        if held.certificate_pem == material["certificate_pem"]:
+            return held
+    return make(cards_dir, material)
 
 
 def issue_card(
@@ -117,16 +129,8 @@ def fetch_fixture_phones(admin: Admin, cards_dir: Path, only: list[str] | None =
         if exc.status == 404 and not only:
             return []
         raise
-    made = []
-    for material in materials:
-        folder = cards_dir / str(material["phone_id"])
-        if (folder / "phone.json").is_file():
-            phone = VirtualPhone(folder)
-            if phone.certificate_pem == material["certificate_pem"]:
-                made.append(phone)
-                continue
-        made.append(write_phone(cards_dir, material))
-    return made
+    return [_kept_or_made(cards_dir, m, str(m["phone_id"]), "phone.json", VirtualPhone, write_phone)
+            for m in materials]
 
 
 def issue_phone(
