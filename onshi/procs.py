@@ -7,7 +7,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -62,3 +63,16 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def serving(args: Sequence[str], port: int, *, ready: str = "/", timeout: float = 30.0,
+            env: Mapping[str, str] | None = None, log: Path | None = None) -> Iterator[str]:
+    """``onshi ARGS`` serving on ``port``: its URL once ``ready`` answers; stopped on the way out."""
+    process = start_onshi(args, env=env, log=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}{ready}", timeout=timeout, process=process)
+        yield url
+    finally:
+        stop(process)

@@ -60,7 +60,7 @@ from onshi.messages import (
     NumberCheckRequestMessage,
     QualificationConfirmSearchInfo,
 )
-from onshi.procs import free_port, start_onshi, stop, wait_http
+from onshi.procs import free_port, serving
 from server.jlis import (
     attestation_payload,
     attested_method,
@@ -395,30 +395,28 @@ def write_examples(directory: Path) -> int:
         env = {"ONSHI_DATABASE_URL": f"sqlite:///{Path(tmp) / 'onshi.db'}", "ONSHI_DATABASE_SCHEMA": "",
                "ONSHI_ADMIN_TOKEN": admin_token}
         port = free_port()
-        process = start_onshi(["serve", "--port", str(port)], env=env, log=Path(tmp) / "server.log")
         try:
-            url = f"http://127.0.0.1:{port}"
-            wait_http(f"{url}/api/v1/health", process=process)
-            session = _Session(url, admin_token)
-            try:
-                session.admin("POST", "/fixtures/load", json={"name": "personas"})
-                session.register_reader()
-                day = session.admin("GET", "/clock")["now"][:10].replace("-", "")
-                personas = sorted(session.admin("GET", "/personas"), key=lambda p: p["id"])
-                entries = [PersonaFiles(p) for p in personas]
-                for entry in entries:
-                    _number_examples(session, out, entry, day)
-                    if entry.persona["has_card"]:
-                        _card_examples(session, out, entry)
-                        _phone_examples(session, out, entry)
-                outage = _outage_example(session, out, personas[0], day)
-                bulk_files = _bulk_example(session, out, personas, day)  # after: proves the fault was cleared
-            finally:
-                session.http.close()
+            with serving(["serve", "--port", str(port)], port, ready="/api/v1/health", env=env,
+                         log=Path(tmp) / "server.log") as url:
+                session = _Session(url, admin_token)
+                try:
+                    session.admin("POST", "/fixtures/load", json={"name": "personas"})
+                    session.register_reader()
+                    day = session.admin("GET", "/clock")["now"][:10].replace("-", "")
+                    personas = sorted(session.admin("GET", "/personas"), key=lambda p: p["id"])
+                    entries = [PersonaFiles(p) for p in personas]
+                    for entry in entries:
+                        _number_examples(session, out, entry, day)
+                        if entry.persona["has_card"]:
+                            _card_examples(session, out, entry)
+                            _phone_examples(session, out, entry)
+                    outage = _outage_example(session, out, personas[0], day)
+                    # after the outage: proves the fault was cleared
+                    bulk_files = _bulk_example(session, out, personas, day)
+                finally:
+                    session.http.close()
         except Exception as exc:
             log = (Path(tmp) / "server.log").read_text(encoding="utf-8", errors="replace")[-2000:]
             raise RuntimeError(f"writing the examples failed: {exc}\n--- server log ---\n{log}") from exc
-        finally:
-            stop(process)
     out.write("index.md", _index(entries, bulk_files, day, outage))
     return out.count

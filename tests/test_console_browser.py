@@ -19,7 +19,7 @@ from clinic_client.client import ClientSettings, OnshiClient
 from clinic_client.console.demo import demo_patients
 from clinic_client.records import PatientFile
 from clinic_client.testing import ALL_CONSENTS, pin_card_check
-from onshi.procs import free_port, start_onshi, stop, wait_http
+from onshi.procs import free_port, serving
 from tests.browser import chromium, screenshot
 from tests.server_helpers import FIXTURE_MOMENT, advance_clock, clock_at
 
@@ -52,30 +52,10 @@ def console(live_server: Any, console_home: Path) -> Iterator[str]:
         encoding="utf-8",
     )
     port = free_port()
-    process = start_onshi(
-        [
-            "console",
-            "--port",
-            str(port),
-            "--server",
-            live_server.url,
-            "--reader-url",
-            "",
-            "--clinic-code",
-            live_server.clinic_code,
-            "--clinic-token",
-            live_server.clinic_token,
-            "--patients",
-            str(patients),
-        ],
-        log=Path(folder / "console.log"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/", process=process)
+    with serving(["console", "--port", str(port), "--server", live_server.url, "--reader-url", "",
+                  "--clinic-code", live_server.clinic_code, "--clinic-token", live_server.clinic_token,
+                  "--patients", str(patients)], port, log=folder / "console.log") as url:
         yield url
-    finally:
-        stop(process)
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from clinic_client.console.demo import demo_patients
 from clinic_client.records import PatientFile
-from onshi.procs import free_port, start_onshi, stop, wait_http
+from onshi.procs import free_port, serving
 from tests.browser import chromium, screenshot
 
 pytestmark = pytest.mark.browser
@@ -27,18 +26,10 @@ def console(live_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
         encoding="utf-8",
     )
     port = free_port()
-    process = start_onshi(
-        ["console", "--port", str(port), "--server", live_server.url, "--reader-url", "",
-         "--clinic-code", live_server.clinic_code, "--clinic-token", live_server.clinic_token,
-         "--patients", str(patients)],
-        log=Path(folder / "console.log"),
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/", process=process)
+    with serving(["console", "--port", str(port), "--server", live_server.url, "--reader-url", "",
+                  "--clinic-code", live_server.clinic_code, "--clinic-token", live_server.clinic_token,
+                  "--patients", str(patients)], port, log=folder / "console.log") as url:
         yield url
-    finally:
-        stop(process)
 
 
 def run_number_check(page: Any, console: str, consent: bool) -> str:

@@ -4,13 +4,12 @@ model's national month as an interval. A real `onshi gallery` process in Chromiu
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
 from onshi.catalogue import FailureMode
-from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
+from onshi.procs import ROOT, free_port, serving
 from rehearsal.assumptions import ASSUMPTIONS
 from rehearsal.web import MODEL_ASSUMPTIONS
 from tests.browser import chromium, screenshot
@@ -27,15 +26,10 @@ def gallery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     nowhere = f"http://127.0.0.1:{free_port()}"
     log = ROOT / "var" / "test-logs" / f"gallery-phone-{port}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    process: subprocess.Popen[bytes] = start_onshi(
-        ["gallery", "--port", str(port), "--server", nowhere, "--reader", nowhere, "--console", nowhere,
-         "--data", str(tmp_path_factory.mktemp("gallery-phone"))], log=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/", process=process)
+    with serving(["gallery", "--port", str(port), "--server", nowhere, "--reader", nowhere,
+                  "--console", nowhere, "--data", str(tmp_path_factory.mktemp("gallery-phone"))],
+                 port, log=log) as url:
         yield url
-    finally:
-        stop(process)
 
 
 @pytest.mark.parametrize("mode", PHONES, ids=lambda m: m.id)

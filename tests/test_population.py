@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from onshi.procs import free_port, start_onshi, stop, wait_http
+from onshi.procs import free_port, serving
 from server.fixtures import load_fixture, read_fixture
 from server.population import generate_population
 from server.storage import tables
@@ -107,15 +107,10 @@ def population_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     db = tmp / "onshi.db"
     report = _generate(db, 400, seed=3, cards=4)
     port = free_port()
-    process = start_onshi(["serve", "--port", str(port)],
-                          env={"ONSHI_DATABASE_URL": f"sqlite:///{db}", "ONSHI_ADMIN_TOKEN": ADMIN},
-                          log=tmp / "server.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/api/v1/health", process=process)
+    with serving(["serve", "--port", str(port)], port, ready="/api/v1/health",
+                 env={"ONSHI_DATABASE_URL": f"sqlite:///{db}", "ONSHI_ADMIN_TOKEN": ADMIN},
+                 log=tmp / "server.log") as url:
         yield url, report
-    finally:
-        stop(process)
 
 
 def _number_body(numbers: dict[str, str], day: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from onshi.catalogue import FailureMode
-from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
+from onshi.procs import ROOT, free_port, serving
 from rehearsal.scenario import READER_FAULTS_OFF
 from rehearsal.web import GallerySettings, create_app
 from tests.browser import chromium, screenshot
@@ -25,17 +24,14 @@ def gallery(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -
     port = free_port()
     data = tmp_path_factory.mktemp("gallery")
     log = ROOT / "var" / "test-logs" / f"gallery-{port}.log"
-    process: subprocess.Popen[bytes] = start_onshi(
-        ["gallery", "--port", str(port), "--server", live_server.url,
-         "--admin-token", live_server.admin_token,
-         "--reader", f"http://127.0.0.1:{free_port()}", "--console", f"http://127.0.0.1:{free_port()}",
-         "--data", str(data)], log=log)
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_http(f"{url}/", process=process)
-        yield url
+        with serving(["gallery", "--port", str(port), "--server", live_server.url,
+                      "--admin-token", live_server.admin_token,
+                      "--reader", f"http://127.0.0.1:{free_port()}",
+                      "--console", f"http://127.0.0.1:{free_port()}", "--data", str(data)],
+                     port, log=log) as url:
+            yield url
     finally:
-        stop(process)
         live_server.admin("DELETE", "/faults")
         live_server.reset()
 
