@@ -24,7 +24,15 @@ from typing import Any
 
 import click
 
-from benchmarks.cli import ADMIN_TOKEN, CLINIC_CODE, CLINIC_TOKEN, PG_SCHEMA, _number_body, _prepare_database
+from benchmarks.cli import (
+    ADMIN_TOKEN,
+    CLINIC_CODE,
+    CLINIC_TOKEN,
+    PG_SCHEMA,
+    _cpu_seconds,
+    _number_body,
+    _prepare_database,
+)
 from benchmarks.load import prepare_cards
 from server.jlis import attestation_payload, nonce_bytes, private_key_from_pem, sign_attestation
 
@@ -109,6 +117,8 @@ async def _run(app: App, kind: str, requests: int, report: dict[str, Any],
         else:
             await card_check(i)
     reader_side[0] = 0.0
+    backends = _backends()
+    backends_before = sum(_cpu_seconds(pid) for pid in backends)
     started_cpu, started = time.process_time(), time.perf_counter()
     if profiler:
         profiler.enable()
@@ -132,9 +142,22 @@ async def _run(app: App, kind: str, requests: int, report: dict[str, Any],
         profiler.disable()
     cpu = time.process_time() - started_cpu - reader_side[0]
     wall = time.perf_counter() - started - reader_side[0]
-    return {"kind": kind, "concurrency": concurrency, "requests": count,
-            "requests_per_s": round(count / wall), "cpu_ms_per_request": round(cpu / count * 1000, 4),
-            "wall_ms_per_request": round(wall / count * 1000, 4)}
+    figures = {"kind": kind, "concurrency": concurrency, "requests": count,
+               "requests_per_s": round(count / wall), "cpu_ms_per_request": round(cpu / count * 1000, 4),
+               "wall_ms_per_request": round(wall / count * 1000, 4)}
+    if backends:
+        if set(_backends()) != set(backends):
+            raise RuntimeError("the pool opened or closed connections during the run: backends' CPU unknown")
+        spent = sum(_cpu_seconds(pid) for pid in backends) - backends_before
+        figures["database_cpu_ms_per_request"] = round(spent / count * 1000, 4)
+    return figures
+
+
+def _backends() -> list[int]:
+    """The PostgreSQL backends of this process's hot-path pools (their connections idle between runs)."""
+    from server.storage import checkdb
+
+    return [connection.info.backend_pid for pool in checkdb._POOLS.values() for connection, _ in pool.idle]
 
 
 def _batches() -> dict[str, float]:
@@ -143,8 +166,7 @@ def _batches() -> dict[str, float]:
 
     found: dict[str, list[checkdb.Batcher]] = {"sqlite writes": list(checkdb._SQLITE_GROUPS.values())}
     for pool in checkdb._POOLS.values():
-        found.setdefault("postgres writes", []).extend([pool.group] if pool.group else [])
-        found.setdefault("postgres reads", []).extend([pool.reads] if pool.reads else [])
+        found.setdefault("postgres reads and writes", []).extend([pool.batches] if pool.batches else [])
     means = {}
     for name, batchers in found.items():
         batches = sum(b.batches for b in batchers)

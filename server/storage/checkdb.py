@@ -8,8 +8,10 @@ metadata, pool checkout) cost more than SQLite's own work on a check's statement
 benchmarks/README.md); the conversions are SQLAlchemy's own, so values read and written are the same.
 
 - **PostgreSQL**: psycopg 3's ``AsyncConnection`` in autocommit, from a small pool per server process
-  and event loop (:data:`PG_POOL_SIZE`): each step of a check is one statement, one awaited round
-  trip (prepared on the server at its first use), and the event loop serves other requests meanwhile.
+  and event loop (:data:`PG_POOL_SIZE`). A check's reads and writes join those of the other requests
+  of the same loop turn in one pipeline (:class:`Batcher`, :mod:`server.storage.pgpipe`): one round
+  trip and one transaction for the batch, each statement prepared on the server at its first use,
+  and the event loop serves other requests meanwhile.
 - **SQLite**: the driver's connection on the event loop. SQLite is a library in the server's own
   process: a statement is CPU work of some microseconds on pages in memory (a 64 MiB page cache),
   like any other Python code of the request, with nothing to wait for but another process's write
@@ -18,7 +20,8 @@ benchmarks/README.md); the conversions are SQLAlchemy's own, so values read and 
 
 - **Writes** (:meth:`CheckDb.write`) are group-committed (:class:`Batcher`): the requests that
   reach their write in the same turn of the event loop share one transaction, and each is answered
-  once it is committed.
+  once it is committed. On PostgreSQL their single-row inserts into one table go as one multi-row
+  INSERT (:func:`_coalesced`).
 
 Measured against the alternative, plain ``def`` endpoints in the thread pool: that halved SQLite's
 throughput and did not help PostgreSQL (GIL hand-offs between the event loop and 16 busy threads).
@@ -27,12 +30,13 @@ throughput and did not help PostgreSQL (GIL hand-offs between the event loop and
 from __future__ import annotations
 
 import asyncio
+import copy
 import sqlite3
 import time
 import weakref
 from collections import namedtuple
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -42,8 +46,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.dml import ValuesBase
+from sqlalchemy.sql.dml import Insert, ValuesBase
+from sqlalchemy.sql.expression import bindparam
 
+from server.storage import pgpipe
 from server.storage.database import SQLITE_BUSY_TIMEOUT_MS, normalize_url
 
 # Per server process, fixed: reads and writes go out in batches (a few in flight keep PostgreSQL's
@@ -83,6 +89,7 @@ class Prepared:
     """A Core statement compiled once for a dialect: what SQLAlchemy works out at every execution."""
 
     sql: str
+    encoded: bytes  # sql, as sent
     positional: bool
     names: tuple[str, ...]  # positional: the parameters in order; named: every parameter
     fixed: dict[str, Any]  # values the statement itself binds (``.values(used=True)``)
@@ -108,8 +115,8 @@ class Prepared:
             if not callable(convert):  # a tuple type's per-element conversions: not on the hot path
                 raise ValueError(f"parameter {name}: tuple parameters are not supported here")
             binds[name] = convert
-        return cls(sql=compiled.string, positional=compiled.positional, names=names, fixed=fixed,
-                   binds=binds, row=row,
+        return cls(sql=compiled.string, encoded=compiled.string.encode(), positional=compiled.positional,
+                   names=names, fixed=fixed, binds=binds, row=row,
                    results=processors if any(processors) else None)
 
     def parameters(self, params: Params) -> Any:
@@ -130,13 +137,13 @@ class Prepared:
                 for r in fetched]
 
 
-_PREPARED: dict[tuple[int, str, tuple[str, ...] | None], tuple[Executable, Prepared]] = {}
+_PREPARED: dict[tuple[int, str, str, tuple[str, ...] | None], tuple[Executable, Prepared]] = {}
 
 
 def prepared(statement: Executable, dialect: Dialect, params: Params) -> Prepared:
     """The statement's :class:`Prepared` for this dialect (an INSERT's for these columns)."""
     keys = tuple(params) if params and isinstance(statement, ValuesBase) else None
-    key = (id(statement), dialect.name, keys)
+    key = (id(statement), dialect.name, dialect.paramstyle, keys)
     found = _PREPARED.get(key)
     if found is None or found[0] is not statement:
         found = _PREPARED[key] = (statement, Prepared.compile(statement, dialect, keys))
@@ -168,7 +175,8 @@ class CheckDb(Protocol):
 
     async def read(self, statement: Executable, params: Params = None) -> Rows:
         """A read that needs no earlier statement of the request: on PostgreSQL sent in one round trip
-        with the reads of other requests of this process (:class:`Batcher`); on SQLite ``execute``."""
+        with the reads and writes of other requests of this process (:class:`Batcher`); on SQLite
+        ``execute``."""
         ...
 
     async def write(self, *writes: Statement) -> list[Rows]:
@@ -188,8 +196,9 @@ class Batcher:
     - **Writes: group commit.** One transaction for the batch, each request answered only once it
       is committed (as durable as one commit per request). A commit costs SQLite a WAL append and
       PostgreSQL a WAL flush the backend waits for; under load a batch shares one among several checks.
-    - **Reads (PostgreSQL):** one pipeline, i.e. one round trip for the batch's statements: the
-      socket writes and wake-ups of a round trip cost more than PostgreSQL's work on a check's read.
+    - **PostgreSQL: reads and writes together.** One pipeline, i.e. one round trip and one
+      transaction for the batch's statements, reads and writes alike: the socket writes and wake-ups
+      of a round trip cost more than PostgreSQL's work on a check's statement.
 
     A batch that fails runs again one request at a time (writes: after the rollback), so the
     failure is the failing request's alone."""
@@ -421,7 +430,9 @@ def _forget_sqlite(engine: Engine) -> None:
 
 class AsyncDb:
     """PostgreSQL: an autocommit async connection; every statement stands alone (and is atomic). Taken
-    from the pool at the first statement, given back before a group-committed write and at the end."""
+    from the pool at the first statement, given back before a group-committed write and at the end.
+    Statements go through :mod:`server.storage.pgpipe` (``dialect``: the engine's, compiling to
+    libpq's ``$n`` placeholders)."""
 
     dialect = "postgresql"
 
@@ -433,12 +444,8 @@ class AsyncDb:
     async def execute(self, statement: Executable, params: Params = None) -> Rows:
         if self.connection is None:
             self.connection = await self.pool.take()
-        plan = prepared(statement, self.sa_dialect, params)
-        if STATEMENT_HOOKS:
-            _announce(plan.sql)
-        cursor = await self.connection.execute(plan.sql, plan.parameters(params))
-        rows = plan.rows(await cursor.fetchall()) if plan.row is not None else []
-        return Rows(rows, cursor.rowcount)
+        ((rows,),) = await _pipelined(self.connection, self.sa_dialect, [(Statement(statement, params),)])
+        return rows
 
     async def release(self) -> None:
         if self.connection is not None:
@@ -449,89 +456,187 @@ class AsyncDb:
         """Nothing to do: autocommit."""
 
     async def read(self, statement: Executable, params: Params = None) -> Rows:
-        await self.release()  # as for a write
-        pool, dialect = self.pool, self.sa_dialect
-        if pool.reads is None:
-            pool.reads = Batcher(pool.loop, lambda batch: _run_pg(pool, dialect, batch, transaction=False),
-                                 max_in_flight=PG_POOL_SIZE - PG_FLUSHES_IN_FLIGHT)
-        (rows,) = await pool.reads.submit((Statement(statement, params),))
+        (rows,) = await self._batched((Statement(statement, params),))
         return rows
 
     async def write(self, *writes: Statement) -> list[Rows]:
+        return await self._batched(writes)
+
+    async def _batched(self, statements: tuple[Statement, ...]) -> list[Rows]:
         await self.release()  # a request waiting for its batch holds no connection the batch needs
         pool, dialect = self.pool, self.sa_dialect
-        if pool.group is None:
-            pool.group = Batcher(pool.loop, lambda batch: _run_pg(pool, dialect, batch, transaction=True),
-                                 max_in_flight=PG_FLUSHES_IN_FLIGHT)
-        return await pool.group.submit(writes)
+        if pool.batches is None:
+            pool.batches = Batcher(pool.loop, lambda batch: _run_pg(pool, dialect, batch),
+                                   max_in_flight=PG_BATCHES_IN_FLIGHT)
+        return await pool.batches.submit(statements)
 
 
-# Batches committing at once per server process: while one waits for its WAL flush, the next gathers.
-PG_FLUSHES_IN_FLIGHT = 2
+# Batches in flight at once per server process: while one waits for its answer, the next gathers.
+PG_BATCHES_IN_FLIGHT = 4
+
+_NUMBERED: dict[int, tuple[Dialect, Dialect]] = {}
 
 
-async def _send_pg(connection: psycopg.AsyncConnection[Any], dialect: Dialect, writes: tuple[Statement, ...],
-                   pipeline: psycopg.AsyncPipeline | None) -> list[tuple[Prepared, Any]]:
-    sent = []
-    for write in writes:
-        plan = prepared(write.statement, dialect, write.params)
-        if STATEMENT_HOOKS:
-            _announce(plan.sql)
-        cursor = await connection.execute(plan.sql, plan.parameters(write.params))
-        sent.append((plan, cursor))
-        if write.required:
-            if pipeline is not None:
-                await pipeline.sync()  # its row count is needed now
-            if cursor.rowcount != 1:
+def numbered(dialect: Dialect) -> Dialect:
+    """The engine's PostgreSQL dialect, compiling placeholders as libpq's own ``$1, $2 …``."""
+    found = _NUMBERED.get(id(dialect))
+    if found is None or found[0] is not dialect:
+        copied = copy.copy(dialect)
+        copied.paramstyle, copied.positional = "numeric_dollar", True
+        found = _NUMBERED[id(dialect)] = (dialect, copied)
+    return found[1]
+
+
+async def _pipelined(connection: psycopg.AsyncConnection[Any], dialect: Dialect,
+                     sends: list[tuple[Statement, ...]]) -> list[list[Rows]]:
+    """``sends`` (each a request's statements) in one round trip and one transaction; their rows, per
+    send. Raises the first failure (then nothing of them is kept)."""
+    plans = [[(prepared(s.statement, dialect, s.params), s.params) for s in send] for send in sends]
+    items = [(plan.encoded, plan.parameters(params)) for send in plans for plan, params in send]
+    if STATEMENT_HOOKS:
+        for send in plans:
+            for plan, _ in send:
+                _announce(plan.sql)
+    outcomes = iter(await pgpipe.run(connection, items))
+    out: list[list[Rows]] = []
+    for send in plans:
+        rows = []
+        for plan, _ in send:
+            outcome = next(outcomes)
+            if isinstance(outcome, Exception):
+                raise outcome
+            fetched, count = outcome
+            rows.append(Rows(plan.rows(fetched) if plan.row is not None else [], count))
+        out.append(rows)
+    return out
+
+
+async def _in_order(connection: psycopg.AsyncConnection[Any], dialect: Dialect,
+                    statements: tuple[Statement, ...]) -> list[Rows]:
+    """A request with a required write: its statements one round trip each, in a transaction, up to a
+    required one that changed no row."""
+    await pgpipe.run(connection, [(b"BEGIN", ())])
+    try:
+        out = []
+        for statement in statements:
+            ((rows,),) = await _pipelined(connection, dialect, [(statement,)])
+            out.append(rows)
+            if statement.required and rows.rowcount != 1:
                 break
-    return sent
+    except Exception:
+        if not connection.closed:
+            await pgpipe.run(connection, [(b"ROLLBACK", ())])
+        raise
+    if STATEMENT_HOOKS:
+        _announce("COMMIT")
+    await pgpipe.run(connection, [(b"COMMIT", ())])
+    return out
 
 
-async def _received(sent: list[tuple[Prepared, Any]]) -> list[Rows]:
-    return [Rows(plan.rows(await cursor.fetchall()) if plan.row is not None else [], cursor.rowcount)
-            for plan, cursor in sent]
+def _coalesced(units: list[Unit]) -> tuple[list[tuple[Statement, ...]], list[int | None]]:
+    """What to send for ``units``: the requests' statements, except that the single-row inserts of the
+    same table and columns (the access records of number checks, the nonces of challenges) go as one
+    multi-row INSERT: one statement for PostgreSQL to run instead of one each. Per unit, the index
+    of its answer among the sends (None: one row inserted by a multi-row INSERT)."""
+    groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
+    for i, (statements, _) in enumerate(units):
+        if len(statements) == 1 and (row := _single_row_insert(statements[0])) is not None:
+            groups.setdefault(row, []).append(i)
+    merged = {i for members in groups.values() if len(members) > 1 for i in members}
+    sends: list[tuple[Statement, ...]] = []
+    answers: list[int | None] = []
+    for i, (statements, _) in enumerate(units):
+        answers.append(None if i in merged else len(sends))
+        if i not in merged:
+            sends.append(statements)
+    for members in groups.values():
+        for start in range(0, len(members), MAX_ROWS_PER_INSERT) if len(members) > 1 else ():
+            rows = [units[i][0][0] for i in members[start:start + MAX_ROWS_PER_INSERT]]
+            sends.append((_multi_row_insert(rows),))
+    return sends, answers
 
 
-async def _run_pg(pool: PgPool, dialect: Dialect, batch: list[Unit], *, transaction: bool) -> None:
-    """A batch on one connection. One request's single statement: autocommit, one round trip. More:
-    one pipeline, i.e. one round trip; writes (``transaction``) as one transaction, so one WAL flush.
-    A batch that fails runs again one request at a time (writes: after the rollback)."""
+# A multi-row INSERT is prepared once per row count (on every connection): a few sizes, not hundreds.
+MAX_ROWS_PER_INSERT = 16
+
+
+def _single_row_insert(statement: Statement) -> tuple[int, tuple[str, ...]] | None:
+    """(statement, columns) of a plain one-row INSERT of bound values (no RETURNING), else None."""
+    if (isinstance(statement.statement, Insert) and not statement.required and statement.params
+            and not statement.statement._returning and statement.statement._values is None):
+        return id(statement.statement), tuple(statement.params)
+    return None
+
+
+_MULTI_ROW: dict[tuple[int, tuple[str, ...], int], tuple[Insert, Insert]] = {}
+
+
+def _multi_row_insert(rows: list[Statement]) -> Statement:
+    """One INSERT of the rows of single-row inserts of one statement and the same columns."""
+    single = cast(Insert, rows[0].statement)
+    columns = tuple(rows[0].params or {})
+    key = (id(single), columns, len(rows))
+    found = _MULTI_ROW.get(key)
+    if found is None or found[0] is not single:
+        table = single.table
+        multi = single.values([{c: bindparam(f"{c}__{n}", type_=table.c[c].type) for c in columns}
+                               for n in range(len(rows))])
+        found = _MULTI_ROW[key] = (single, multi)
+    params = {f"{c}__{n}": v for n, row in enumerate(rows) for c, v in (row.params or {}).items()}
+    return Statement(found[1], params)
+
+
+async def _run_pg(pool: PgPool, dialect: Dialect, batch: list[Unit]) -> None:
+    """A batch on one connection: one pipeline (:mod:`server.storage.pgpipe`), i.e. one round trip and
+    one transaction, so one WAL flush for its writes. A request with a required write goes on its own
+    (:func:`_in_order`). A batch that fails runs again one request at a time."""
     try:
         connection = await pool.take()
     except Exception as exc:
         for unit in batch:
             _fail(unit, exc)
         return
-
-    def atomic() -> Any:
-        return connection.transaction() if transaction else nullcontext()
-
     try:
-        try:
-            if len(batch) == 1 and len(batch[0][0]) == 1:
-                results = [await _received(await _send_pg(connection, dialect, batch[0][0], None))]
-            else:
-                async with connection.pipeline() as pipeline, atomic():
-                    sent = [await _send_pg(connection, dialect, unit, pipeline) for unit, _ in batch]
-                    if transaction and STATEMENT_HOOKS:
-                        _announce("COMMIT")
-                results = [await _received(s) for s in sent]
-        except Exception as exc:
-            if len(batch) == 1:
-                _fail(batch[0], exc)
-                return
-            for unit in batch:  # one at a time: the failure is the failing request's
-                try:
-                    async with atomic():
-                        rows = await _received(await _send_pg(connection, dialect, unit[0], None))
-                except Exception as alone:
-                    _fail(unit, alone)
+        together = [unit for unit in batch if not _in_order_only(unit)]
+        if together:
+            try:
+                _settle(together, await _together(connection, dialect, together))
+            except Exception as exc:
+                if len(together) == 1:
+                    _fail(together[0], exc)
                 else:
-                    _settle([unit], [rows])
-            return
+                    for unit in together:  # one at a time: the failure is the failing request's
+                        await _alone(connection, dialect, unit)
+        for unit in batch:
+            if _in_order_only(unit):
+                await _alone(connection, dialect, unit)
     finally:
         await pool.give_back(connection)
-    _settle(batch, results)
+
+
+def _in_order_only(unit: Unit) -> bool:
+    return any(s.required for s in unit[0])
+
+
+async def _together(connection: psycopg.AsyncConnection[Any], dialect: Dialect, units: list[Unit]
+                    ) -> list[list[Rows]]:
+    sends, answers = _coalesced(units)
+    received = await _pipelined(connection, dialect, sends)
+    if STATEMENT_HOOKS and (len(units) > 1 or len(units[0][0]) > 1):
+        _announce("COMMIT")  # (the Sync ending the pipeline; a request's one statement: autocommit)
+    return [received[i] if i is not None else [Rows([], 1)] for i in answers]
+
+
+async def _alone(connection: psycopg.AsyncConnection[Any], dialect: Dialect, unit: Unit) -> None:
+    try:
+        if _in_order_only(unit):
+            rows = await _in_order(connection, dialect, unit[0])
+        else:
+            (rows,) = await _together(connection, dialect, [unit])
+    except Exception as exc:
+        _fail(unit, exc)
+    else:
+        _settle([unit], [rows])
 
 
 IDLE_PING_SECONDS = 10.0
@@ -550,11 +655,10 @@ class PgPool:
         self.idle: list[tuple[psycopg.AsyncConnection[Any], float]] = []
         self.size = 0
         self.waiters: list[asyncio.Future[None]] = []
-        self.group: Batcher | None = None  # writes
-        self.reads: Batcher | None = None
+        self.batches: Batcher | None = None  # the hot path's reads and writes
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True, prepare_threshold=0)
+        return await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
 
     async def take(self) -> psycopg.AsyncConnection[Any]:
         while True:
@@ -624,7 +728,7 @@ async def check_db(engine: Engine, url: str, schema: str | None) -> AsyncIterato
         finally:
             db.close()
         return
-    pg = AsyncDb(pg_pool(url, schema), engine.dialect)
+    pg = AsyncDb(pg_pool(url, schema), numbered(engine.dialect))
     try:
         yield pg
     finally:
