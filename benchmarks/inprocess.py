@@ -86,7 +86,7 @@ async def _run(app: App, kind: str, requests: int, report: dict[str, Any],
                               json.dumps({"clinic_code": CLINIC_CODE}).encode(), admin)
     reader = json.loads(data)
     materials = []
-    for pid in report["card_holders"][:50]:
+    for pid in report["card_holders"][:200]:
         _, data = await call(app, "GET", f"/api/v1/admin/cards/{pid}", headers=admin)
         materials.append(json.loads(data))
     cards = prepare_cards(materials)

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from server.clock import JST
-from server.storage import checkdb, registry
+from server.storage import checkdb, pgpipe, registry
 from server.storage.database import create_tables, make_engine
 from tests.conftest import BACKENDS, PG_URL, _drop_schema
 
@@ -299,3 +300,36 @@ def test_reads_of_requests_meeting_in_one_loop_turn_each_get_their_own_rows(data
     assert isinstance(results[5], LookupError)  # no such nonce: its own request's error only
     if batching is not None:  # PostgreSQL: the six reads went out together, as one pipeline
         assert batching == (1, 6)
+
+
+def test_a_lookup_planned_while_its_table_was_empty_still_uses_the_index(database: Database) -> None:
+    """A hot-path statement's plan is made once per connection and kept. Made when a fresh server's
+    nonce table was empty, a plain session's plan is a sequential scan, read again at every check as
+    the table grows; the hot path's sessions plan the index lookup."""
+    if database.schema is None:
+        pytest.skip("PostgreSQL's plan cache")
+    params = {"nonce": "n", "clinic": "1312345678", "reader": "reader-1", "moment": MOMENT}
+    plan = checkdb.prepared(registry.USE_NONCE_STATEMENT, checkdb.numbered(database.engine.dialect), params)
+
+    async def generic_plan(connection: psycopg.AsyncConnection[Any]) -> str:
+        await pgpipe.run(connection, [(b"ANALYZE nonce", ()),
+                                      (b"SET plan_cache_mode = force_generic_plan", ())])
+        (outcome,) = await pgpipe.run(connection, [(b"EXPLAIN " + plan.encoded, plan.parameters(params))])
+        assert not isinstance(outcome, Exception), outcome
+        return "\n".join(row[0] for row in outcome[0])
+
+    async def scenario() -> tuple[str, str]:
+        pool = checkdb.pg_pool(database.url, database.schema)
+        hot = await pool.take()
+        try:
+            ours = await generic_plan(hot)
+        finally:
+            await hot.close()
+            await pool.give_back(hot)
+        async with await psycopg.AsyncConnection.connect(
+                database.url, autocommit=True, options=f"-csearch_path={database.schema}") as plain:
+            return ours, await generic_plan(plain)
+
+    ours, plain = asyncio.run(scenario())
+    assert "Seq Scan on nonce" in plain, plain  # the trap
+    assert "Index Scan using nonce_pkey" in ours and "Seq Scan" not in ours, ours

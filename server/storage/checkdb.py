@@ -702,6 +702,12 @@ class PgPool:
                 break
 
 
+# Every hot-path statement is a lookup by an indexed key. A statement's plan is made once per
+# connection and kept (prepared, generic): made while a table was nearly empty (a fresh server's
+# nonces), it scanned the whole table at every check ever after — at 15 000 nonces, 7 500 rows read
+# per card check and the database's CPU per request tripled within one 8 s run (benchmarks/README.md).
+PG_SESSION_OPTIONS = "-cenable_seqscan=off"
+
 _POOLS: dict[tuple[str, str | None], PgPool] = {}
 
 
@@ -711,9 +717,8 @@ def pg_pool(url: str, schema: str | None) -> PgPool:
     pool = _POOLS.get((url, schema))
     if pool is None or pool.loop is not loop:
         libpq_url = make_url(normalize_url(url)).set(drivername="postgresql")
-        conninfo = libpq_url.render_as_string(hide_password=False)
-        if schema:
-            conninfo = make_conninfo(conninfo, options=f"-csearch_path={schema}")
+        options = PG_SESSION_OPTIONS + (f" -csearch_path={schema}" if schema else "")
+        conninfo = make_conninfo(libpq_url.render_as_string(hide_password=False), options=options)
         pool = _POOLS[(url, schema)] = PgPool(conninfo, loop)
     return pool
 
