@@ -562,20 +562,13 @@ MAX_ROWS_PER_INSERT = 16
 
 def _single_row_insert(statement: Statement) -> tuple[int, tuple[str, ...]] | None:
     """(statement, columns) of a plain one-row INSERT of bound values (no RETURNING), else None."""
-    core = statement.statement
-    plain = _PLAIN_INSERT.get(id(core))
-    if plain is None or plain[0] is not core:
-        plain = _PLAIN_INSERT[id(core)] = (core, isinstance(core, Insert) and not core._returning
-                                           and core._values is None)
-    if plain[1] and not statement.required and statement.params:
-        return id(core), tuple(statement.params)
+    if (isinstance(statement.statement, Insert) and not statement.required and statement.params
+            and not statement.statement._returning and statement.statement._values is None):
+        return id(statement.statement), tuple(statement.params)
     return None
 
 
-_PLAIN_INSERT: dict[int, tuple[Executable, bool]] = {}
-
-
-_MULTI_ROW: dict[tuple[int, tuple[str, ...], int], tuple[Insert, Insert, list[tuple[str, ...]]]] = {}
+_MULTI_ROW: dict[tuple[int, tuple[str, ...], int], tuple[Insert, Insert]] = {}
 
 
 def _multi_row_insert(rows: list[Statement]) -> Statement:
@@ -585,13 +578,11 @@ def _multi_row_insert(rows: list[Statement]) -> Statement:
     key = (id(single), columns, len(rows))
     found = _MULTI_ROW.get(key)
     if found is None or found[0] is not single:
-        names = [tuple(f"{c}__{n}" for c in columns) for n in range(len(rows))]
-        multi = single.values([{c: bindparam(name, type_=single.table.c[c].type)
-                                for c, name in zip(columns, row_names, strict=True)} for row_names in names])
-        found = _MULTI_ROW[key] = (single, multi, names)
-    params: dict[str, Any] = {}
-    for row, row_names in zip(rows, found[2], strict=True):
-        params.update(zip(row_names, (row.params or {}).values(), strict=True))
+        table = single.table
+        multi = single.values([{c: bindparam(f"{c}__{n}", type_=table.c[c].type) for c in columns}
+                               for n in range(len(rows))])
+        found = _MULTI_ROW[key] = (single, multi)
+    params = {f"{c}__{n}": v for n, row in enumerate(rows) for c, v in (row.params or {}).items()}
     return Statement(found[1], params)
 
 
