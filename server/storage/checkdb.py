@@ -277,12 +277,7 @@ class SyncDb:
     async def execute(self, statement: Executable, params: Params = None) -> Rows:
         if self.connection is None:
             self.connection = _take_sqlite(self.engine)
-        plan = prepared(statement, self.engine.dialect, params)
-        if STATEMENT_HOOKS:
-            _announce(plan.sql)
-        cursor = self.connection.execute(plan.sql, plan.parameters(params))
-        rows = plan.rows(cursor.fetchall()) if plan.row is not None else []
-        return Rows(rows, cursor.rowcount)
+        return _sqlite_statement(self.connection, self.engine.dialect, Statement(statement, params))
 
     async def commit(self) -> None:
         if self.connection is not None:
@@ -346,17 +341,20 @@ def _sqlite_group(engine: Engine) -> Batcher:
     return group
 
 
+def _sqlite_statement(connection: Any, dialect: Dialect, statement: Statement) -> Rows:
+    plan = prepared(statement.statement, dialect, statement.params)
+    if STATEMENT_HOOKS:
+        _announce(plan.sql)
+    cursor = connection.execute(plan.sql, plan.parameters(statement.params))
+    return Rows(plan.rows(cursor.fetchall()) if plan.row is not None else [], cursor.rowcount)
+
+
 def _run_sqlite(connection: Any, dialect: Dialect, writes: tuple[Statement, ...]) -> list[Rows]:
     """A request's writes, in order, in the batch's transaction."""
     out = []
     for write in writes:
-        plan = prepared(write.statement, dialect, write.params)
-        if STATEMENT_HOOKS:
-            _announce(plan.sql)
-        cursor = connection.execute(plan.sql, plan.parameters(write.params))
-        rows = plan.rows(cursor.fetchall()) if plan.row is not None else []
-        out.append(Rows(rows, cursor.rowcount))
-        if write.required and cursor.rowcount != 1:
+        out.append(rows := _sqlite_statement(connection, dialect, write))
+        if write.required and rows.rowcount != 1:
             break
     return out
 
