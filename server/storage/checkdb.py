@@ -90,8 +90,7 @@ class Prepared:
 
     sql: str
     encoded: bytes  # sql, as sent
-    positional: bool
-    names: tuple[str, ...]  # positional: the parameters in order; named: every parameter
+    names: tuple[str, ...]  # the parameters, in the order of their placeholders
     fixed: dict[str, Any]  # values the statement itself binds (``.values(used=True)``)
     binds: dict[str, Callable[[Any], Any]]  # conversions of parameters (e.g. datetimes to UTC)
     row: Any  # named tuple of the result's columns (None: no result rows)
@@ -104,9 +103,11 @@ class Prepared:
                                                     column_keys=list(keys) if keys is not None else None))
         if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "escaped_bind_names", None):
             raise ValueError("hot-path statements take every value as a plain bound parameter")
+        if not compiled.positional:  # (SQLite's qmark; on PostgreSQL, numbered())
+            raise ValueError(f"{dialect.paramstyle}: the hot path compiles with positional placeholders")
         fixed = {name: bind.effective_value for bind, name in compiled.bind_names.items()
                  if not bind.required}
-        names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
+        names = tuple(compiled.positiontup or ())
         columns = compiled._result_columns or []  # (keyname, name, objects, type) per column
         row = namedtuple("Row", [c[0] for c in columns]) if columns else None  # type: ignore[misc]
         processors = tuple(c[3]._cached_result_processor(dialect, None) for c in columns)
@@ -115,18 +116,16 @@ class Prepared:
             if not callable(convert):  # a tuple type's per-element conversions: not on the hot path
                 raise ValueError(f"parameter {name}: tuple parameters are not supported here")
             binds[name] = convert
-        return cls(sql=compiled.string, encoded=compiled.string.encode(), positional=compiled.positional,
-                   names=names, fixed=fixed, binds=binds, row=row,
+        return cls(sql=compiled.string, encoded=compiled.string.encode(), names=names, fixed=fixed,
+                   binds=binds, row=row,
                    results=processors if any(processors) else None)
 
-    def parameters(self, params: Params) -> Any:
+    def parameters(self, params: Params) -> tuple[Any, ...]:
         values = {**self.fixed, **params} if params else dict(self.fixed)
         for name, convert in self.binds.items():
             if name in values:
                 values[name] = convert(values[name])
-        if self.positional:
-            return tuple(values[name] for name in self.names)
-        return values
+        return tuple(values[name] for name in self.names)
 
     def rows(self, fetched: list[Any]) -> list[Any]:
         make = self.row._make
