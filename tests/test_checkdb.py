@@ -10,14 +10,15 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from server.clock import JST
 from server.storage import checkdb, pgpipe, registry
@@ -333,3 +334,28 @@ def test_a_lookup_planned_while_its_table_was_empty_still_uses_the_index(databas
     ours, plain = asyncio.run(scenario())
     assert "Seq Scan on nonce" in plain, plain  # the trap
     assert "Index Scan using nonce_pkey" in ours and "Seq Scan" not in ours, ours
+
+
+def test_a_number_checks_read_brings_only_the_holders_born_on_the_day_asked(database: Database) -> None:
+    """Family members under one number who cannot match (another birth date) are not read at all;
+    twins, born the same day, both are (the core then answers 5 複数該当)."""
+    from server.fixtures import load_fixture, read_fixture
+
+    load_fixture(database.engine, read_fixture("personas"))
+    with Session(database.engine) as session:
+        known = registry.insurers(session)
+
+    def names(number: str, born: date) -> list[str]:
+        async def work(db: checkdb.CheckDb) -> object:
+            return await registry.number_candidates(db, "06139012", number, born, MOMENT, known)
+
+        hot = cast(list[Any], asyncio.run(in_check_db(database, work)))
+        with Session(database.engine) as session:
+            plain = registry.candidates_for_numbers(session, "06139012", number, born, MOMENT, known)
+        assert plain == hot
+        return sorted(view.person.name for view in hot)
+
+    assert names("1024", date(1985, 5, 12)) == ["佐藤 花子"]  # not her son under the same number
+    assert names("1024", date(2012, 8, 20)) == ["佐藤 健太"]
+    assert names("0123", date(2015, 6, 6)) == ["阿部 湊", "阿部 蓮"]
+    assert names("1024", date(1990, 1, 1)) == []

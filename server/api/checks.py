@@ -255,8 +255,8 @@ def _number_check(ctx: AppContext, session: Session, info: QualificationConfirmS
     """Judged for ``day`` (e.g. tomorrow for a bulk check) on the registry as the system knows it ``now``."""
     request = _number_request(info)
     candidates = registry.candidates_for_numbers(
-        session, normalize_insurer_number(request.insurer_number), request.number.strip(), aware_jst(now),
-        ctx.insurers(session),
+        session, normalize_insurer_number(request.insurer_number), request.number.strip(), request.birthdate,
+        aware_jst(now), ctx.insurers(session),
     )
     return check_number(request, candidates, day)
 
@@ -302,8 +302,8 @@ async def _number_check_answer(request: Request, hot: HotPath, format: str | Non
     day = message_date(header.QualificationConfirmationDate, CONFIRMATION_DATE)
     asked = _number_request(info)
     candidates = await registry.number_candidates(
-        db, normalize_insurer_number(asked.insurer_number), asked.number.strip(), aware_jst(now),
-        ctx.insurers(session))
+        db, normalize_insurer_number(asked.insurer_number), asked.number.strip(), asked.birthdate,
+        aware_jst(now), ctx.insurers(session))
     result = check_number(asked, candidates, day)
     access = access_row(now, clinic.code, result.person_id, "number_check", "number", outcome_of(result))
     await db.write(Statement(registry.INSERT_ACCESS, access))
