@@ -17,10 +17,17 @@ import asyncio
 import base64
 import cProfile
 import json
+import os
 import pstats
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import click
 
@@ -72,8 +79,30 @@ async def call(app: App, method: str, path: str, body: bytes = b"",
     return status, b"".join(chunks)
 
 
+class Meter(Protocol):
+    """Switched on for the measured requests only (cProfile.Profile, :class:`Callgrind`)."""
+
+    def enable(self) -> None: ...
+
+    def disable(self) -> None: ...
+
+
+class Callgrind:
+    """callgrind's instrumentation of this process, switched with ``callgrind_control``."""
+
+    def _switch(self, state: str) -> None:
+        subprocess.run(["callgrind_control", "--instr=" + state, str(os.getpid())], check=True,
+                       capture_output=True)
+
+    def enable(self) -> None:
+        self._switch("on")
+
+    def disable(self) -> None:
+        self._switch("off")
+
+
 async def _run(app: App, kind: str, requests: int, report: dict[str, Any],
-               profiler: cProfile.Profile | None, concurrency: int) -> dict[str, Any]:
+               profiler: Meter | None, concurrency: int) -> dict[str, Any]:
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     clinic = {"X-Medical-Institution-Code": CLINIC_CODE, "Authorization": f"Bearer {CLINIC_TOKEN}"}
     _, data = await call(app, "GET", "/api/v1/health")
@@ -184,15 +213,23 @@ def _batches() -> dict[str, float]:
 @click.option("--concurrency", default=1, show_default=True,
               help="requests in flight at once (1: one after another)")
 @click.option("--profile", is_flag=True, help="cProfile the measured requests")
+@click.option("--instructions", is_flag=True,
+              help="count the measured requests' instructions under valgrind (callgrind)")
+@click.option("--prepared", type=click.Path(dir_okay=False), hidden=True,
+              help="(under valgrind) the database prepared by the parent process: its report")
 @click.option("--top", default=30, show_default=True)
 def main(backend: str, pg_url: str, kind: str, requests: int, persons: int, concurrency: int, profile: bool,
-         top: int) -> None:
+         instructions: bool, prepared: str | None, top: int) -> None:
     """The hot path's own CPU per request, in one process (no HTTP, no load generator)."""
-    import os
-
     import uvloop
 
-    env, report = _prepare_database(backend, pg_url, persons, 1000)
+    if prepared is None:
+        env, report = _prepare_database(backend, pg_url, persons, 1000)
+    else:
+        env, report = json.loads(Path(prepared).read_text())
+    if instructions and prepared is None:
+        _count_instructions(env, report, sys.argv[1:])
+        return
     os.environ.update(env)
     os.environ["ONSHI_ADMIN_TOKEN"] = ADMIN_TOKEN
     if backend == "postgres":
@@ -200,14 +237,37 @@ def main(backend: str, pg_url: str, kind: str, requests: int, persons: int, conc
     from server.api.app import serve_app
 
     app = serve_app()
-    profiler = cProfile.Profile() if profile else None
+    profiler: Meter | None = Callgrind() if instructions else cProfile.Profile() if profile else None
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         figures = runner.run(_run(app, kind, requests, report, profiler, concurrency))  # type: ignore[arg-type]
     click.echo(json.dumps({"backend": backend, **figures, "batches": _batches()}))
-    if profiler:
+    if instructions:
+        return
+    if isinstance(profiler, cProfile.Profile):
         stats = pstats.Stats(profiler)
         stats.sort_stats("tottime").print_stats(top)
         stats.sort_stats("cumulative").print_stats(top)
+
+
+def _count_instructions(env: dict[str, str], report: dict[str, Any], args: list[str]) -> None:
+    """This benchmark again under callgrind, on the database prepared here (generating it under valgrind
+    would take an hour); prints the JSON line with ``instructions_per_request`` added."""
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise click.ClickException("valgrind is not installed (Debian: apt-get install valgrind)")
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.json"
+        prepared.write_text(json.dumps([env, report]))
+        ran = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+             f"--callgrind-out-file={tmp}/callgrind.out",
+             sys.executable, "-m", "benchmarks.inprocess", *args, "--prepared", str(prepared)],
+            capture_output=True, text=True)
+    collected = re.search(r"Collected : (\d+)", ran.stderr)
+    if ran.returncode != 0 or collected is None:
+        raise click.ClickException(f"valgrind failed:\n{ran.stderr[-2000:]}")
+    figures = json.loads(ran.stdout.strip().splitlines()[-1])
+    figures["instructions_per_request"] = round(int(collected.group(1)) / figures["requests"])
+    click.echo(json.dumps(figures))
 
 
 if __name__ == "__main__":
