@@ -95,7 +95,8 @@ class QualificationConfirmSearchInfo(Element):
     InsuredIdentificationNumber: Text = Field(min_length=1, max_length=38)
     InsuredBranchNumber: str | None = Field(default=None, pattern=r"^[0-9]{2}$")
     Birthdate: str = Field(pattern=DATE_PATTERN)
-    LimitApplicationCertificateRelatedConsFlg: ConsentFlag | None = None
+    # Absent: 0 (so the echo is the query itself; an explicit null is echoed as 0 by presenting.echo).
+    LimitApplicationCertificateRelatedConsFlg: ConsentFlag | None = ConsentFlag.NOT_CONSENTED
     ArbitraryIdentifier: Text | None = Field(default=None, max_length=64)
 
 

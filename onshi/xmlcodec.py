@@ -632,6 +632,12 @@ def decode_json(data: bytes | str, model: type[M], *, max_bytes: int = DEFAULT_M
         )
     if isinstance(data, bytes):
         try:
+            # pydantic's own JSON reader, in one pass: a message it accepts is the one the steps below
+            # build; anything it refuses goes through them for the precise error.
+            return model.model_validate_json(data)
+        except ValidationError:
+            pass
+        try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             bad = data[exc.start : exc.end]

@@ -555,8 +555,8 @@ def test_a_request_without_the_flag_gets_an_answer_real_parsers_accept(
     the request's own order and an element we do not know are read past."""
     message = number_check_message(live_server, "healthy-employee", encoding=encoding)
     info = message.MessageBody.QualificationConfirmSearchInfo.model_copy(
-        update={"ArbitraryIdentifier": "K-0042"}
-    )
+        update={"ArbitraryIdentifier": "K-0042", "LimitApplicationCertificateRelatedConsFlg": None}
+    )  # (None: the element left out)
     message = message.model_copy(update={"MessageBody": message.MessageBody.model_copy(
         update={"QualificationConfirmSearchInfo": info})})  # fmt: skip
     charset = CharacterCodeIdentifier.SHIFT_JIS if encoding == "shift_jis" else CharacterCodeIdentifier.UTF8

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 import pytest
 
-from onshi import codes
+from onshi import codes, xmlcodec
 from onshi.codes import CharacterCodeIdentifier as Charset
 from onshi.codes import ConsentFlag, ProcessingResultCode, ProcessingResultStatus, ReferenceClassification
 from onshi.messages import (
@@ -364,6 +364,16 @@ def test_a_number_check_echoes_the_search_info_as_sent_with_its_identifier() -> 
 def test_a_query_without_the_limit_consent_flag_is_echoed_as_not_consented() -> None:
     """Real clinic programs refuse an echo without the flag; a query without it was judged as 0."""
     search = child_search().model_copy(update={"LimitApplicationCertificateRelatedConsFlg": None})
+    echo = number_message(child_number_check(), search).MessageBody.QualificationConfirmSearchInfo
+    assert echo is not None
+    assert echo.LimitApplicationCertificateRelatedConsFlg is ConsentFlag.NOT_CONSENTED
+
+
+@pytest.mark.parametrize("flag", ["", ', "LimitApplicationCertificateRelatedConsFlg": null'])
+def test_a_json_query_without_the_flag_or_with_null_is_echoed_as_not_consented(flag: str) -> None:
+    search = xmlcodec.decode_json(
+        ('{"InsurerNumber": "06139012", "InsuredIdentificationNumber": "1024", "Birthdate": "19850512"'
+         + flag + "}").encode(), QualificationConfirmSearchInfo)
     echo = number_message(child_number_check(), search).MessageBody.QualificationConfirmSearchInfo
     assert echo is not None
     assert echo.LimitApplicationCertificateRelatedConsFlg is ConsentFlag.NOT_CONSENTED
