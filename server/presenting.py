@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from functools import cache
 
 from onshi.codes import (
     BulkCode,
@@ -385,7 +386,13 @@ def to_bulk_receipt(
 
 def describe(code: Code) -> dict[str, str]:
     """{"code", "ja", "en"} for a ProcessingResultCode, WithheldReason or any other code."""
-    return {"code": str(code.value), "ja": code.ja, "en": code.en}
+    return dict(_description(code, code.ja, code.en))
+
+
+@cache
+def _description(code: Code, ja: str, en: str) -> tuple[tuple[str, str], ...]:
+    # Every answer describes a few codes: the code tables are fixed, so each is worked out once.
+    return (("code", str(code.value)), ("ja", ja), ("en", en))
 
 
 def describe_all(codes: Iterable[Code]) -> list[dict[str, str]]:
@@ -395,8 +402,7 @@ def describe_all(codes: Iterable[Code]) -> list[dict[str, str]]:
 def describe_results(codes: Iterable[ProcessingResultCode], *,
                      smartphone: bool = False) -> list[dict[str, str]]:
     """The result codes as notes, said of the phone for a check by phone (``message_for``)."""
-    return [dict(zip(("code", "ja", "en"), (str(c.value), *message_for(c, smartphone)), strict=True))
-            for c in codes]
+    return [dict(_description(c, *message_for(c, smartphone))) for c in codes]
 
 
 def notes(result: EligibilityResult) -> list[dict[str, str]]:

@@ -343,8 +343,9 @@ def outage(server: LiveServer) -> Iterator[None]:
         admin(server, "POST", "/faults", json={"outage": False})
 
 
-def access_log(server: LiveServer, person_id: str, limit: int = 50) -> list[dict[str, Any]]:
-    """The person's access record, newest first."""
+def access_log(server: LiveServer, person_id: str, limit: int = 5000) -> list[dict[str, Any]]:
+    """The person's access record, newest first (all of it: tests count records, and a persona shared
+    by the tests of one server soon has more than a page)."""
     return list(admin(server, "GET", "/access-log", params={"person_id": person_id, "limit": limit}))
 
 
