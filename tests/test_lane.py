@@ -75,3 +75,17 @@ def test_other_methods_and_paths_go_through_fastapi() -> None:
         assert client.get("/check").status_code == 405
         assert client.get("/other").json() == {"ok": "yes"}
     assert served == ["router"]
+
+
+def test_the_request_headers_read_once_give_what_starlettes_headers_give() -> None:
+    from starlette.datastructures import Headers
+
+    from server.api.context import headers_of
+
+    scope = {"headers": [(b"accept", b"application/xml"), (b"x-medical-institution-code", b"1312345678"),
+                         (b"accept", b"application/json")]}
+    mine, theirs = headers_of(scope), Headers(scope=scope)
+    assert mine == {"accept": "application/xml", "x-medical-institution-code": "1312345678"}
+    for name in ("accept", "x-medical-institution-code", "host"):
+        assert mine.get(name) == theirs.get(name)
+    assert headers_of(scope) is mine  # made once per request

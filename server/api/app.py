@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -13,13 +13,12 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.engine import Engine
 from sqlmodel import select
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onshi.xmlcodec import MessageError
 from server.api import admin, bulk, checks
-from server.api.context import AppContext, Context, DbSession
+from server.api.context import AppContext, Context, DbSession, headers_of
 from server.api.idempotency import Idempotency
 from server.api.landing import landing_page
 from server.api.lane import CheckLane
@@ -71,7 +70,7 @@ LINK_CUT_BODY = {
 }
 
 
-Check = Callable[[Headers, str], Awaitable[Response | None]]
+Check = Callable[[Mapping[str, str], str], Awaitable[Response | None]]
 
 
 class BodyTooLarge(Exception):
@@ -126,7 +125,7 @@ class LimitsAndFaults:
             await self.app(scope, receive, send)
             return
         # Starlette's request.url.path is scope["path"] with ?, # and \ escaped: the same prefixes match.
-        headers = Headers(scope=scope)
+        headers = headers_of(scope)
         answer = await self.check(headers, scope["path"])
         if answer is not None:
             await answer(scope, receive, send)
@@ -188,7 +187,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         sequences[key] = sequences.get(key, 0) + 1
         return sequences[key]
 
-    async def apply_faults(headers: Headers, path: str) -> Response | None:
+    async def apply_faults(headers: Mapping[str, str], path: str) -> Response | None:
         shared = app.state.context.state
         faults = shared.faults
         if not faults.outage and not faults.latency_ms and not faults.rules:
@@ -209,7 +208,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             return problem_response(effect.error_status, {**ERROR_BODY, "status": effect.error_status})
         return None
 
-    async def limits_and_faults(headers: Headers, path: str) -> Response | None:
+    async def limits_and_faults(headers: Mapping[str, str], path: str) -> Response | None:
         """Body-size limit, then the central-system faults (not on admin and health)."""
         length = headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.max_body_bytes:

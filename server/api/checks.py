@@ -7,7 +7,7 @@ import binascii
 import json
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -20,7 +20,6 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import HTTPException, RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import Session, col, select
-from starlette.datastructures import Headers
 
 from onshi import xmlcodec
 from onshi.codes import (
@@ -50,6 +49,7 @@ from server.api.context import (
     ReaderEntry,
     SessionLike,
     encoding_from_query,
+    headers_of,
     identify_clinic,
 )
 from server.api.problems import ApiProblem, not_found
@@ -84,10 +84,10 @@ XML_TYPES = ("application/xml", "text/xml")
 
 async def read_message(request: Request, model: type[M], max_bytes: int) -> M:
     """A request body as JSON or XML (by Content-Type), with clear errors for both."""
-    return parse_message(await request.body(), request.headers, model, max_bytes)
+    return parse_message(await request.body(), headers_of(request.scope), model, max_bytes)
 
 
-def parse_message(body: bytes, headers: Headers, model: type[M], max_bytes: int) -> M:
+def parse_message(body: bytes, headers: Mapping[str, str], model: type[M], max_bytes: int) -> M:
     """A request body as JSON or XML (by Content-Type), with clear errors for both."""
     content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type in XML_TYPES:
@@ -106,7 +106,7 @@ async def body_model(request: Request, model: type[M]) -> M:
         raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required",
                                        "input": None}])
     value: Any = body
-    main_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    main_type = headers_of(request.scope).get("content-type", "").split(";")[0].strip().lower()
     if main_type == "application/json" or main_type.endswith("+json"):
         try:  # pydantic's JSON reader in one pass; a body it refuses gets FastAPI's errors below
             return model.model_validate_json(body)
@@ -147,7 +147,7 @@ def wants_xml(request: Request, fmt: str | None) -> bool:
             raise ApiProblem(400, "format_unknown", "応答形式の指定が正しくありません", "unknown format",
                              f"format={fmt!r}: use json or xml")
         return fmt == "xml"
-    accept = request.headers.get("accept", "")
+    accept = headers_of(request.scope).get("accept", "")
     return any(t in accept for t in XML_TYPES) and "application/json" not in accept
 
 
@@ -192,7 +192,7 @@ async def hot_path(request: Request) -> AsyncIterator[HotPath]:
     assert isinstance(ctx, AppContext)
     session = LazySession(ctx.engine)
     try:
-        headers = request.headers
+        headers = headers_of(request.scope)
         clinic = identify_clinic(ctx, session, headers.get("x-medical-institution-code"),
                                  headers.get("authorization"))
         async with check_db(ctx.engine, ctx.settings.database_url, ctx.settings.database_schema) as db:
@@ -330,8 +330,9 @@ async def _number_check_answer(request: Request, hot: HotPath, format: str | Non
 
 def _is_xml(request: Request) -> bool:
     """An XML request gets an XML answer unless JSON is asked for explicitly."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return content_type in XML_TYPES and "application/json" not in request.headers.get("accept", "")
+    headers = headers_of(request.scope)
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type in XML_TYPES and "application/json" not in headers.get("accept", "")
 
 
 def _extras(result: core.EligibilityResult, smartphone: bool = False) -> dict[str, Any]:

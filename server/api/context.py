@@ -6,11 +6,11 @@ import hmac
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from sqlalchemy.engine import Engine
@@ -26,6 +26,19 @@ from server.jlis import CertificateAuthority
 from server.settings import Settings
 from server.state import SharedState
 from server.storage import registry, tables
+
+HEADERS_KEY = "onshi.headers"
+
+
+def headers_of(scope: MutableMapping[str, Any]) -> dict[str, str]:
+    """The request's headers by (lower-case) name, made once per request and kept in its scope: Starlette's
+    ``Headers`` scans the raw list at every look-up, and a check makes about ten. A repeated header
+    gives its first value, as ``Headers.get`` does."""
+    found: dict[str, str] | None = scope.get(HEADERS_KEY)
+    if found is None:
+        found = scope[HEADERS_KEY] = {name.decode("latin-1"): value.decode("latin-1")
+                                      for name, value in reversed(scope["headers"])}
+    return found
 
 
 @dataclass(frozen=True)

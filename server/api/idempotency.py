@@ -26,11 +26,10 @@ from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
-from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.api.context import bearer
+from server.api.context import bearer, headers_of
 from server.api.problems import problem_response
 from server.clock import aware_jst
 from server.fixtures import token_hash
@@ -60,7 +59,7 @@ class Idempotency:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in PATHS:
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
+        headers = headers_of(scope)
         key = headers.get("idempotency-key")
         if key is None:
             await self.app(scope, receive, send)
