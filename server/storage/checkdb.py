@@ -720,18 +720,27 @@ def pg_pool(url: str, schema: str | None) -> PgPool:
     return pool
 
 
+def open_check_db(engine: Engine, url: str, schema: str | None) -> SyncDb | AsyncDb:
+    """The request's :class:`CheckDb`: SQLite's connection, or an async one on PostgreSQL; give it back
+    with :func:`close_check_db`."""
+    if engine.dialect.name != "postgresql":
+        return SyncDb(engine)
+    return AsyncDb(pg_pool(url, schema), numbered(engine.dialect))
+
+
+async def close_check_db(db: CheckDb) -> None:
+    """Gives the request's connection back (what it did not commit is rolled back)."""
+    if isinstance(db, SyncDb):
+        db.close()
+    elif isinstance(db, AsyncDb):
+        await db.release()
+
+
 @asynccontextmanager
 async def check_db(engine: Engine, url: str, schema: str | None) -> AsyncIterator[CheckDb]:
-    """The request's :class:`CheckDb`: SQLite's connection, or an async one on PostgreSQL."""
-    if engine.dialect.name != "postgresql":
-        db = SyncDb(engine)
-        try:
-            yield db
-        finally:
-            db.close()
-        return
-    pg = AsyncDb(pg_pool(url, schema), numbered(engine.dialect))
+    """:func:`open_check_db` … :func:`close_check_db`."""
+    db = open_check_db(engine, url, schema)
     try:
-        yield pg
+        yield db
     finally:
-        await pg.release()
+        await close_check_db(db)
