@@ -359,3 +359,16 @@ def test_a_number_checks_read_brings_only_the_holders_born_on_the_day_asked(data
     assert names("1024", date(2012, 8, 20)) == ["佐藤 健太"]
     assert names("0123", date(2015, 6, 6)) == ["阿部 湊", "阿部 蓮"]
     assert names("1024", date(1990, 1, 1)) == []
+
+
+def test_a_database_made_before_the_no_provide_index_gets_it(database: Database) -> None:
+    from sqlalchemy import inspect, text
+
+    from server.storage.tables import NO_PROVIDE_INDEX
+
+    with database.engine.begin() as connection:
+        connection.execute(text(f"DROP INDEX {NO_PROVIDE_INDEX}"))
+    assert NO_PROVIDE_INDEX not in {i["name"] for i in inspect(database.engine).get_indexes("noprovideflag")}
+    create_tables(database.engine)
+    create_tables(database.engine)  # (and again: nothing to do)
+    assert NO_PROVIDE_INDEX in {i["name"] for i in inspect(database.engine).get_indexes("noprovideflag")}

@@ -11,7 +11,7 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, create_engine
 
-from server.storage import tables  # noqa: F401  (registers the tables)
+from server.storage import tables
 
 # How long a SQLite write waits for another process's write lock before it fails.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -91,6 +91,15 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
 def create_tables(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine)
     migrate_pins(engine)
+    migrate_no_provide_index(engine)
+
+
+def migrate_no_provide_index(engine: Engine) -> None:
+    """A database made before the no-provide flag's (person, moment) index: it gets the index (its old
+    index on the person alone is left, harmless)."""
+    table = tables.NoProvideFlag.__table__  # type: ignore[attr-defined]
+    for index in table.indexes:
+        index.create(engine, checkfirst=True)
 
 
 def migrate_pins(engine: Engine) -> None:
