@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -13,6 +14,8 @@ import jaconv
 import yaml
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col
 
@@ -26,7 +29,8 @@ FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
 EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyEvent)
 # Tables a fixture load keeps: registered readers and the CA (so readers stay trusted).
 KEPT_TABLES = {tables.Reader.__tablename__, tables.Setting.__tablename__}
-KEPT_SETTINGS = ("ca", "faults")
+# The challenge key too: every server process keeps the one it read, so it must outlive a reload.
+KEPT_SETTINGS = ("ca", "faults", "challenge_key")
 
 
 class FixtureError(ValueError):
@@ -81,6 +85,21 @@ def ca_from_settings(session: Session, now: datetime) -> CertificateAuthority:
     session.add(tables.Setting(key="ca", value=json.dumps({"certificate": cert_pem, "private_key": key_pem})))
     session.flush()
     return ca
+
+
+def challenge_key_from_settings(session: Session) -> bytes:
+    """The key that signs challenge nonces (``server.core.challenge``): made by the first server
+    process that needs it, the same for every process of the database (whichever writes first wins)."""
+    row = session.get(tables.Setting, "challenge_key")
+    if row is None:
+        dialect = session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(insert(tables.Setting).values(key="challenge_key", value=secrets.token_hex(32))
+                        .on_conflict_do_nothing(index_elements=["key"]))
+        session.commit()
+        row = session.get(tables.Setting, "challenge_key")
+        assert row is not None
+    return bytes.fromhex(row.value)
 
 
 def reset_registry(session: Session) -> None:

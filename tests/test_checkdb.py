@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import psycopg
 import pytest
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -53,6 +53,18 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
             _drop_schema(made.schema)
 
 
+INSERT_NONCE = insert(registry.NONCE)  # a row of any table will do for the hot path's own tests
+# A nonce's row by its value (the hot path itself never reads nonces: it records them when used).
+NONCE_BY_VALUE = select(registry.NONCE.c.clinic_code, registry.NONCE.c.reader_id, registry.NONCE.c.expires_at,
+                        registry.NONCE.c.used).where(registry.NONCE.c.value == bindparam("value"))
+
+
+def spent(value: str) -> dict[str, object]:
+    """The parameters of ``registry.spend_nonce_statement``."""
+    return {"nonce": value, "clinic": "1312345678", "reader": "reader-1",
+            "expires_at": MOMENT + timedelta(seconds=60)}
+
+
 def nonce_row(value: str) -> dict[str, object]:
     return {"value": value, "clinic_code": "1312345678", "reader_id": "reader-1",
             "expires_at": MOMENT + timedelta(seconds=60), "used": False}
@@ -67,34 +79,34 @@ async def in_check_db(database: Database, work: Callable[[checkdb.CheckDb], Awai
 
 def test_a_row_written_on_the_hot_path_reads_back_as_sqlalchemy_reads_it(database: Database) -> None:
     async def work(db: checkdb.CheckDb) -> object:
-        await db.execute(registry.INSERT_NONCE, nonce_row("n-1"))
+        await db.execute(INSERT_NONCE, nonce_row("n-1"))
         return None
 
     asyncio.run(in_check_db(database, work))
 
     async def read(db: checkdb.CheckDb) -> object:
-        return (await db.execute(registry.NONCE_STATE_STATEMENT, {"value": "n-1"})).one()
+        return (await db.execute(NONCE_BY_VALUE, {"value": "n-1"})).one()
 
     ours = asyncio.run(in_check_db(database, read))
     with database.engine.connect() as connection:
-        theirs = connection.execute(registry.NONCE_STATE_STATEMENT, {"value": "n-1"}).one()
+        theirs = connection.execute(NONCE_BY_VALUE, {"value": "n-1"}).one()
     assert tuple(ours) == tuple(theirs)  # type: ignore[arg-type]
     assert ours.expires_at == MOMENT + timedelta(seconds=60)  # type: ignore[attr-defined]
     assert ours.expires_at.tzinfo is not None  # type: ignore[attr-defined]
     assert ours.used is False  # type: ignore[attr-defined]
 
 
-def test_a_nonce_is_used_up_once_and_only_before_it_expires(database: Database) -> None:
+def test_a_nonce_is_used_up_once(database: Database) -> None:
     async def work(db: checkdb.CheckDb) -> object:
-        await db.execute(registry.INSERT_NONCE, nonce_row("n-2"))
-        await db.execute(registry.INSERT_NONCE, nonce_row("n-3"))
-        late = MOMENT + timedelta(seconds=61)
-        return (await registry.use_nonce(db, "n-2", "1312345678", "reader-1", MOMENT),
-                await registry.use_nonce(db, "n-2", "1312345678", "reader-1", MOMENT),
-                await registry.use_nonce(db, "n-3", "1312345678", "reader-2", MOMENT),
-                await registry.use_nonce(db, "n-3", "1312345678", "reader-1", late))
+        first = await db.write(registry.spend_nonce_statement(db, spent("n-2")))
+        again = await db.write(registry.spend_nonce_statement(db, spent("n-2")))
+        other = await db.write(registry.spend_nonce_statement(db, spent("n-3")))
+        return [r.rowcount for r in (*first, *again, *other)]
 
-    assert asyncio.run(in_check_db(database, work)) == (True, False, False, False)
+    assert asyncio.run(in_check_db(database, work)) == [1, 0, 1]
+    with database.engine.connect() as connection:
+        row = connection.execute(NONCE_BY_VALUE, {"value": "n-2"}).one()
+    assert (row.reader_id, row.expires_at, row.used) == ("reader-1", MOMENT + timedelta(seconds=60), True)
 
 
 def test_nothing_is_kept_of_a_check_that_failed_before_its_commit(database: Database) -> None:
@@ -102,7 +114,7 @@ def test_nothing_is_kept_of_a_check_that_failed_before_its_commit(database: Data
         pytest.skip("PostgreSQL's hot path is autocommit: each statement stands alone")
 
     async def work(db: checkdb.CheckDb) -> object:
-        await db.execute(registry.INSERT_NONCE, nonce_row("n-4"))
+        await db.execute(INSERT_NONCE, nonce_row("n-4"))
         raise RuntimeError("the check failed")
 
     with pytest.raises(RuntimeError):
@@ -167,7 +179,7 @@ def test_a_connection_left_in_the_middle_of_a_statement_is_never_handed_out_unus
 
 def test_checkdb_moment_is_stored_in_utc() -> None:
     """SQLAlchemy's own conversion (sqlmodel's UTCDateTime) is the one applied on the hot path."""
-    plan = checkdb.prepared(registry.INSERT_NONCE, make_engine("sqlite://").dialect, nonce_row("x"))
+    plan = checkdb.prepared(INSERT_NONCE, make_engine("sqlite://").dialect, nonce_row("x"))
     values = plan.parameters(nonce_row("x"))
     stored = dict(zip(plan.names, values, strict=True))["expires_at"]
     assert stored == (MOMENT + timedelta(seconds=60)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -204,7 +216,7 @@ def stored_nonces(database: Database) -> set[str]:
 
 
 def test_writes_of_requests_meeting_in_one_loop_turn_share_one_commit(database: Database) -> None:
-    results, sent = gathered(database, [(checkdb.Statement(registry.INSERT_NONCE, nonce_row(f"g-{i}")),)
+    results, sent = gathered(database, [(checkdb.Statement(INSERT_NONCE, nonce_row(f"g-{i}")),)
                                         for i in range(5)])
     assert all(isinstance(r, list) and len(r) == 1 and r[0].rowcount == 1 for r in results), results
     inserts = [s for s in sent if s.lstrip().upper().startswith("INSERT")]
@@ -217,11 +229,11 @@ def test_writes_of_requests_meeting_in_one_loop_turn_share_one_commit(database: 
 
 
 def test_a_failing_write_fails_only_its_own_request(database: Database) -> None:
-    gathered(database, [(checkdb.Statement(registry.INSERT_NONCE, nonce_row("taken")),)])
+    gathered(database, [(checkdb.Statement(INSERT_NONCE, nonce_row("taken")),)])
     results, _ = gathered(database, [
-        (checkdb.Statement(registry.INSERT_NONCE, nonce_row("ok-1")),),
-        (checkdb.Statement(registry.INSERT_NONCE, nonce_row("taken")),),  # the primary key again
-        (checkdb.Statement(registry.INSERT_NONCE, nonce_row("ok-2")),),
+        (checkdb.Statement(INSERT_NONCE, nonce_row("ok-1")),),
+        (checkdb.Statement(INSERT_NONCE, nonce_row("taken")),),  # the primary key again
+        (checkdb.Statement(INSERT_NONCE, nonce_row("ok-2")),),
     ])
     assert isinstance(results[1], Exception), results
     assert "unique" in str(results[1]).lower() or "duplicate" in str(results[1]).lower()
@@ -230,9 +242,10 @@ def test_a_failing_write_fails_only_its_own_request(database: Database) -> None:
 
 
 def test_writes_after_a_required_write_that_changed_nothing_are_skipped(database: Database) -> None:
-    unknown = {"nonce": "never-issued", "clinic": "1312345678", "reader": "reader-1", "moment": MOMENT}
+    gathered(database, [(checkdb.Statement(INSERT_NONCE, nonce_row("spent")),)])
+    spend = registry.SPEND_NONCE_PG if database.schema is not None else registry.SPEND_NONCE_SQLITE
     results, _ = gathered(database, [
-        (checkdb.Statement(registry.USE_NONCE_STATEMENT, unknown, required=True),
+        (checkdb.Statement(spend, spent("spent"), required=True),  # used already: no row changes
          checkdb.Statement(registry.INSERT_ACCESS, access_row(1))),
         (checkdb.Statement(registry.INSERT_ACCESS, access_row(2)),),
     ])
@@ -263,7 +276,7 @@ def test_a_write_waits_for_another_processs_write_lock_without_stopping_the_even
 
         async def write() -> None:
             async with checkdb.check_db(database.engine, database.url, None) as db:
-                await db.write(checkdb.Statement(registry.INSERT_NONCE, nonce_row("after-the-lock")))
+                await db.write(checkdb.Statement(INSERT_NONCE, nonce_row("after-the-lock")))
             done.set()
 
         started = time.monotonic()
@@ -282,11 +295,11 @@ def test_a_write_waits_for_another_processs_write_lock_without_stopping_the_even
 
 
 def test_reads_of_requests_meeting_in_one_loop_turn_each_get_their_own_rows(database: Database) -> None:
-    gathered(database, [(checkdb.Statement(registry.INSERT_NONCE, nonce_row(f"r-{i}")),) for i in range(5)])
+    gathered(database, [(checkdb.Statement(INSERT_NONCE, nonce_row(f"r-{i}")),) for i in range(5)])
 
     async def one(i: int) -> object:
         async with checkdb.check_db(database.engine, database.url, database.schema) as db:
-            return (await db.read(registry.NONCE_STATE_STATEMENT, {"value": f"r-{i}"})).one()
+            return (await db.read(NONCE_BY_VALUE, {"value": f"r-{i}"})).one()
 
     async def scenario() -> tuple[list[object], tuple[int, int] | None]:
         results = await asyncio.gather(*(one(i) for i in range(5)), one(99), return_exceptions=True)
@@ -309,8 +322,8 @@ def test_a_lookup_planned_while_its_table_was_empty_still_uses_the_index(databas
     the table grows; the hot path's sessions plan the index lookup."""
     if database.schema is None:
         pytest.skip("PostgreSQL's plan cache")
-    params = {"nonce": "n", "clinic": "1312345678", "reader": "reader-1", "moment": MOMENT}
-    plan = checkdb.prepared(registry.USE_NONCE_STATEMENT, checkdb.numbered(database.engine.dialect), params)
+    params = {"value": "n"}
+    plan = checkdb.prepared(NONCE_BY_VALUE, checkdb.numbered(database.engine.dialect), params)
 
     async def generic_plan(connection: psycopg.AsyncConnection[Any]) -> str:
         await pgpipe.run(connection, [(b"ANALYZE nonce", ()),

@@ -10,9 +10,10 @@ Budget per check (statements sent to the database, commits included), for a requ
 others in flight, the writes share one commit: group commit, ``tests/test_checkdb.py``):
 - number check: the registry read (holders, person, qualification versions, no-provide flag in one
   statement) + the access record (+ COMMIT on SQLite; PostgreSQL's hot path is autocommit);
-- challenge: the nonce insert (+ COMMIT on SQLite);
+- challenge: none (the nonce is signed, not stored: ``server.core.challenge``) — was the nonce
+  insert (+ COMMIT on SQLite);
 - card check: the registry read (revocation, registration link, person, versions, flag in one
-  statement) + using the nonce up and writing the records (SQLite: an update, two inserts and
+  statement) + recording the nonce as used and writing the records (SQLite: three inserts and
   COMMIT; PostgreSQL: one statement with data-modifying CTEs) — was 7 (nonce read, card status,
   person view, update, 2 inserts, commit) and on PostgreSQL also BEGIN and the pool's pre-ping.
 """
@@ -38,8 +39,8 @@ from tests import server_helpers as h
 from tests.conftest import ADMIN_TOKEN, BACKENDS, PG_URL, LiveServer
 
 EXPECTED = {
-    "sqlite": {"number": 3, "challenge": 2, "card": 5},
-    "postgres": {"number": 2, "challenge": 1, "card": 2},
+    "sqlite": {"number": 3, "challenge": 0, "card": 5},
+    "postgres": {"number": 2, "challenge": 0, "card": 2},
 }
 
 

@@ -54,6 +54,7 @@ from server.api.context import (
 from server.api.problems import ApiProblem, not_found
 from server.clock import aware_jst
 from server.core import model as core
+from server.core.challenge import RANDOM_BYTES, issue_nonce, nonce_expiry
 from server.core.policy import DEFAULT_POLICY
 from server.core.rules import check_card, check_number, normalize_insurer_number, release_refusal
 from server.jlis import (
@@ -419,14 +420,12 @@ async def card_check_challenge(request: Request) -> Response:
 
 
 async def _challenge(body: ChallengeRequest, hot: HotPath) -> Response:
-    ctx, session, db, clinic = hot.ctx, hot.session, hot.db, hot.clinic
+    ctx, session, clinic = hot.ctx, hot.session, hot.clinic
     _reader(ctx, session, clinic.code, body.reader_id)
-    now = ctx.now()
-    nonce = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-    expires = now + timedelta(seconds=ctx.settings.nonce_seconds)
-    issued = {"value": nonce, "clinic_code": clinic.code, "reader_id": body.reader_id,
-              "expires_at": aware_jst(expires), "used": False}
-    await db.write(Statement(registry.INSERT_NONCE, issued))
+    expires = ctx.now() + timedelta(seconds=ctx.settings.nonce_seconds)
+    # Signed, not stored: the nonce says itself to whom it was issued and until when.
+    nonce = issue_nonce(ctx.challenge_key(session), clinic.code, body.reader_id, expires,
+                        secrets.token_bytes(RANDOM_BYTES))
     # Answered as Challenge (response_model) but encoded directly: no second validation pass.
     return Response(orjson.dumps({"nonce": nonce, "expires_at": expires}), media_type="application/json")
 
@@ -443,34 +442,23 @@ def _b64(value: str | None, field: str) -> bytes:
                          f"{field}: {exc}") from exc
 
 
-def _nonce_bytes(nonce: str) -> bytes:
-    try:
-        return nonce_bytes(nonce)
-    except ValueError as exc:  # binascii.Error too
-        raise ApiProblem(400, "nonce_invalid", "チャレンジ値が正しくありません", "invalid nonce",
-                         str(exc)) from exc
-
-
-async def _spend_nonce(db: CheckDb, body: CardCheckSubmission, clinic: str, now: datetime) -> None:
-    """Uses the nonce up (single use, atomically), or says why it cannot be."""
-    if not await registry.use_nonce(db, body.nonce, clinic, body.reader_id, aware_jst(now)):
-        await _nonce_problem(db, body, clinic, now)
-
-
-async def _nonce_problem(db: CheckDb, body: CardCheckSubmission, clinic: str, now: datetime) -> None:
-    """Why the nonce could not be used: unknown (or another clinic's or reader's), expired, already
-    used (a replay) — in that order."""
-    state = await registry.nonce_state(db, body.nonce)
-    await db.commit()
-    if state is None or state[0] != clinic or state[1] != body.reader_id:
+def _nonce_expiry(ctx: AppContext, session: SessionLike, body: CardCheckSubmission, clinic: str,
+                  now: datetime) -> datetime:
+    """The nonce's expiry, if it was issued to this clinic's reader and has not expired; else why not
+    (unknown, then expired). Whether it was used already, only the database can say."""
+    expires_at = nonce_expiry(ctx.challenge_key(session), body.nonce, clinic, body.reader_id)
+    if expires_at is None:
         raise ApiProblem(400, "nonce_unknown", "チャレンジ値が発行されていません", "unknown nonce",
                          "ask /card-checks/challenge for a nonce with this reader first")
-    expires_at = state[2]
-    if expires_at < aware_jst(now):
+    if expires_at < now:
         raise ApiProblem(400, "nonce_expired", "チャレンジ値の有効期限が切れています", "nonce expired",
                          f"expired at {aware_jst(expires_at).isoformat()} (JST); ask for a new one")
-    raise ApiProblem(400, "nonce_replayed", "このチャレンジ値は使用済みです（再送・リプレイ）",
-                     "nonce already used (replay)", "every card check needs a fresh nonce")
+    return expires_at
+
+
+def _nonce_replayed() -> ApiProblem:
+    return ApiProblem(400, "nonce_replayed", "このチャレンジ値は使用済みです（再送・リプレイ）",
+                      "nonce already used (replay)", "every card check needs a fresh nonce")
 
 
 def _verify_proof(body: CardCheckSubmission, reader: ReaderEntry,
@@ -478,7 +466,7 @@ def _verify_proof(body: CardCheckSubmission, reader: ReaderEntry,
     """The certificate (issued by the mock J-LIS) and its proof: the card's signature over the nonce
     (PIN) or the reader's attestation (face, visual). No database: parsed keys and verified
     certificates are cached by their bytes (server.jlis); revocation is the registry's, read per check."""
-    nonce = _nonce_bytes(body.nonce)
+    nonce = nonce_bytes(body.nonce)  # (a nonce this server issued: base64url)
     cert = load_certificate(body.certificate_pem)
     ca.verify(cert)
     smartphone = _medium_of(body, cert) is CheckMedium.SMARTPHONE
@@ -545,10 +533,11 @@ async def card_check(request: Request) -> Response:
     """The reader sends the card's certificate and proof: the card's signature over the nonce (PIN)
     or the reader's signed attestation (face, visual check), plus the consent answers.
 
-    The proof is verified first (no database), then the registry is read (one statement), then the
-    nonce is used up (unknown, another reader's, expired or already used: refused, in that order),
-    then the check and access records are written. A failed proof still uses the nonce up, so a
-    replay stays impossible; a nonce that cannot be used answers with the nonce's problem first."""
+    The nonce is read first (unknown or another clinic's or reader's, then expired: refused), then
+    the proof is verified (no database), then the registry is read (one statement), then the nonce
+    is recorded as used together with the check and access records (already used: refused as a
+    replay, nothing written). A failed proof still uses the nonce up, so a replay stays impossible;
+    a replayed nonce is told before the proof's problem."""
     body = await body_model(request, CardCheckSubmission)
     async with HotPathOf(request) as hot:
         return await _card_check(body, request, hot, *query_values(request, "format"))
@@ -559,17 +548,21 @@ async def _card_check(body: CardCheckSubmission, request: Request, hot: HotPath,
     ctx, session, db, clinic = hot.ctx, hot.session, hot.db, hot.clinic
     reader = _reader(ctx, session, clinic.code, body.reader_id)
     now = ctx.now()
+    nonce = {"nonce": body.nonce, "clinic": clinic.code, "reader": body.reader_id,
+             "expires_at": aware_jst(_nonce_expiry(ctx, session, body, clinic.code, now))}
     try:
         cert = _verify_proof(body, reader, ctx.ca(session))
     except Exception:
-        await _spend_nonce(db, body, clinic.code, now)  # the nonce's problem, if any, comes first
-        await db.commit()  # a used nonce stays used even though the proof failed
+        # A used nonce stays used even though the proof failed; a replay is told first.
+        (recorded,) = await db.write(registry.spend_nonce_statement(db, nonce))
+        if recorded.rowcount != 1:
+            raise _nonce_replayed() from None
         raise
     result = await _judge_card(ctx, session, db, body, cert, now)
     moment = aware_jst(now)
     check_id = uuid.uuid4().hex
     spent = await registry.spend_nonce_and_record(
-        db, {"nonce": body.nonce, "clinic": clinic.code, "reader": body.reader_id, "moment": moment}, {
+        db, nonce, {
             "check_id": check_id, "clinic_code": clinic.code, "person_id": result.person_id, "at": moment,
             "method": attested_method(body.method, body.medium == CheckMedium.SMARTPHONE.value),
             "medical_info": ",".join(sorted(_joined(result.medical_info))),
@@ -577,7 +570,7 @@ async def _card_check(body: CardCheckSubmission, request: Request, hot: HotPath,
         }, access_row(now, clinic.code, result.person_id, "card_check", f"{body.medium}:{body.method}",
                       outcome_of(result)))
     if not spent:
-        await _nonce_problem(db, body, clinic.code, now)
+        raise _nonce_replayed()
     out_encoding = encoding_from_query(body.encoding) or CharacterCodeIdentifier.UTF8
     smartphone = body.medium == CheckMedium.SMARTPHONE.value
     out = presenting.to_result_message(

@@ -21,7 +21,7 @@ from onshi.codes import CharacterCodeIdentifier
 from onshi.messages import INSTITUTION_CODE_PATTERN
 from server.api.problems import ApiProblem, forbidden_admin, unauthorized
 from server.core import model as core
-from server.fixtures import ca_from_settings, token_hash
+from server.fixtures import ca_from_settings, challenge_key_from_settings, token_hash
 from server.jlis import CertificateAuthority
 from server.settings import Settings
 from server.state import SharedState
@@ -88,6 +88,7 @@ class AppContext:
         self.settings = settings
         self.state = SharedState(engine)
         self._ca: CertificateAuthority | None = None
+        self._challenge_key: bytes | None = None
         self._clinics: dict[str, str] = {}
         self._insurers: dict[str, core.Insurer] | None = None
         self._readers: dict[str, ReaderEntry] = {}
@@ -103,6 +104,12 @@ class AppContext:
             self._ca = ca_from_settings(real, self.now())
             real.commit()
         return self._ca
+
+    def challenge_key(self, session: SessionLike) -> bytes:
+        """The key of challenge nonces (kept through fixture loads, so read once per process)."""
+        if self._challenge_key is None:
+            self._challenge_key = challenge_key_from_settings(_real(session))
+        return self._challenge_key
 
     def _check_generation(self) -> None:
         generation = self.state.get(CACHE_GENERATION)

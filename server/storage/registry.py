@@ -9,7 +9,9 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, exists, insert, select, update
+from sqlalchemy import Table, and_, bindparam, exists, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.selectable import ScalarSelect, Select
 from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as sqlmodel_select
@@ -252,20 +254,12 @@ def card_status(session: Session, serial: str, moment: datetime) -> tuple[bool, 
 
 READER_STATEMENT = select(READER.c.id, READER.c.clinic_code, READER.c.public_key_pem).where(
     READER.c.id == bindparam("reader_id"))
-NONCE_STATEMENT = select(NONCE.c.clinic_code, NONCE.c.reader_id, NONCE.c.expires_at).where(
-    NONCE.c.value == bindparam("value"))
 
 
 def reader(session: Session, reader_id: str) -> tuple[str, str, str] | None:
     """(id, clinic code, public key PEM) of a registered reader."""
     row = session.connection().execute(READER_STATEMENT, {"reader_id": reader_id}).first()
     return None if row is None else (row.id, row.clinic_code, row.public_key_pem)
-
-
-def nonce(session: Session, value: str) -> tuple[str, str, datetime] | None:
-    """(clinic code, reader id, expiry) of an issued nonce."""
-    row = session.connection().execute(NONCE_STATEMENT, {"value": value}).first()
-    return None if row is None else (row.clinic_code, row.reader_id, row.expires_at)
 
 
 def resolve_serial(session: Session, serial: str, moment: datetime, _depth: int = 0) -> core.SerialLink:
@@ -303,7 +297,6 @@ ACCESS = table_of(tables.AccessRecord)
 CHECK_RECORD = table_of(tables.CheckRecord)
 INSERT_ACCESS = insert(ACCESS)
 INSERT_CHECK_RECORD = insert(CHECK_RECORD)
-INSERT_NONCE = insert(NONCE)
 
 _STATUS = CARD_STATUS_STATEMENT.subquery("card_status")
 # A card check's whole read in one round trip: revocation, registration link, renewal, and the linked
@@ -319,23 +312,25 @@ CARD_READ_STATEMENT = (
             VERSION, and_(VERSION.c.person_id == PERSON.c.id, VERSION.c.visible_from <= bindparam("moment")))
     )
 )
-# Single use, atomically: only one request flips ``used``, and only for its clinic and reader, in time.
-USE_NONCE_STATEMENT = (
-    update(NONCE)
-    .where(NONCE.c.value == bindparam("nonce"), NONCE.c.clinic_code == bindparam("clinic"),
-           NONCE.c.reader_id == bindparam("reader"), NONCE.c.used.is_(False),
-           NONCE.c.expires_at >= bindparam("moment"))
-    .values(used=True)
-)
-NONCE_STATE_STATEMENT = select(
-    NONCE.c.clinic_code, NONCE.c.reader_id, NONCE.c.expires_at, NONCE.c.used,
-).where(NONCE.c.value == bindparam("value"))
+
+
+def _spend_nonce(insert_of: Any) -> Any:
+    """The nonce recorded as used, unless it already is (then no row changes): single use, atomically,
+    however many server processes try at once. Issued nonces are not stored (``server.core.challenge``)."""
+    return (insert_of(NONCE)
+            .values(value=bindparam("nonce"), clinic_code=bindparam("clinic"), reader_id=bindparam("reader"),
+                    expires_at=bindparam("expires_at"), used=True)
+            .on_conflict_do_nothing(index_elements=[NONCE.c.value]))
+
+
+SPEND_NONCE_SQLITE = _spend_nonce(sqlite_insert)
+SPEND_NONCE_PG = _spend_nonce(postgresql_insert)
 
 
 def _spend_and_record_pg() -> Any:
     """PostgreSQL: the nonce used up and, only if that worked, the check record and its access record,
     in one statement (data-modifying CTEs); the access record's returned row says whether it worked."""
-    used = USE_NONCE_STATEMENT.returning(NONCE.c.value).cte("used")
+    used = SPEND_NONCE_PG.returning(NONCE.c.value).cte("used")
 
     def values(table: Table, prefix: str, names: tuple[str, ...]) -> Any:
         return select(*(bindparam(f"{prefix}{n}", type_=table.c[n].type) for n in names)).select_from(used)
@@ -387,29 +382,24 @@ async def _follow_renewal(db: CheckDb, serial: str, moment: datetime, depth: int
     return link
 
 
-async def use_nonce(db: CheckDb, nonce: str, clinic: str, reader_id: str, moment: datetime) -> bool:
-    """Uses the nonce up if it was issued to this clinic's reader, is unused and not expired."""
-    params = {"nonce": nonce, "clinic": clinic, "reader": reader_id, "moment": moment}
-    return (await db.execute(USE_NONCE_STATEMENT, params)).rowcount == 1
-
-
-async def nonce_state(db: CheckDb, value: str) -> tuple[str, str, datetime, bool] | None:
-    """(clinic code, reader id, expiry, used) of an issued nonce: why it could not be used."""
-    row = (await db.execute(NONCE_STATE_STATEMENT, {"value": value})).first()
-    return None if row is None else (row.clinic_code, row.reader_id, row.expires_at, bool(row.used))
+def spend_nonce_statement(db: CheckDb, nonce: dict[str, Any]) -> Statement:
+    """Records the nonce as used (``nonce``: its value, clinic, reader and expiry); as a required
+    write, the request's later writes are skipped if it was used already."""
+    spend = SPEND_NONCE_PG if db.dialect == "postgresql" else SPEND_NONCE_SQLITE
+    return Statement(spend, nonce, required=True)
 
 
 async def spend_nonce_and_record(db: CheckDb, nonce: dict[str, Any], check: dict[str, Any],
                                  access: dict[str, Any]) -> bool:
-    """Uses the nonce up (see :func:`use_nonce`; ``nonce`` holds its parameters) and, only if that
-    worked, writes the check record and its access record, group-committed (``CheckDb.write``).
-    PostgreSQL: one statement; SQLite: the update and two inserts. False: the nonce could not be used."""
+    """Records the nonce as used (:func:`spend_nonce_statement`) and, only if it was not already,
+    writes the check record and its access record, group-committed (``CheckDb.write``).
+    PostgreSQL: one statement; SQLite: three inserts. False: the nonce had been used."""
     if db.dialect == "postgresql":
-        # Prefixed: an UPDATE takes any parameter named like one of its table's columns as a SET value.
+        # Prefixed: an INSERT takes any parameter named like one of its table's columns as a value.
         params = {**nonce, **{f"c_{k}": v for k, v in check.items()},
                   **{f"a_{k}": v for k, v in access.items()}}
         (recorded,) = await db.write(Statement(SPEND_AND_RECORD_PG, params))
         return len(recorded.all()) == 1  # the access record's row
-    written = await db.write(Statement(USE_NONCE_STATEMENT, nonce, required=True),
-                             Statement(INSERT_CHECK_RECORD, check), Statement(INSERT_ACCESS, access))
+    written = await db.write(spend_nonce_statement(db, nonce), Statement(INSERT_CHECK_RECORD, check),
+                             Statement(INSERT_ACCESS, access))
     return len(written) == 3
