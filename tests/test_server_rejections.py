@@ -429,6 +429,16 @@ def test_a_nonce_issued_to_another_clinic(live_server: LiveServer) -> None:
     problem(submit(live_server, body), 400, "nonce_unknown")
 
 
+def test_a_nonce_issued_before_a_registry_reload_is_good_after_it(fresh_server: LiveServer) -> None:
+    # The key that signs nonces outlives a fixture load: a check in flight at the counter survives it.
+    reader = reader_for(fresh_server)
+    nonce = challenge(fresh_server, reader)
+    fresh_server.admin("POST", "/fixtures/load", json={"name": "personas"})
+    body = submission(card_of(fresh_server, "healthy-employee"), reader, nonce)
+    assert submit(fresh_server, body).status_code == 200
+    problem(submit(fresh_server, body), 400, "nonce_replayed")
+
+
 def test_a_submission_missing_fields(live_server: LiveServer) -> None:
     body = fresh_submission(live_server)
     body.pop("certificate_pem")
