@@ -67,6 +67,8 @@ from onshi.timeutil import JST
 T = TypeVar("T")
 P = ParamSpec("P")
 API = "/api/v1"
+# A registry reload rewrites every table: seconds on a slow or busy machine, beyond a check's timeout.
+FIXTURE_LOAD_TIMEOUT = 120.0
 RETRY_STATUSES = frozenset({502, 503, 504})
 
 
@@ -105,6 +107,8 @@ class Call(Generic[T]):
     headers: Mapping[str, str] | None = None
     auth: str = "clinic"  # clinic | admin | none
     idempotent: bool = False  # safe to repeat after it may have reached the server
+    # Seconds for a call that does long work on the server (a registry reload); else the settings'.
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -576,7 +580,7 @@ class Api:
 
     def load_fixtures(self, name: str = "personas") -> Call[FixtureReport]:
         """Replaces the registry with a fixture set (new cards: fetch card material again)."""
-        return self.admin("POST", "fixtures/load", {"name": name})
+        return replace(self.admin("POST", "fixtures/load", {"name": name}), timeout=FIXTURE_LOAD_TIMEOUT)
 
     def personas(self) -> Call[list[dict[str, Any]]]:
         """The fixture personas (id, person_id, failure, titles and the persona's own data)."""
@@ -834,6 +838,8 @@ def _request_args(settings: ClientSettings, call: Call[Any]) -> dict[str, Any]:
         "content": call.content,
         "params": call.params,
         "headers": _headers(settings, call),
+        **({"timeout": httpx.Timeout(call.timeout, connect=settings.connect_timeout)}
+           if call.timeout is not None else {}),
     }
 
 
