@@ -14,8 +14,6 @@ import jaconv
 import yaml
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col
 
@@ -24,6 +22,7 @@ from server.clock import EPOCH, SimulatedClock, aware_jst, supported
 from server.events import AnyEvent, EventError, apply_event, day_start, issue_card, write_qualification
 from server.jlis import CertificateAuthority
 from server.storage import tables
+from server.storage.database import insert_on_conflict
 
 FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
 EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyEvent)
@@ -92,8 +91,7 @@ def challenge_key_from_settings(session: Session) -> bytes:
     process that needs it, the same for every process of the database (whichever writes first wins)."""
     row = session.get(tables.Setting, "challenge_key")
     if row is None:
-        dialect = session.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        insert = insert_on_conflict(session.get_bind().dialect.name)
         session.execute(insert(tables.Setting).values(key="challenge_key", value=secrets.token_hex(32))
                         .on_conflict_do_nothing(index_elements=["key"]))
         session.commit()

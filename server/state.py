@@ -13,12 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from server.clock import SimulatedClock, aware_jst
+from server.storage.database import insert_on_conflict
 from server.storage.tables import Setting
 
 CACHE_SECONDS = 0.25
@@ -212,9 +211,7 @@ class SharedState:
     def _write(self, key: str, value: Any) -> None:
         text = json.dumps(value, ensure_ascii=False)
         # One upsert statement: safe when several server processes write at once.
-        dialect = self.engine.dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        statement = insert(Setting).values(key=key, value=text)
+        statement = insert_on_conflict(self.engine.dialect.name)(Setting).values(key=key, value=text)
         statement = statement.on_conflict_do_update(index_elements=["key"], set_={"value": text})
         self._run(lambda connection: connection.execute(statement))
         self._cache[key] = (time.monotonic(), value)

@@ -243,7 +243,7 @@ def test_a_failing_write_fails_only_its_own_request(database: Database) -> None:
 
 def test_writes_after_a_required_write_that_changed_nothing_are_skipped(database: Database) -> None:
     gathered(database, [(checkdb.Statement(INSERT_NONCE, nonce_row("spent")),)])
-    spend = registry.SPEND_NONCE_PG if database.schema is not None else registry.SPEND_NONCE_SQLITE
+    spend = registry.SPEND_NONCE[database.engine.dialect.name]
     results, _ = gathered(database, [
         (checkdb.Statement(spend, spent("spent"), required=True),  # used already: no row changes
          checkdb.Statement(registry.INSERT_ACCESS, access_row(1))),

@@ -12,7 +12,6 @@ Pure: the key, the moment and the random bytes come from the caller.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import struct
@@ -23,6 +22,12 @@ MAC_BYTES = 16
 _EXPIRY = struct.Struct(">q")  # microseconds since the epoch (UTC)
 NONCE_BYTES = RANDOM_BYTES + _EXPIRY.size + MAC_BYTES
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def nonce_bytes(nonce: str) -> bytes:
+    """The bytes a challenge nonce stands for (base64url, padding optional): what the card signs and
+    the reader attests. Raises ``ValueError`` (``binascii.Error``) for text that is not base64url."""
+    return base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
 
 
 def _mac(key: bytes, body: bytes, clinic: str, reader_id: str) -> bytes:
@@ -48,8 +53,8 @@ def nonce_expiry(key: bytes, nonce: str, clinic: str, reader_id: str) -> datetim
     for any other value (another clinic's or reader's, altered, issued under another key, not a
     nonce at all)."""
     try:
-        raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
-    except (binascii.Error, ValueError):
+        raw = nonce_bytes(nonce)
+    except ValueError:
         return None
     if len(raw) != NONCE_BYTES:
         return None

@@ -7,11 +7,13 @@ HTTP, no wall clock — whatever needs "now" takes it as a parameter.
   certificate (利用者証明用電子証明書).
 - :mod:`server.jlis.keys`: RSA-2048 card/CA keys, ECDSA P-256 reader device keys, PEM helpers.
 - :mod:`server.jlis.authority`: :class:`CertificateAuthority` — root, card certificates, renewal, CRLs.
-- :mod:`server.jlis.verify`: certificate parsing, chain check, a challenge nonce's bytes, the card's
+- :mod:`server.jlis.verify`: certificate parsing, chain check, the card's
   nonce signature (PIN path), the reader's attestation (face/visual path), revocation lookup.
 - :mod:`server.jlis.errors`: :class:`VerificationError` with ``code`` and ``message_ja``/``message_en``.
 """
 
+# The nonce's wire form is the challenge's (server.core.challenge); the card signs its bytes.
+from server.core.challenge import nonce_bytes
 from server.jlis.authority import USER_CERTIFICATE_CN, CertificateAuthority
 from server.jlis.errors import (
     ATTESTATION_INVALID,
@@ -45,7 +47,6 @@ from server.jlis.verify import (
     is_smartphone_certificate,
     load_certificate,
     load_crl,
-    nonce_bytes,
     required_proofs,
     revoked_serials,
     sign_attestation,

@@ -33,7 +33,6 @@ signatures from being reused for any other purpose.
 
 from __future__ import annotations
 
-import base64
 import struct
 import threading
 from collections.abc import Hashable
@@ -273,12 +272,6 @@ def verify_issued_by(cert: x509.Certificate, ca_cert: x509.Certificate | TrustAn
 
 
 # --- the card's signature (PIN path) -------------------------------------------------------
-
-
-def nonce_bytes(nonce: str) -> bytes:
-    """The bytes a challenge nonce stands for (base64url, padding optional): what the card signs and
-    the reader attests. Raises ``ValueError`` (``binascii.Error``) for text that is not base64url."""
-    return base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
 
 
 def sign_nonce(card_key: rsa.RSAPrivateKey, nonce: bytes) -> bytes:

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, inspect, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, create_engine
 
@@ -28,6 +30,11 @@ def normalize_url(url: str) -> str:
 
 # The database holds the mock CA's private key and every card's private key: owner-only.
 PRIVATE = 0o600
+
+
+def insert_on_conflict(dialect: str) -> Any:
+    """The dialect's INSERT construct, the one that takes ON CONFLICT (PostgreSQL's or SQLite's)."""
+    return postgresql_insert if dialect == "postgresql" else sqlite_insert
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -10,8 +10,6 @@ from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, exists, insert, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.selectable import ScalarSelect, Select
 from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as sqlmodel_select
@@ -20,6 +18,7 @@ from onshi.codes import InsurerKind, Sex
 from server.core import model as core
 from server.storage import tables
 from server.storage.checkdb import CheckDb, Statement
+from server.storage.database import insert_on_conflict
 from server.storage.serialize import qualification_from_dict
 
 
@@ -314,23 +313,22 @@ CARD_READ_STATEMENT = (
 )
 
 
-def _spend_nonce(insert_of: Any) -> Any:
+def _spend_nonce(dialect: str) -> Any:
     """The nonce recorded as used, unless it already is (then no row changes): single use, atomically,
     however many server processes try at once. Issued nonces are not stored (``server.core.challenge``)."""
-    return (insert_of(NONCE)
+    return (insert_on_conflict(dialect)(NONCE)
             .values(value=bindparam("nonce"), clinic_code=bindparam("clinic"), reader_id=bindparam("reader"),
                     expires_at=bindparam("expires_at"), used=True)
             .on_conflict_do_nothing(index_elements=[NONCE.c.value]))
 
 
-SPEND_NONCE_SQLITE = _spend_nonce(sqlite_insert)
-SPEND_NONCE_PG = _spend_nonce(postgresql_insert)
+SPEND_NONCE = {dialect: _spend_nonce(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 def _spend_and_record_pg() -> Any:
     """PostgreSQL: the nonce used up and, only if that worked, the check record and its access record,
     in one statement (data-modifying CTEs); the access record's returned row says whether it worked."""
-    used = SPEND_NONCE_PG.returning(NONCE.c.value).cte("used")
+    used = SPEND_NONCE["postgresql"].returning(NONCE.c.value).cte("used")
 
     def values(table: Table, prefix: str, names: tuple[str, ...]) -> Any:
         return select(*(bindparam(f"{prefix}{n}", type_=table.c[n].type) for n in names)).select_from(used)
@@ -385,8 +383,7 @@ async def _follow_renewal(db: CheckDb, serial: str, moment: datetime, depth: int
 def spend_nonce_statement(db: CheckDb, nonce: dict[str, Any]) -> Statement:
     """Records the nonce as used (``nonce``: its value, clinic, reader and expiry); as a required
     write, the request's later writes are skipped if it was used already."""
-    spend = SPEND_NONCE_PG if db.dialect == "postgresql" else SPEND_NONCE_SQLITE
-    return Statement(spend, nonce, required=True)
+    return Statement(SPEND_NONCE[db.dialect], nonce, required=True)
 
 
 async def spend_nonce_and_record(db: CheckDb, nonce: dict[str, Any], check: dict[str, Any],
