@@ -15,6 +15,7 @@ import shlex
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ def _sizes(values: tuple[str, ...]) -> list[int]:
     return sizes or [10_000]
 
 
-def _prepare_database(backend: str, pg_url: str, persons: int, cards: int
+def _prepare_database(backend: str, pg_url: str, persons: int, cards: int, pg_schema: str = PG_SCHEMA
                       ) -> tuple[dict[str, str], dict[str, Any]]:
     """A fresh database with the personas and the population; the server's environment."""
     from sqlalchemy import text
@@ -74,11 +75,11 @@ def _prepare_database(backend: str, pg_url: str, persons: int, cards: int
     else:
         separator = "&" if "?" in pg_url else "?"
         env = {"ONSHI_DATABASE_URL": f"{pg_url}{separator}application_name={APPLICATION_NAME}",
-               "ONSHI_DATABASE_SCHEMA": PG_SCHEMA}
-        engine = make_engine(pg_url, schema=PG_SCHEMA)
+               "ONSHI_DATABASE_SCHEMA": pg_schema}
+        engine = make_engine(pg_url, schema=pg_schema)
         with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE'))
-            conn.execute(text(f'CREATE SCHEMA "{PG_SCHEMA}"'))
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{pg_schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{pg_schema}"'))
     create_tables(engine)
     load_fixture(engine, read_fixture("personas"))
     started = time.perf_counter()
@@ -308,53 +309,135 @@ def _wait_port(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0
     raise click.ClickException(f"the ceiling server did not answer within {timeout} s")
 
 
-def _run_one(backend: str, pg_url: str, persons: int, cards: int, clients: int, duration: float,
-             workers: int, low_clients: int, ceilings: list[dict[str, Any]] | None,
-             profile: bool = False) -> list[dict[str, Any]]:
-    """Card checks, then number checks, each right after a measurement of the ceiling (appended to
-    ``ceilings``; None: no ceiling). On a shared machine the ceiling moved by up to 2× from one minute
-    to the next: a share is only fair against a ceiling measured under the same load, just before."""
+@dataclass(frozen=True)
+class _Setup:
+    """What every run of one `onshi bench` shares."""
+
+    pg_url: str
+    pg_schema: str
+    cards: int
+    clients: int
+    low_clients: int
+    duration: float
+    workers: int
+    profile: bool
+
+
+@dataclass
+class _Server:
+    """One backend's `onshi serve`, its database ready and its load plan made."""
+
+    backend: str
+    persons: int
+    process: subprocess.Popen[bytes]
+    plan: dict[str, Any]
+    generate_s: float
+    pg_url: str | None  # (PostgreSQL: to find its backends' CPU time)
+
+
+def _start_server(backend: str, persons: int, setup: _Setup) -> _Server:
     click.echo(f"== {backend}, {persons:,} persons: preparing the database", err=True)
-    env, report = _prepare_database(backend, pg_url, persons, cards)
+    env, report = _prepare_database(backend, setup.pg_url, persons, setup.cards, setup.pg_schema)
     port = free_port()
-    log = BENCH_DIR / f"server-{backend}-{persons}.log"
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    process = start_onshi(["serve", "--port", str(port), "--workers", str(workers)],
-                          env={**env, "ONSHI_ADMIN_TOKEN": ADMIN_TOKEN}, log=log)
+    process = start_onshi(["serve", "--port", str(port), "--workers", str(setup.workers)],
+                          env={**env, "ONSHI_ADMIN_TOKEN": ADMIN_TOKEN},
+                          log=BENCH_DIR / f"server-{backend}-{persons}.log")
     url = f"http://127.0.0.1:{port}"
-    rows = []
     try:
         wait_http(f"{url}/api/v1/health", timeout=60, process=process)
         plan = _plan(url, report)
-        for kind in ("card", "number"):
-            ceiling = None
-            if ceilings is not None:
-                ceiling = _ceiling(clients, duration, workers)
-                ceilings.append(ceiling)
-            click.echo(f"   {kind} checks: {clients} clients for {duration:g} s", err=True)
-            spied = (process.pid, BENCH_DIR / f"profile-{backend}-{kind}.txt") if profile else None
-            meter = CpuMeter(process.pid, pg_url if backend == "postgres" else None)
-            figures = _load(plan, kind, clients, duration, spied, meter)
-            if spied and spied[1].exists():
-                from benchmarks.profile import top_lines
-
-                click.echo(f"   profile ({spied[1]}):\n{top_lines(spied[1])}", err=True)
-            click.echo(f"   {kind} checks: {low_clients} clients for {duration:g} s", err=True)
-            low = _load(plan, kind, low_clients, duration)
-            share = (round(figures["requests_per_s"] / ceiling["requests_per_s"], 3)
-                     if ceiling and ceiling["requests_per_s"] else None)
-            rows.append({"backend": backend, "persons": persons, "kind": kind, "workers": workers,
-                         "clients": clients, "generate_s": report["generate_s"], **figures,
-                         "share_of_ceiling": share,
-                         "ceiling_requests_per_s": ceiling["requests_per_s"] if ceiling else None,
-                         "cpu_share_of_ceiling": _cpu_share(ceiling, figures),
-                         "low_clients": {k: low[k] for k in ("checks_per_s", "requests_per_s", "p50_ms",
-                                                             "p95_ms", "p99_ms", "errors",
-                                                             "health_under_load")}
-                         | {"clients": low_clients}})
-    finally:
+    except BaseException:
         stop(process)
-    return rows
+        raise
+    return _Server(backend, persons, process, plan, report["generate_s"],
+                   setup.pg_url if backend == "postgres" else None)
+
+
+def _run_size(backends: list[str], persons: int, setup: _Setup, ceilings: list[dict[str, Any]] | None
+              ) -> list[dict[str, Any]]:
+    """Every backend's server started at once (an idle one costs nothing), then per check kind the
+    backends back to back, each right after a measurement of the ceiling (appended to ``ceilings``;
+    None: no ceiling). On a shared machine the ceiling moved by up to 2× from one minute to the next:
+    a share is only fair against a ceiling measured under the same load, just before, and backends
+    are only fairly compared when measured within the same minute (one backend after the other,
+    SQLite's and PostgreSQL's figures were minutes apart, and their ratio moved from 0.50 to 0.83
+    between two runs)."""
+    servers: list[_Server] = []
+    try:
+        for backend in backends:
+            servers.append(_start_server(backend, persons, setup))
+        rows = [_measure(server, kind, setup, ceilings) for kind in ("card", "number") for server in servers]
+    finally:
+        for server in servers:
+            stop(server.process)
+    return sorted(rows, key=lambda r: (backends.index(r["backend"]), r["kind"]))
+
+
+def _measure(server: _Server, kind: str, setup: _Setup, ceilings: list[dict[str, Any]] | None
+             ) -> dict[str, Any]:
+    """One backend's run of one check kind with ``setup.clients``, then with ``setup.low_clients``."""
+    clients, duration = setup.clients, setup.duration
+    ceiling = None
+    if ceilings is not None:
+        ceiling = _ceiling(clients, duration, setup.workers)
+        ceilings.append(ceiling)
+    click.echo(f"   {server.backend} {kind} checks: {clients} clients for {duration:g} s", err=True)
+    spied = ((server.process.pid, BENCH_DIR / f"profile-{server.backend}-{kind}.txt")
+             if setup.profile else None)
+    figures = _load(server.plan, kind, clients, duration, spied, CpuMeter(server.process.pid, server.pg_url))
+    if spied and spied[1].exists():
+        from benchmarks.profile import top_lines
+
+        click.echo(f"   profile ({spied[1]}):\n{top_lines(spied[1])}", err=True)
+    click.echo(f"   {server.backend} {kind} checks: {setup.low_clients} clients for {duration:g} s", err=True)
+    low = _load(server.plan, kind, setup.low_clients, duration)
+    share = (round(figures["requests_per_s"] / ceiling["requests_per_s"], 3)
+             if ceiling and ceiling["requests_per_s"] else None)
+    return {"backend": server.backend, "persons": server.persons, "kind": kind, "workers": setup.workers,
+            "clients": clients, "generate_s": server.generate_s, **figures,
+            "share_of_ceiling": share,
+            "ceiling_requests_per_s": ceiling["requests_per_s"] if ceiling else None,
+            "cpu_share_of_ceiling": _cpu_share(ceiling, figures),
+            "low_clients": {k: low[k] for k in ("checks_per_s", "requests_per_s", "p50_ms",
+                                                "p95_ms", "p99_ms", "errors", "health_under_load")}
+            | {"clients": setup.low_clients}}
+
+
+# The aims of a lean hot path (benchmarks/README.md): shares of the ceiling's requests per second
+# for SQLite, PostgreSQL's requests per second relative to SQLite's (measured back to back), no errors.
+SHARE_TARGETS = {"number": 0.30, "card": 0.25}
+POSTGRES_OVER_SQLITE_TARGET = 0.70
+
+
+def _targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each aim, its figure in this run and whether it was met."""
+    out: list[dict[str, Any]] = []
+    found = {(r["backend"], r["persons"], r["kind"]): r for r in rows}
+    for (backend, persons, kind), row in found.items():
+        if backend == "sqlite" and row.get("share_of_ceiling") is not None:
+            out.append({"what": f"sqlite {kind} share of ceiling", "persons": persons,
+                        "value": row["share_of_ceiling"], "target": SHARE_TARGETS[kind]})
+        sqlite = found.get(("sqlite", persons, kind))
+        if backend == "postgres" and sqlite and sqlite["requests_per_s"]:
+            out.append({"what": f"postgres / sqlite {kind} req/s", "persons": persons,
+                        "value": round(row["requests_per_s"] / sqlite["requests_per_s"], 3),
+                        "target": POSTGRES_OVER_SQLITE_TARGET})
+    errors = sum(r["errors"] + (r.get("low_clients") or {}).get("errors", 0) for r in rows)
+    out.append({"what": "errors", "persons": None, "value": errors, "target": 0, "met": errors == 0})
+    for aim in out:
+        aim.setdefault("met", aim["value"] >= aim["target"])
+    return out
+
+
+def _targets_text(aims: list[dict[str, Any]]) -> str:
+    lines = ["targets:"]
+    for aim in aims:
+        where = f" ({aim['persons']:,} persons)" if aim["persons"] else ""
+        relation = "=" if aim["what"] == "errors" else "≥"
+        lines.append(f"  {'met    ' if aim['met'] else 'MISSED '} {aim['what']}{where}: {aim['value']:g} "
+                     f"(aim {relation} {aim['target']:g})")
+    return "\n".join(lines)
 
 
 def _num(value: float | None, width: int, digits: int) -> str:
@@ -408,7 +491,9 @@ def _machine() -> dict[str, Any]:
 @click.command(help="性能測定 / benchmark card checks and number checks against real server processes")
 @click.option("--backend", type=click.Choice(["sqlite", "postgres", "both"]), default="sqlite",
               show_default=True)
-@click.option("--pg-url", default=PG_URL, show_default=True, help=f"PostgreSQL URL (schema {PG_SCHEMA})")
+@click.option("--pg-url", default=PG_URL, show_default=True, help="PostgreSQL URL")
+@click.option("--pg-schema", default=PG_SCHEMA, show_default=True,
+              help="PostgreSQL schema, dropped and made afresh")
 @click.option("--persons", multiple=True, default=("10000",), show_default=True,
               help="population size(s): repeat or comma list, e.g. 10000,1000000 (10k, 1m accepted)")
 @click.option("--cards", default=1000, show_default=True, type=int, help="population members with a card")
@@ -424,8 +509,8 @@ def _machine() -> dict[str, Any]:
 @click.option("--face/--no-face", default=True, show_default=True, help="also time the reader's face match")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="save the figures as JSON")
-def bench(backend: str, pg_url: str, persons: tuple[str, ...], cards: int, clients: int, low_clients: int,
-          ceiling: bool, duration: float, profile: bool, workers: int, face: bool,
+def bench(backend: str, pg_url: str, pg_schema: str, persons: tuple[str, ...], cards: int, clients: int,
+          low_clients: int, ceiling: bool, duration: float, profile: bool, workers: int, face: bool,
           json_path: Path | None) -> None:
     command = "onshi " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     backends = ["sqlite", "postgres"] if backend == "both" else [backend]
@@ -435,10 +520,10 @@ def bench(backend: str, pg_url: str, persons: tuple[str, ...], cards: int, clien
     load_before = os.getloadavg()
     rows: list[dict[str, Any]] = []
     ceilings: list[dict[str, Any]] = []
-    for name in backends:
-        for size in _sizes(persons):
-            rows.extend(_run_one(name, pg_url, size, cards, clients, duration, workers, low_clients,
-                                 ceilings if ceiling else None, profile))
+    setup = _Setup(pg_url=pg_url, pg_schema=pg_schema, cards=cards, clients=clients, low_clients=low_clients,
+                   duration=duration, workers=workers, profile=profile)
+    for size in _sizes(persons):
+        rows.extend(_run_size(backends, size, setup, ceilings if ceiling else None))
     ceiling_figures = _mean_ceiling(ceilings)
     face_figures = _face(40) if face else None
     click.echo("")
@@ -452,6 +537,7 @@ def bench(backend: str, pg_url: str, persons: tuple[str, ...], cards: int, clien
     click.echo("")
     load_after = os.getloadavg()
     click.echo(f"load average (1 min): {load_before[0]:.2f} at the start, {load_after[0]:.2f} at the end; "
+               f"backends measured back to back per check; "
                f"share = requests/s over the bare endpoint's (ceiling), measured right before each "
                f"run (ceil: that ceiling's requests/s; the ceiling row: their mean); "
                f"p99@{low_clients} = p99 with {low_clients} clients; health p99 = GET /api/v1/health "
@@ -459,12 +545,14 @@ def bench(backend: str, pg_url: str, persons: tuple[str, ...], cards: int, clien
                f"processes, and on PostgreSQL its backends); cpu sh = the ceiling's cpu ms over the run's")
     click.echo("")
     click.echo(_table(rows, face_figures, ceiling_figures, low_clients))
+    aims = _targets(rows)
+    click.echo(_targets_text(aims))
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps({"command": command, "machine": machine,
                                          "load_average": {"start": list(load_before),
                                                           "end": list(load_after)},
-                                         "ceiling": ceiling_figures, "runs": rows,
+                                         "ceiling": ceiling_figures, "runs": rows, "targets": aims,
                                          "face_match": face_figures, "note": CONTENTION}, indent=2,
                                         ensure_ascii=False), encoding="utf-8")
         click.echo(f"figures saved to {json_path}")
