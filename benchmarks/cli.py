@@ -3,6 +3,8 @@
 Per backend and population size: a fresh database (SQLite file under var/bench, or a fresh
 PostgreSQL schema), the fixture personas plus a generated population, `onshi serve --workers N`
 in its own processes, then N concurrent clients in a separate load process for a bounded time.
+Per check kind, the bare endpoint (the ceiling) and every backend take turns in short rounds, so that
+a shared machine's drift hits them alike (:func:`_run_size`).
 """
 
 from __future__ import annotations
@@ -160,8 +162,17 @@ def _summary(raw: dict[str, Any], per_check_requests: int) -> dict[str, Any]:
     }
 
 
-def _load(plan: dict[str, Any], kind: str, clients: int, duration: float,
-          profile: tuple[int, Path] | None = None, meter: CpuMeter | None = None) -> dict[str, Any]:
+@dataclass
+class _Slice:
+    """One load-generator run: its raw answer and the CPU time the server spent meanwhile."""
+
+    raw: dict[str, Any]
+    cpu_s: float | None
+    database_cpu_s: float | None
+
+
+def _slice(plan: dict[str, Any], kind: str, clients: int, duration: float,
+           profile: tuple[int, Path] | None = None, meter: CpuMeter | None = None) -> _Slice:
     """Runs the load generator in a separate process (`python -m benchmarks.load`), bounded in time;
     ``profile`` = (server pid, file): py-spy samples the server meanwhile."""
     from benchmarks import profile as profiling
@@ -172,20 +183,45 @@ def _load(plan: dict[str, Any], kind: str, clients: int, duration: float,
     done = subprocess.run([sys.executable, "-m", "benchmarks.load"], input=request.encode(), cwd=ROOT,
                           capture_output=True, timeout=duration + 120, check=False)
     after = meter.snapshot() if meter else {}
-    cpu = CpuMeter.spent(before, after) if meter else None
-    database_cpu = CpuMeter.spent(before, after, meter.backends) if meter and meter.backends else None
     if spy is not None:
         spy.wait(timeout=60)
     if done.returncode != 0:
         raise click.ClickException(f"load generator failed: {done.stderr.decode(errors='replace')[-2000:]}")
-    figures = _summary(json.loads(done.stdout), 2 if kind == "card" else 1)
+    return _Slice(json.loads(done.stdout), CpuMeter.spent(before, after) if meter else None,
+                  CpuMeter.spent(before, after, meter.backends) if meter and meter.backends else None)
+
+
+def _merged(raws: list[dict[str, Any]]) -> dict[str, Any]:
+    """The load generator's answers of several slices as if of one run as long as them all."""
+    outcomes: dict[str, int] = {}
+    for raw in raws:
+        for outcome, n in raw["outcomes"].items():
+            outcomes[outcome] = outcomes.get(outcome, 0) + n
+    return {"checks": sum(r["checks"] for r in raws), "requests": sum(r["requests"] for r in raws),
+            "errors": sum(r["errors"] for r in raws), "duration_s": sum(r["duration_s"] for r in raws),
+            "latencies_ms": [x for r in raws for x in r["latencies_ms"]],
+            "error_samples": [x for r in raws for x in r["error_samples"]][:10], "outcomes": outcomes,
+            "health_ms": [x for r in raws for x in r.get("health_ms") or []],
+            "health_errors": sum(r.get("health_errors", 0) for r in raws)}
+
+
+def _figures(slices: list[_Slice], kind: str) -> dict[str, Any]:
+    """Requests per second, latency percentiles and CPU per request over ``slices``."""
+    figures = _summary(_merged([s.raw for s in slices]), 2 if kind == "card" else 1)
     requests = figures["requests_per_s"] * figures["duration_s"]
-    # Includes the warm-up's requests' CPU (about a fifth of a second's worth): a slight overestimate.
+    cpu = sum(s.cpu_s or 0.0 for s in slices)
+    database_cpu = sum(s.database_cpu_s or 0.0 for s in slices)
+    # Includes the warm-ups' requests' CPU (about a fifth of a second's worth each): a slight overestimate.
     figures["server_cpu_ms_per_request"] = round(1000 * cpu / requests, 3) if cpu and requests else None
     # Of which PostgreSQL's backends (the rest: the server's own processes).
     figures["database_cpu_ms_per_request"] = (round(1000 * database_cpu / requests, 3)
                                               if database_cpu and requests else None)
     return figures
+
+
+def _load(plan: dict[str, Any], kind: str, clients: int, duration: float) -> dict[str, Any]:
+    """One run's figures (no CPU meter)."""
+    return _figures([_slice(plan, kind, clients, duration)], kind)
 
 
 CEILING_NUMBERS = {"insurer": "06139993", "symbol": "記号", "number": "1234567", "branch": "01",
@@ -254,26 +290,31 @@ class CpuMeter:
                    if only is None or p in only)
 
 
-def _ceiling(clients: int, duration: float, workers: int) -> dict[str, Any]:
+def _start_ceiling(workers: int) -> _Server:
     """The bare endpoint (`benchmarks.ceiling`), same workers and uvicorn options as `onshi serve`,
     driven by the same load generator with a number check's body and the clinic's headers."""
     port = free_port()
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    log = open(BENCH_DIR / "server-ceiling.log", "ab")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen([sys.executable, "-m", "benchmarks.ceiling", str(port), str(workers)],
-                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    with open(BENCH_DIR / "server-ceiling.log", "ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "benchmarks.ceiling", str(port), str(workers)],
+                                   cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_port(url, process)
-        click.echo(f"== ceiling: bare FastAPI endpoint, {workers} worker(s), {clients} clients "
-                   f"for {duration:g} s", err=True)
-        plan = {"url": url, "headers": {"X-Medical-Institution-Code": CLINIC_CODE,
-                                        "Authorization": f"Bearer {CLINIC_TOKEN}"},
-                "number_bodies": [_number_body(CEILING_NUMBERS, "20261203").decode()]}
-        figures = _load(plan, "ceiling", clients, duration, meter=CpuMeter(process.pid, None))
-    finally:
+    except BaseException:
         stop(process)
-        log.close()
+        raise
+    plan = {"url": url, "headers": {"X-Medical-Institution-Code": CLINIC_CODE,
+                                    "Authorization": f"Bearer {CLINIC_TOKEN}"},
+            "number_bodies": [_number_body(CEILING_NUMBERS, "20261203").decode()]}
+    return _Server(CEILING, 0, process, plan, 0.0, None)
+
+
+CEILING = "ceiling"
+
+
+def _ceiling_figures(slices: list[_Slice], clients: int, workers: int) -> dict[str, Any]:
+    figures = _figures(slices, CEILING)
     return {"requests_per_s": figures["requests_per_s"], "p50_ms": figures["p50_ms"],
             "p99_ms": figures["p99_ms"], "errors": figures["errors"], "clients": clients, "workers": workers,
             "server_cpu_ms_per_request": figures["server_cpu_ms_per_request"]}
@@ -287,7 +328,7 @@ def _cpu_share(ceiling: dict[str, Any] | None, figures: dict[str, Any]) -> float
 
 
 def _mean_ceiling(ceilings: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The ceiling of the whole run (the mean of its measurements; each run's share uses its own)."""
+    """The ceiling of the whole run (the mean of its measurements; each check kind's share uses its own)."""
     if not ceilings:
         return None
     mean = {key: round(sum(c[key] or 0 for c in ceilings) / len(ceilings), 3)
@@ -321,6 +362,7 @@ class _Setup:
     duration: float
     workers: int
     profile: bool
+    rounds: int
 
 
 @dataclass
@@ -356,46 +398,68 @@ def _start_server(backend: str, persons: int, setup: _Setup) -> _Server:
 
 def _run_size(backends: list[str], persons: int, setup: _Setup, ceilings: list[dict[str, Any]] | None
               ) -> list[dict[str, Any]]:
-    """Every backend's server started at once (an idle one costs nothing), then per check kind the
-    backends back to back, each right after a measurement of the ceiling (appended to ``ceilings``;
-    None: no ceiling). On a shared machine the ceiling moved by up to 2× from one minute to the next:
-    a share is only fair against a ceiling measured under the same load, just before, and backends
-    are only fairly compared when measured within the same minute (one backend after the other,
-    SQLite's and PostgreSQL's figures were minutes apart, and their ratio moved from 0.50 to 0.83
-    between two runs)."""
+    """Every backend's server (and the ceiling's) started at once (an idle one costs nothing), then per
+    check kind ``setup.rounds`` rounds of the ceiling and each backend in turn, ``duration / rounds``
+    seconds each; a backend's figures are over its slices of all rounds, its share against the
+    ceiling's over the slices between them (appended to ``ceilings``; None: no ceiling).
+
+    On a shared machine the ceiling moved by up to 2× from one minute to the next, and the CPU time a
+    request costs with it: measured one after the other, SQLite's and PostgreSQL's figures were
+    minutes apart and their ratio moved from 0.50 to 0.83 between two runs of the same code. Drift
+    slower than a round hits the ceiling and every backend alike."""
     servers: list[_Server] = []
     try:
+        if ceilings is not None:
+            servers.append(_start_ceiling(setup.workers))
         for backend in backends:
             servers.append(_start_server(backend, persons, setup))
-        rows = [_measure(server, kind, setup, ceilings) for kind in ("card", "number") for server in servers]
+        rows = []
+        for kind in ("card", "number"):
+            slices = _rounds(servers, kind, setup)
+            ceiling = None
+            if ceilings is not None:
+                ceiling = _ceiling_figures(slices[CEILING], setup.clients, setup.workers)
+                ceilings.append(ceiling)
+            for server in servers:
+                if server.backend != CEILING:
+                    rows.append(_row(server, kind, setup, _figures(slices[server.backend], kind), ceiling))
     finally:
         for server in servers:
             stop(server.process)
     return sorted(rows, key=lambda r: (backends.index(r["backend"]), r["kind"]))
 
 
-def _measure(server: _Server, kind: str, setup: _Setup, ceilings: list[dict[str, Any]] | None
-             ) -> dict[str, Any]:
-    """One backend's run of one check kind with ``setup.clients``, then with ``setup.low_clients``."""
-    clients, duration = setup.clients, setup.duration
-    ceiling = None
-    if ceilings is not None:
-        ceiling = _ceiling(clients, duration, setup.workers)
-        ceilings.append(ceiling)
-    click.echo(f"   {server.backend} {kind} checks: {clients} clients for {duration:g} s", err=True)
-    spied = ((server.process.pid, BENCH_DIR / f"profile-{server.backend}-{kind}.txt")
-             if setup.profile else None)
-    figures = _load(server.plan, kind, clients, duration, spied, CpuMeter(server.process.pid, server.pg_url))
-    if spied and spied[1].exists():
-        from benchmarks.profile import top_lines
+def _rounds(servers: list[_Server], kind: str, setup: _Setup) -> dict[str, list[_Slice]]:
+    """Per server (by backend), its slices of ``setup.rounds`` rounds with ``setup.clients``."""
+    slices: dict[str, list[_Slice]] = {server.backend: [] for server in servers}
+    seconds = setup.duration / setup.rounds
+    for n in range(setup.rounds):
+        for server in servers:
+            click.echo(f"   {server.backend} {'bare' if server.backend == CEILING else kind}: "
+                       f"{setup.clients} clients for {seconds:g} s (round {n + 1} of {setup.rounds})",
+                       err=True)
+            spied = None
+            if setup.profile and server.backend != CEILING:
+                spied = (server.process.pid, BENCH_DIR / f"profile-{server.backend}-{kind}.txt")
+            slices[server.backend].append(
+                _slice(server.plan, CEILING if server.backend == CEILING else kind, setup.clients, seconds,
+                       spied, CpuMeter(server.process.pid, server.pg_url)))
+            if spied and spied[1].exists():
+                from benchmarks.profile import top_lines
 
-        click.echo(f"   profile ({spied[1]}):\n{top_lines(spied[1])}", err=True)
-    click.echo(f"   {server.backend} {kind} checks: {setup.low_clients} clients for {duration:g} s", err=True)
-    low = _load(server.plan, kind, setup.low_clients, duration)
+                click.echo(f"   profile ({spied[1]}):\n{top_lines(spied[1])}", err=True)
+    return slices
+
+
+def _row(server: _Server, kind: str, setup: _Setup, figures: dict[str, Any], ceiling: dict[str, Any] | None
+         ) -> dict[str, Any]:
+    """One backend's figures for one check kind, with a run at ``setup.low_clients`` for its p99."""
+    click.echo(f"   {server.backend} {kind}: {setup.low_clients} clients for {setup.duration:g} s", err=True)
+    low = _load(server.plan, kind, setup.low_clients, setup.duration)
     share = (round(figures["requests_per_s"] / ceiling["requests_per_s"], 3)
              if ceiling and ceiling["requests_per_s"] else None)
     return {"backend": server.backend, "persons": server.persons, "kind": kind, "workers": setup.workers,
-            "clients": clients, "generate_s": server.generate_s, **figures,
+            "clients": setup.clients, "rounds": setup.rounds, "generate_s": server.generate_s, **figures,
             "share_of_ceiling": share,
             "ceiling_requests_per_s": ceiling["requests_per_s"] if ceiling else None,
             "cpu_share_of_ceiling": _cpu_share(ceiling, figures),
@@ -502,7 +566,11 @@ def _machine() -> dict[str, Any]:
               help="a second run of each check with this many clients (p99 at light load)")
 @click.option("--ceiling/--no-ceiling", default=True, show_default=True,
               help="measure the bare FastAPI endpoint first (the ceiling; shares are relative to it)")
-@click.option("--duration", default=10.0, show_default=True, type=float, help="seconds per run")
+@click.option("--duration", default=10.0, show_default=True, type=float,
+              help="seconds per check kind and backend (and of the ceiling beside each kind)")
+@click.option("--rounds", default=5, show_default=True, type=int,
+              help="the duration in this many slices, the ceiling and every backend in turn (with "
+                   "--profile: 1, one profile per run)")
 @click.option("--profile", is_flag=True, default=False,
               help="sample the server with py-spy during each run (var/bench/profile-*.txt, top lines shown)")
 @click.option("--workers", default=2, show_default=True, type=int, help="server processes")
@@ -510,8 +578,8 @@ def _machine() -> dict[str, Any]:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="save the figures as JSON")
 def bench(backend: str, pg_url: str, pg_schema: str, persons: tuple[str, ...], cards: int, clients: int,
-          low_clients: int, ceiling: bool, duration: float, profile: bool, workers: int, face: bool,
-          json_path: Path | None) -> None:
+          low_clients: int, ceiling: bool, duration: float, rounds: int, profile: bool, workers: int,
+          face: bool, json_path: Path | None) -> None:
     command = "onshi " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     backends = ["sqlite", "postgres"] if backend == "both" else [backend]
     clients = max(1, min(clients, 1024))
@@ -521,7 +589,8 @@ def bench(backend: str, pg_url: str, pg_schema: str, persons: tuple[str, ...], c
     rows: list[dict[str, Any]] = []
     ceilings: list[dict[str, Any]] = []
     setup = _Setup(pg_url=pg_url, pg_schema=pg_schema, cards=cards, clients=clients, low_clients=low_clients,
-                   duration=duration, workers=workers, profile=profile)
+                   duration=duration, workers=workers, profile=profile,
+                   rounds=1 if profile else max(1, min(rounds, int(duration))))
     for size in _sizes(persons):
         rows.extend(_run_size(backends, size, setup, ceilings if ceiling else None))
     ceiling_figures = _mean_ceiling(ceilings)
@@ -530,16 +599,16 @@ def bench(backend: str, pg_url: str, pg_schema: str, persons: tuple[str, ...], c
     click.echo(f"command: {command}")
     machine = _machine()
     click.echo(f"machine: {machine['cpus']} cores, {machine['processor']}, Python {machine['python']}; "
-               f"server: {workers} worker process(es); load: {clients} clients, {duration:g} s per run")
+               f"server: {workers} worker process(es); load: {clients} clients, {duration:g} s per check "
+               f"and backend, in {setup.rounds} round(s) with the ceiling and the other backends in turn")
     click.echo("card check = challenge + signed submission (2 HTTP requests, face method, "
                "ECDSA attestation); latency per check")
     click.echo(f"note: {CONTENTION}")
     click.echo("")
     load_after = os.getloadavg()
     click.echo(f"load average (1 min): {load_before[0]:.2f} at the start, {load_after[0]:.2f} at the end; "
-               f"backends measured back to back per check; "
-               f"share = requests/s over the bare endpoint's (ceiling), measured right before each "
-               f"run (ceil: that ceiling's requests/s; the ceiling row: their mean); "
+               f"share = requests/s over the bare endpoint's (ceiling) in the same rounds "
+               f"(ceil: that ceiling's requests/s; the ceiling row: the mean over check kinds); "
                f"p99@{low_clients} = p99 with {low_clients} clients; health p99 = GET /api/v1/health "
                f"every 0.1 s during the {clients}-client run; cpu ms = server CPU per request (its "
                f"processes, and on PostgreSQL its backends); cpu sh = the ceiling's cpu ms over the run's")
