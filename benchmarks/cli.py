@@ -35,6 +35,7 @@ CLINIC_CODE = defaults.CLINIC_CODE
 CLINIC_TOKEN = defaults.CLINIC_TOKEN
 BENCH_DIR = ROOT / "var" / "bench"
 SAMPLE_CARDS = 200
+CEILING = "ceiling"  # the bare endpoint, as a backend of the rounds and a kind of the load generator
 CONTENTION = ("The load generator runs in its own process but on the same 2 cores as the server: "
               "figures are for server + client together, a lower bound for the server alone.")
 
@@ -310,9 +311,6 @@ def _start_ceiling(workers: int) -> _Server:
     return _Server(CEILING, 0, process, plan, 0.0, None)
 
 
-CEILING = "ceiling"
-
-
 def _ceiling_figures(slices: list[_Slice], clients: int, workers: int) -> dict[str, Any]:
     figures = _figures(slices, CEILING)
     return {"requests_per_s": figures["requests_per_s"], "p50_ms": figures["p50_ms"],
@@ -565,7 +563,7 @@ def _machine() -> dict[str, Any]:
 @click.option("--low-clients", default=8, show_default=True, type=int,
               help="a second run of each check with this many clients (p99 at light load)")
 @click.option("--ceiling/--no-ceiling", default=True, show_default=True,
-              help="measure the bare FastAPI endpoint first (the ceiling; shares are relative to it)")
+              help="measure the bare FastAPI endpoint in the same rounds (the ceiling; shares are of it)")
 @click.option("--duration", default=10.0, show_default=True, type=float,
               help="seconds per check kind and backend (and of the ceiling beside each kind)")
 @click.option("--rounds", default=5, show_default=True, type=int,

@@ -55,8 +55,8 @@ def test_a_short_run_measures_every_backend_and_check_in_rounds_with_the_ceiling
     out = tmp_path / "bench.json"
     backend = "both" if PG_URL else "sqlite"
     command = [sys.executable, "-m", "onshi", "bench", "--backend", backend, "--persons", "300",
-               "--cards", "30", "--duration", "2", "--rounds", "2", "--clients", "4", "--low-clients", "2", "--no-face",
-               "--pg-schema", schema, "--json", str(out)]
+               "--cards", "30", "--duration", "2", "--rounds", "2", "--clients", "4", "--low-clients", "2",
+               "--no-face", "--pg-schema", schema, "--json", str(out)]
     if PG_URL:
         command += ["--pg-url", PG_URL]
     try:
