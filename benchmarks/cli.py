@@ -301,7 +301,7 @@ def _start_ceiling(workers: int) -> _Server:
                                    cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_port(url, process)
+        wait_http(f"{url}/ceiling", timeout=60, process=process)  # (405 to a GET: it answers)
     except BaseException:
         stop(process)
         raise
@@ -333,19 +333,6 @@ def _mean_ceiling(ceilings: list[dict[str, Any]]) -> dict[str, Any] | None:
             for key in ("requests_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_request")}
     return {**mean, "errors": sum(c["errors"] for c in ceilings), "clients": ceilings[0]["clients"],
             "workers": ceilings[0]["workers"], "measurements": ceilings}
-
-
-def _wait_port(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise click.ClickException(f"the ceiling server exited with {process.returncode}")
-        try:
-            httpx.post(f"{url}/ceiling", content=b"{}", timeout=2)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise click.ClickException(f"the ceiling server did not answer within {timeout} s")
 
 
 @dataclass(frozen=True)
@@ -433,15 +420,15 @@ def _rounds(servers: list[_Server], kind: str, setup: _Setup) -> dict[str, list[
     seconds = setup.duration / setup.rounds
     for n in range(setup.rounds):
         for server in servers:
-            click.echo(f"   {server.backend} {'bare' if server.backend == CEILING else kind}: "
-                       f"{setup.clients} clients for {seconds:g} s (round {n + 1} of {setup.rounds})",
-                       err=True)
+            load = CEILING if server.backend == CEILING else kind  # (the bare endpoint takes its own)
+            what = server.backend if load == CEILING else f"{server.backend} {kind}"
+            click.echo(f"   {what}: {setup.clients} clients for {seconds:g} s "
+                       f"(round {n + 1} of {setup.rounds})", err=True)
             spied = None
-            if setup.profile and server.backend != CEILING:
+            if setup.profile and load != CEILING:
                 spied = (server.process.pid, BENCH_DIR / f"profile-{server.backend}-{kind}.txt")
-            slices[server.backend].append(
-                _slice(server.plan, CEILING if server.backend == CEILING else kind, setup.clients, seconds,
-                       spied, CpuMeter(server.process.pid, server.pg_url)))
+            slices[server.backend].append(_slice(server.plan, load, setup.clients, seconds, spied,
+                                                 CpuMeter(server.process.pid, server.pg_url)))
             if spied and spied[1].exists():
                 from benchmarks.profile import top_lines
 
@@ -474,21 +461,23 @@ POSTGRES_OVER_SQLITE_TARGET = 0.70
 
 def _targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each aim, its figure in this run and whether it was met."""
+    def aim(what: str, persons: int | None, value: float, target: float, met: bool) -> dict[str, Any]:
+        return {"what": what, "persons": persons, "value": value, "target": target, "met": met}
+
     out: list[dict[str, Any]] = []
     found = {(r["backend"], r["persons"], r["kind"]): r for r in rows}
     for (backend, persons, kind), row in found.items():
-        if backend == "sqlite" and row.get("share_of_ceiling") is not None:
-            out.append({"what": f"sqlite {kind} share of ceiling", "persons": persons,
-                        "value": row["share_of_ceiling"], "target": SHARE_TARGETS[kind]})
+        share = row.get("share_of_ceiling")
+        if backend == "sqlite" and share is not None:
+            target = SHARE_TARGETS[kind]
+            out.append(aim(f"sqlite {kind} share of ceiling", persons, share, target, share >= target))
         sqlite = found.get(("sqlite", persons, kind))
         if backend == "postgres" and sqlite and sqlite["requests_per_s"]:
-            out.append({"what": f"postgres / sqlite {kind} req/s", "persons": persons,
-                        "value": round(row["requests_per_s"] / sqlite["requests_per_s"], 3),
-                        "target": POSTGRES_OVER_SQLITE_TARGET})
+            ratio = round(row["requests_per_s"] / sqlite["requests_per_s"], 3)
+            out.append(aim(f"postgres / sqlite {kind} req/s", persons, ratio, POSTGRES_OVER_SQLITE_TARGET,
+                           ratio >= POSTGRES_OVER_SQLITE_TARGET))
     errors = sum(r["errors"] + (r.get("low_clients") or {}).get("errors", 0) for r in rows)
-    out.append({"what": "errors", "persons": None, "value": errors, "target": 0, "met": errors == 0})
-    for aim in out:
-        aim.setdefault("met", aim["value"] >= aim["target"])
+    out.append(aim("errors", None, errors, 0, errors == 0))
     return out
 
 

@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from benchmarks.cli import _targets
 from onshi.procs import ROOT
-from server.storage.database import normalize_url
-from tests.conftest import BACKENDS, PG_URL
+from tests.conftest import BACKENDS, PG_URL, _drop_schema
 
 
 def _row(backend: str, kind: str, requests_per_s: float, share: float | None, errors: int = 0
@@ -63,10 +61,7 @@ def test_a_short_run_measures_every_backend_and_check_in_rounds_with_the_ceiling
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     finally:
         if PG_URL:
-            engine = create_engine(normalize_url(PG_URL))
-            with engine.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            engine.dispose()
+            _drop_schema(schema)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text(encoding="utf-8"))
 
