@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -292,6 +293,28 @@ def test_a_write_waits_for_another_processs_write_lock_without_stopping_the_even
     assert ticks >= 30, ticks  # the loop went on serving while the write waited
     assert took < 5
     assert "after-the-lock" in stored_nonces(database)
+
+
+def test_after_a_group_commit_a_requests_own_write_still_waits_out_another_processs_short_lock(
+        database: Database) -> None:
+    """The group commit's connections never wait inside SQLite (busy timeout 0); the others must."""
+    if database.schema is not None:
+        pytest.skip("SQLite's write lock")
+    path = database.url.removeprefix("sqlite:///")
+
+    async def scenario() -> None:
+        async with checkdb.check_db(database.engine, database.url, None) as db:
+            await db.write(checkdb.Statement(INSERT_NONCE, nonce_row("group-committed")))
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        threading.Timer(0.2, other.commit).start()
+        async with checkdb.check_db(database.engine, database.url, None) as db:
+            await db.execute(INSERT_NONCE, nonce_row("own-write"))
+            await db.commit()
+        other.close()
+
+    asyncio.run(scenario())
+    assert {"group-committed", "own-write"} <= stored_nonces(database)
 
 
 def test_reads_of_requests_meeting_in_one_loop_turn_each_get_their_own_rows(database: Database) -> None:
