@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -257,15 +258,28 @@ def test_writes_after_a_required_write_that_changed_nothing_are_skipped(database
     assert people == {"p-2"}
 
 
-def test_a_write_waits_for_another_processs_write_lock_without_stopping_the_event_loop(
-        database: Database) -> None:
+def sqlite_only(database: Database) -> None:
     if database.schema is not None:
         pytest.skip("SQLite's write lock")
-    path = database.url.removeprefix("sqlite:///")
 
-    async def scenario() -> tuple[int, float]:
-        other = sqlite3.connect(path, isolation_level=None)  # another server process, as SQLite sees it
+
+@contextmanager
+def another_process_holding_the_write_lock(database: Database) -> Iterator[sqlite3.Connection]:
+    """A connection of its own holding SQLite's write lock: another server process, as SQLite sees it
+    (committing releases the lock; any thread may commit)."""
+    sqlite_only(database)
+    other = sqlite3.connect(database.url.removeprefix("sqlite:///"), isolation_level=None,
+                            check_same_thread=False)
+    try:
         other.execute("BEGIN IMMEDIATE")
+        yield other
+    finally:
+        other.close()
+
+
+def test_a_write_waits_for_another_processs_write_lock_without_stopping_the_event_loop(
+        database: Database) -> None:
+    async def scenario(other: sqlite3.Connection) -> tuple[int, float]:
         ticks = 0
         done = asyncio.Event()
 
@@ -286,10 +300,10 @@ def test_a_write_waits_for_another_processs_write_lock_without_stopping_the_even
         assert not done.is_set()  # still waiting for the lock
         other.commit()
         await writing
-        other.close()
         return ticks, time.monotonic() - started
 
-    ticks, took = asyncio.run(scenario())
+    with another_process_holding_the_write_lock(database) as other:
+        ticks, took = asyncio.run(scenario(other))
     assert ticks >= 30, ticks  # the loop went on serving while the write waited
     assert took < 5
     assert "after-the-lock" in stored_nonces(database)
@@ -298,20 +312,16 @@ def test_a_write_waits_for_another_processs_write_lock_without_stopping_the_even
 def test_after_a_group_commit_a_requests_own_write_still_waits_out_another_processs_short_lock(
         database: Database) -> None:
     """The group commit's connections never wait inside SQLite (busy timeout 0); the others must."""
-    if database.schema is not None:
-        pytest.skip("SQLite's write lock")
-    path = database.url.removeprefix("sqlite:///")
+    sqlite_only(database)
 
     async def scenario() -> None:
         async with checkdb.check_db(database.engine, database.url, None) as db:
             await db.write(checkdb.Statement(INSERT_NONCE, nonce_row("group-committed")))
-        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        other.execute("BEGIN IMMEDIATE")
-        threading.Timer(0.2, other.commit).start()
-        async with checkdb.check_db(database.engine, database.url, None) as db:
-            await db.execute(INSERT_NONCE, nonce_row("own-write"))
-            await db.commit()
-        other.close()
+        with another_process_holding_the_write_lock(database) as other:
+            threading.Timer(0.2, other.commit).start()
+            async with checkdb.check_db(database.engine, database.url, None) as db:
+                await db.execute(INSERT_NONCE, nonce_row("own-write"))
+                await db.commit()
 
     asyncio.run(scenario())
     assert {"group-committed", "own-write"} <= stored_nonces(database)
