@@ -31,6 +31,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from functools import cache
+from typing import Any
 
 from onshi.codes import (
     BulkCode,
@@ -53,16 +54,9 @@ from onshi.messages import (
     BulkResultBody,
     BulkResultHeader,
     BulkResultMessage,
-    ElderlyRecipientCertificateInfo,
-    LimitApplicationCertificateRelatedInfo,
     QualificationConfirmSearchInfo,
-    ResultBody,
-    ResultHeader,
-    ResultList,
     ResultMessage,
     ResultOfQualificationConfirmation,
-    SpecificDiseasesCertificateInfo,
-    SpecificDiseasesCertificateList,
     insurer_number_text,
 )
 from onshi.timeutil import timestamp, ymd
@@ -107,36 +101,45 @@ def _times(consented: bool, consent_time: datetime | None) -> tuple[str | None, 
     return timestamp(consent_time), timestamp(DEFAULT_POLICY.consent_available_until(consent_time))
 
 
-def _consent_fields(consents: Consents | None, consent_time: datetime | None) -> dict[str, object]:
-    if consents is None:
-        return {}
-    fields: dict[str, object] = {}
+Element = dict[str, Any]  # an element as plain data: child element names -> text, enum, element, list
+
+
+def _present(**children: Any) -> Element:
+    """The children given (in element order), those without a value left out, as the answer omits them."""
+    return {name: value for name, value in children.items() if value is not None}
+
+
+def _consent_children(consents: Consents, consent_time: datetime | None) -> Element:
+    """ConsFlg, ConsTime, AvailableTime of the four medical-information consents, in element order."""
+    children: Element = {}
     for prefix, consented in (
-        ("PharmacistsInfo", consents.medication),
         ("SpecificHealthCheckupsInfo", consents.checkup),
+        ("PharmacistsInfo", consents.medication),
         ("DiagnosisInfo", consents.clinical),
         ("OperationInfo", consents.operation),
     ):
         cons_time, available = _times(consented, consent_time)
-        fields[f"{prefix}ConsFlg"] = _flag(consented)
-        fields[f"{prefix}ConsTime"] = cons_time
-        fields[f"{prefix}AvailableTime"] = available
-    return fields
+        children[f"{prefix}ConsFlg"] = _flag(consented)
+        if cons_time is not None:
+            children[f"{prefix}ConsTime"] = cons_time
+            children[f"{prefix}AvailableTime"] = available
+    return children
 
 
-def to_qualification(
+def qualification_element(
     shown: QualificationResult,
     *,
     consents: Consents | None = None,
     consent_time: datetime | None = None,
-) -> ResultOfQualificationConfirmation:
-    """One ResultOfQualificationConfirmation. ``consents``: the card check's answers (None: number check)."""
+) -> Element:
+    """One ResultOfQualificationConfirmation as plain data (``consents``: the card check's answers;
+    None: a number check). :func:`to_qualification` is it validated as the message model."""
     q, person = shown.qualification, shown.person
     limit_time = timestamp(consent_time) if shown.limit_visible and consent_time is not None else None
 
     elderly = None
     if q.elderly is not None:
-        elderly = ElderlyRecipientCertificateInfo(
+        elderly = _present(
             ElderlyRecipientCertificateDate=ymd(q.elderly.certificate_date),
             ElderlyRecipientValidStartDate=ymd(q.elderly.valid_start),
             ElderlyRecipientValidEndDate=ymd(q.elderly.valid_end),
@@ -145,7 +148,7 @@ def to_qualification(
 
     limit = None
     if shown.limit_visible and q.limit is not None:
-        limit = LimitApplicationCertificateRelatedInfo(
+        limit = _present(
             LimitApplicationCertificateClassification=q.limit.classification,
             LimitApplicationCertificateClassificationFlag=q.limit.bracket,
             LimitApplicationCertificateDate=ymd(q.limit.certificate_date),
@@ -156,21 +159,19 @@ def to_qualification(
 
     diseases = None
     if shown.limit_visible and q.specific_diseases:
-        diseases = SpecificDiseasesCertificateList(
-            SpecificDiseasesCertificateInfo=[
-                SpecificDiseasesCertificateInfo(
-                    SpecificDiseasesDiseaseCategory=d.category,
-                    # Assumption: the certificate date is not modelled; the validity start stands in.
-                    SpecificDiseasesCertificateDate=ymd(d.valid_start),
-                    SpecificDiseasesValidStartDate=ymd(d.valid_start),
-                    SpecificDiseasesValidEndDate=ymd(d.valid_end),
-                    SpecificDiseasesSelfPay=str(d.self_pay_limit_yen),
-                )
-                for d in q.specific_diseases
-            ]
-        )
+        diseases = {"SpecificDiseasesCertificateInfo": [
+            _present(
+                SpecificDiseasesDiseaseCategory=d.category,
+                # Assumption: the certificate date is not modelled; the validity start stands in.
+                SpecificDiseasesCertificateDate=ymd(d.valid_start),
+                SpecificDiseasesValidStartDate=ymd(d.valid_start),
+                SpecificDiseasesValidEndDate=ymd(d.valid_end),
+                SpecificDiseasesSelfPay=str(d.self_pay_limit_yen),
+            )
+            for d in q.specific_diseases
+        ]}
 
-    return ResultOfQualificationConfirmation(
+    element = _present(
         InsuredCardClassification=q.card_classification,
         InsurerNumber=insurer_number_text(q.insurer.number),
         InsuredCardSymbol=_text(q.symbol),
@@ -203,21 +204,38 @@ def to_qualification(
         SpecificDiseasesCertificateRelatedConsFlg=shown.limit_consent,
         SpecificDiseasesCertificateRelatedConsTime=limit_time,
         SpecificDiseasesCertificateList=diseases,
-        **_consent_fields(consents, consent_time),  # type: ignore[arg-type]
     )
+    if consents is not None:
+        element.update(_consent_children(consents, consent_time))
+    return element
+
+
+def to_qualification(
+    shown: QualificationResult,
+    *,
+    consents: Consents | None = None,
+    consent_time: datetime | None = None,
+) -> ResultOfQualificationConfirmation:
+    """One ResultOfQualificationConfirmation. ``consents``: the card check's answers (None: number check)."""
+    return ResultOfQualificationConfirmation.model_validate(
+        qualification_element(shown, consents=consents, consent_time=consent_time))
+
+
+def echo_element(search_info: QualificationConfirmSearchInfo) -> Element:
+    """The query as the answer echoes it: as sent, with the 限度額 consent flag always present
+    (a query without it was judged as 0 未同意)."""
+    sent = search_info.__dict__  # (the model's fields, in element order)
+    if sent["LimitApplicationCertificateRelatedConsFlg"] is None:
+        sent = {**sent, "LimitApplicationCertificateRelatedConsFlg": ConsentFlag.NOT_CONSENTED}
+    return {name: value for name, value in sent.items() if value is not None}
 
 
 def echo(search_info: QualificationConfirmSearchInfo) -> QualificationConfirmSearchInfo:
-    """The query as the answer echoes it: as sent, with the 限度額 consent flag always present
-    (a query without it was judged as 0 未同意)."""
-    if search_info.LimitApplicationCertificateRelatedConsFlg is not None:
-        return search_info
-    return search_info.model_copy(
-        update={"LimitApplicationCertificateRelatedConsFlg": ConsentFlag.NOT_CONSENTED}
-    )
+    """:func:`echo_element` as the message model."""
+    return QualificationConfirmSearchInfo.model_validate(echo_element(search_info))
 
 
-def to_result_message(
+def result_element(
     result: EligibilityResult,
     *,
     executed_at: datetime,
@@ -229,15 +247,18 @@ def to_result_message(
     search_info: QualificationConfirmSearchInfo | None = None,
     consent_time: datetime | None = None,
     smartphone: bool = False,
-) -> ResultMessage:
-    """OQSsiquc01res for a card check (reference 1) or a number check (reference 2, pass ``search_info``).
-    ``smartphone``: the card check was by phone, so the message speaks of the phone's certificate."""
+) -> Element:
+    """OQSsiquc01res as plain data, in element order, absent elements left out: written as it is for a
+    JSON answer (the hot path: no models built), validated as :class:`ResultMessage` for everything else
+    (:func:`to_result_message`; tests/test_presenting.py: the two write the same document).
+    A card check (reference 1) or a number check (reference 2, pass ``search_info``); ``smartphone``:
+    the card check was by phone, so the message speaks of the phone's certificate."""
     card_check = reference is ReferenceClassification.MY_NUMBER_CARD
     consents = result.consents if card_check else None
     code = result.code
-    results = [to_qualification(r, consents=consents, consent_time=consent_time) for r in result.results]
-    return ResultMessage(
-        MessageHeader=ResultHeader(
+    results = [qualification_element(r, consents=consents, consent_time=consent_time) for r in result.results]
+    return {
+        "MessageHeader": _present(
             ProcessExecutionTime=timestamp(executed_at),
             QualificationConfirmationDate=ymd(confirmation_date) or "",
             MedicalInstitutionCode=institution_code,
@@ -246,16 +267,22 @@ def to_result_message(
             SegmentOfResult=SegmentOfResult.NORMAL_END,
             CharacterCodeIdentifier=encoding,
         ),
-        MessageBody=ResultBody(
+        "MessageBody": _present(
             ProcessingResultStatus=result.status,
             ProcessingResultCode=code.value if code else None,
             ProcessingResultMessage=message_for(code, smartphone)[0] if code else None,
             QualificationValidity=result.validity,
-            QualificationConfirmSearchInfo=None if card_check or search_info is None else echo(search_info),
+            QualificationConfirmSearchInfo=(None if card_check or search_info is None
+                                            else echo_element(search_info)),
             PrescriptionIssueSelect=consents.prescription if consents is not None else None,
-            ResultList=ResultList(ResultOfQualificationConfirmation=results) if results else None,
+            ResultList={"ResultOfQualificationConfirmation": results} if results else None,
         ),
-    )
+    }
+
+
+def to_result_message(result: EligibilityResult, **answer: Any) -> ResultMessage:
+    """OQSsiquc01res as the message model (:func:`result_element`'s arguments)."""
+    return ResultMessage.model_validate(result_element(result, **answer))
 
 
 def to_bulk_unit(

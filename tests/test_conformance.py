@@ -359,6 +359,17 @@ def test_the_json_answers_carry_the_same_echo(examples: Path) -> None:
         assert echo["LimitApplicationCertificateRelatedConsFlg"] in ("0", "1"), path.name
 
 
+def test_every_json_answer_is_the_message_models_json_element_for_element(examples: Path) -> None:
+    """The served JSON (number, card and phone checks) is written without building the message models:
+    read as the model, it must come out the same, element order included."""
+    paths = sorted([*examples.rglob("OQSsiquc01res_*.json"), *examples.rglob("*-check-answer_*.json")])
+    assert len(paths) >= 30
+    for path in paths:
+        served = json.loads(path.read_text("utf-8"))["result"]
+        as_model = ResultMessage.model_validate(served).model_dump(mode="json", exclude_none=True)
+        assert json.dumps(as_model, ensure_ascii=False) == json.dumps(served, ensure_ascii=False), path.name
+
+
 @pytest.mark.parametrize("broken", [
     ("<LimitApplicationCertificateRelatedConsFlg>1</LimitApplicationCertificateRelatedConsFlg>\n    </Qual",
      "</Qual"),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
+from typing import Any
 
+import orjson
 import pytest
 
 from onshi import codes, xmlcodec
@@ -328,13 +331,7 @@ def test_an_error_result_has_status_2_with_the_code_and_its_japanese_message() -
 
 
 def test_an_error_result_is_valid_xml_for_the_schema() -> None:
-    revoked = CertificateStatus(
-        serial="S-2", not_before=date(2024, 1, 10), not_after=date(2029, 1, 10), revoked=True
-    )
-    result = check_card(
-        CardCheckRequest(certificate=revoked, link=LinkedPerson("P-elder")), ELDER_VIEW, TODAY
-    )
-    validate(encode(card_message(result)), "OQSsiquc01res")
+    validate(encode(card_message(revoked_card_check())), "OQSsiquc01res")
 
 
 # --- number check -----------------------------------------------------------------------------
@@ -411,10 +408,7 @@ def test_a_number_check_has_no_consent_screens_and_no_prescription_choice() -> N
 
 
 def test_a_number_check_without_a_match_has_no_result_list() -> None:
-    request = NumberCheckRequest(
-        insurer_number="138123", symbol="", number="none", branch=None, birthdate=TODAY
-    )
-    message = number_message(check_number(request, [CHILD_VIEW], TODAY), child_search())
+    message = number_message(unmatched_number_check(), child_search())
     assert message.MessageBody.QualificationValidity is codes.QualificationValidity.NO_MATCH
     assert message.MessageBody.ResultList is None
 
@@ -432,6 +426,57 @@ def test_presented_messages_validate_and_round_trip_in_both_charsets() -> None:
             data = encode(message, charset)
             validate(data, "OQSsiquc01res")
             assert decode(data, ResultMessage) == message
+
+
+Answer = tuple[EligibilityResult, dict[str, Any]]  # a result and how it is presented
+
+
+def card_answer(result: EligibilityResult, smartphone: bool = False) -> Answer:
+    return result, {"executed_at": NOW, "confirmation_date": TODAY, "institution_code": CLINIC,
+                    "reference": ReferenceClassification.MY_NUMBER_CARD, "encoding": Charset.UTF8,
+                    "file_identifier": "reader-1", "consent_time": CONSENT_AT, "smartphone": smartphone}
+
+
+def number_answer(result: EligibilityResult, search: QualificationConfirmSearchInfo) -> Answer:
+    return result, {"executed_at": NOW, "confirmation_date": TODAY, "institution_code": CLINIC,
+                    "reference": ReferenceClassification.INSURED_CARD_INFO, "encoding": Charset.UTF8,
+                    "search_info": search}
+
+
+def revoked_card_check() -> EligibilityResult:
+    revoked = replace(GOOD_CERTIFICATE, revoked=True)
+    return check_card(CardCheckRequest(certificate=revoked, link=LinkedPerson("P-elder")), ELDER_VIEW, TODAY)
+
+
+def unmatched_number_check() -> EligibilityResult:
+    asked = NumberCheckRequest(
+        insurer_number="138123", symbol="", number="none", branch=None, birthdate=TODAY
+    )
+    return check_number(asked, [CHILD_VIEW], TODAY)
+
+
+FLAG_LEFT_OUT = {"LimitApplicationCertificateRelatedConsFlg": None}
+ANSWERS: dict[str, Callable[[], Answer]] = {  # every shape of OQSsiquc01res the presenter writes
+    "card check, every consent (elderly, 限度額, 特定疾病)": lambda: card_answer(card_check()),
+    "card check, no consent": lambda: card_answer(card_check(Consents(), CHILD_VIEW)),
+    "check by phone": lambda: card_answer(card_check(), smartphone=True),
+    "card check, revoked certificate (error)": lambda: card_answer(revoked_card_check()),
+    "number check, tagged query": lambda: number_answer(
+        child_number_check(), child_search(ConsentFlag.CONSENTED, tag="karte-0042")),
+    "number check, query without the flag": lambda: number_answer(
+        child_number_check(), child_search().model_copy(update=FLAG_LEFT_OUT)),
+    "number check, no match": lambda: number_answer(unmatched_number_check(), child_search()),
+}
+
+
+@pytest.mark.parametrize("shape", ANSWERS)
+def test_the_json_answer_written_from_plain_data_is_the_message_models_json_byte_for_byte(shape: str) -> None:
+    """The check endpoints write a JSON answer from ``result_element`` without building the models:
+    it must be exactly the validated message's JSON (element order, codes as text, absent elements)."""
+    result, answer = ANSWERS[shape]()
+    element = presenting.result_element(result, **answer)
+    message = to_result_message(result, **answer)
+    assert orjson.dumps(element) == message.model_dump_json(exclude_none=True).encode()
 
 
 def test_the_replacement_mark_survives_shift_jis() -> None:

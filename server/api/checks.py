@@ -152,21 +152,27 @@ def wants_xml(request: Request, fmt: str | None) -> bool:
 
 
 def respond(message: BaseModel, *, xml: bool, encoding: CharacterCodeIdentifier,
-            extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Response:
+            headers: dict[str, str] | None = None) -> Response:
     if xml:
         return Response(
             xmlcodec.encode(message, encoding),
             media_type=f"application/xml; charset={xmlcodec.xml_encoding_name(encoding)}",
             headers=headers,
         )
-    # pydantic-core writes the message's JSON itself (no dict of dicts, no second pass through json);
-    # the extras around it are orjson's. Same document as model_dump(mode="json") + json.dumps.
-    result = message.__pydantic_serializer__.to_json(message, exclude_none=True)
-    if extra is None:
-        content = result
-    else:
-        content = orjson.dumps(extra)[:-1] + (b',"result":' if extra else b'"result":') + result + b"}"
-    return Response(content, media_type="application/json", headers=headers)
+    # pydantic-core writes the message's JSON itself (no dict of dicts, no second pass through json).
+    return Response(message.__pydantic_serializer__.to_json(message, exclude_none=True),
+                    media_type="application/json", headers=headers)
+
+
+def respond_result(answer: presenting.Element, *, xml: bool, encoding: CharacterCodeIdentifier,
+                   extra: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    """A check's answer (``presenting.result_element``): XML from the validated message; JSON written
+    from the element as it is, after the extras (notes, withheld, ...) — the same document as the
+    message model's JSON (tests/test_presenting.py), without building the models on the hot path."""
+    if xml:
+        return respond(ResultMessage.model_validate(answer), xml=True, encoding=encoding, headers=headers)
+    return Response(orjson.dumps({**extra, "result": answer}), media_type="application/json",
+                    headers=headers)
 
 
 def record_access(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -338,13 +344,13 @@ async def _number_check_answer(request: Request, hot: HotPath, format: str | Non
     result = check_number(asked, candidates, day)
     access = access_row(now, clinic.code, result.person_id, "number_check", "number", outcome_of(result))
     await db.write(Statement(registry.INSERT_ACCESS, access))
-    out = presenting.to_result_message(
+    answer = presenting.result_element(
         result, executed_at=now, confirmation_date=day, institution_code=clinic.code,
         reference=ReferenceClassification.INSURED_CARD_INFO, encoding=out_encoding,
         file_identifier=header.ArbitraryFileIdentifier, search_info=info,
     )
-    return respond(out, xml=wants_xml(request, format) or _is_xml(request), encoding=out_encoding,
-                   extra=_extras(result))
+    return respond_result(answer, xml=wants_xml(request, format) or _is_xml(request), encoding=out_encoding,
+                          extra=_extras(result))
 
 
 def _is_xml(request: Request) -> bool:
@@ -573,15 +579,15 @@ async def _card_check(body: CardCheckSubmission, request: Request, hot: HotPath,
         raise _nonce_replayed()
     out_encoding = encoding_from_query(body.encoding) or CharacterCodeIdentifier.UTF8
     smartphone = body.medium == CheckMedium.SMARTPHONE.value
-    out = presenting.to_result_message(
+    answer = presenting.result_element(
         result, executed_at=now, confirmation_date=today_jst(now), institution_code=clinic.code,
         reference=ReferenceClassification.MY_NUMBER_CARD, encoding=out_encoding,
         file_identifier=body.arbitrary_file_identifier, consent_time=now, smartphone=smartphone,
     )
     extra = {"check_id": check_id, "medium": body.medium, "method": body.method,
              **_extras(result, smartphone)}
-    return respond(out, xml=wants_xml(request, format), encoding=out_encoding, extra=extra,
-                   headers={"X-Check-Id": check_id})
+    return respond_result(answer, xml=wants_xml(request, format), encoding=out_encoding, extra=extra,
+                          headers={"X-Check-Id": check_id})
 
 
 # The endpoints served past FastAPI's router (server/api/lane.py).
