@@ -54,9 +54,9 @@ from onshi.messages import (
     BulkResultBody,
     BulkResultHeader,
     BulkResultMessage,
+    BulkResultOfQualificationConfirmation,
     QualificationConfirmSearchInfo,
     ResultMessage,
-    ResultOfQualificationConfirmation,
     insurer_number_text,
 )
 from onshi.timeutil import timestamp, ymd
@@ -133,7 +133,7 @@ def qualification_element(
     consent_time: datetime | None = None,
 ) -> Element:
     """One ResultOfQualificationConfirmation as plain data (``consents``: the card check's answers;
-    None: a number check). :func:`to_qualification` is it validated as the message model."""
+    None: a number check)."""
     q, person = shown.qualification, shown.person
     limit_time = timestamp(consent_time) if shown.limit_visible and consent_time is not None else None
 
@@ -208,17 +208,6 @@ def qualification_element(
     if consents is not None:
         element.update(_consent_children(consents, consent_time))
     return element
-
-
-def to_qualification(
-    shown: QualificationResult,
-    *,
-    consents: Consents | None = None,
-    consent_time: datetime | None = None,
-) -> ResultOfQualificationConfirmation:
-    """One ResultOfQualificationConfirmation. ``consents``: the card check's answers (None: number check)."""
-    return ResultOfQualificationConfirmation.model_validate(
-        qualification_element(shown, consents=consents, consent_time=consent_time))
 
 
 def echo_element(search_info: QualificationConfirmSearchInfo) -> Element:
@@ -303,7 +292,8 @@ def to_bulk_unit(
         ProcessingResultCode=code.value if code else None,
         ProcessingResultMessage=code.ja if code else None,
         QualificationValidity=result.validity,
-        ResultOfQualificationConfirmation=to_qualification(result.results[0]) if result.results else None,
+        ResultOfQualificationConfirmation=(BulkResultOfQualificationConfirmation.model_validate(
+            qualification_element(result.results[0])) if result.results else None),
         ReferenceNumber=reference_number,
     )
 
