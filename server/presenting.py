@@ -56,7 +56,6 @@ from onshi.messages import (
     BulkResultMessage,
     BulkResultOfQualificationConfirmation,
     QualificationConfirmSearchInfo,
-    ResultMessage,
     insurer_number_text,
 )
 from onshi.timeutil import timestamp, ymd
@@ -238,8 +237,8 @@ def result_element(
     smartphone: bool = False,
 ) -> Element:
     """OQSsiquc01res as plain data, in element order, absent elements left out: written as it is for a
-    JSON answer (the hot path: no models built), validated as :class:`ResultMessage` for everything else
-    (:func:`to_result_message`; tests/test_presenting.py: the two write the same document).
+    JSON answer (the hot path: no models built), ``ResultMessage.model_validate`` of it for everything
+    else (tests/test_presenting.py: the two write the same document).
     A card check (reference 1) or a number check (reference 2, pass ``search_info``); ``smartphone``:
     the card check was by phone, so the message speaks of the phone's certificate."""
     card_check = reference is ReferenceClassification.MY_NUMBER_CARD
@@ -267,11 +266,6 @@ def result_element(
             ResultList={"ResultOfQualificationConfirmation": results} if results else None,
         ),
     }
-
-
-def to_result_message(result: EligibilityResult, **answer: Any) -> ResultMessage:
-    """OQSsiquc01res as the message model (:func:`result_element`'s arguments)."""
-    return ResultMessage.model_validate(result_element(result, **answer))
 
 
 def to_bulk_unit(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
-from typing import Any
 
 import orjson
 import pytest
@@ -43,7 +42,6 @@ from server.presenting import (
     notes,
     to_bulk_message,
     to_bulk_unit,
-    to_result_message,
     withheld,
 )
 
@@ -136,8 +134,9 @@ def card_check(consents: Consents = ALL_CONSENTS, view: RegistryView = ELDER_VIE
     return check_card(request, view, TODAY)
 
 
-def card_message(result: EligibilityResult, charset: Charset = Charset.UTF8) -> ResultMessage:
-    return to_result_message(
+def card_element(result: EligibilityResult, charset: Charset = Charset.UTF8,
+                 smartphone: bool = False) -> presenting.Element:
+    return presenting.result_element(
         result,
         executed_at=NOW,
         confirmation_date=TODAY,
@@ -146,7 +145,12 @@ def card_message(result: EligibilityResult, charset: Charset = Charset.UTF8) -> 
         encoding=charset,
         file_identifier="reader-1",
         consent_time=CONSENT_AT,
+        smartphone=smartphone,
     )
+
+
+def card_message(result: EligibilityResult, charset: Charset = Charset.UTF8) -> ResultMessage:
+    return ResultMessage.model_validate(card_element(result, charset))
 
 
 def child_search(
@@ -337,8 +341,8 @@ def test_an_error_result_is_valid_xml_for_the_schema() -> None:
 # --- number check -----------------------------------------------------------------------------
 
 
-def number_message(result: EligibilityResult, search: QualificationConfirmSearchInfo) -> ResultMessage:
-    return to_result_message(
+def number_element(result: EligibilityResult, search: QualificationConfirmSearchInfo) -> presenting.Element:
+    return presenting.result_element(
         result,
         executed_at=NOW,
         confirmation_date=TODAY,
@@ -347,6 +351,10 @@ def number_message(result: EligibilityResult, search: QualificationConfirmSearch
         encoding=Charset.UTF8,
         search_info=search,
     )
+
+
+def number_message(result: EligibilityResult, search: QualificationConfirmSearchInfo) -> ResultMessage:
+    return ResultMessage.model_validate(number_element(result, search))
 
 
 def test_a_number_check_echoes_the_search_info_as_sent_with_its_identifier() -> None:
@@ -428,21 +436,6 @@ def test_presented_messages_validate_and_round_trip_in_both_charsets() -> None:
             assert decode(data, ResultMessage) == message
 
 
-Answer = tuple[EligibilityResult, dict[str, Any]]  # a result and how it is presented
-
-
-def card_answer(result: EligibilityResult, smartphone: bool = False) -> Answer:
-    return result, {"executed_at": NOW, "confirmation_date": TODAY, "institution_code": CLINIC,
-                    "reference": ReferenceClassification.MY_NUMBER_CARD, "encoding": Charset.UTF8,
-                    "file_identifier": "reader-1", "consent_time": CONSENT_AT, "smartphone": smartphone}
-
-
-def number_answer(result: EligibilityResult, search: QualificationConfirmSearchInfo) -> Answer:
-    return result, {"executed_at": NOW, "confirmation_date": TODAY, "institution_code": CLINIC,
-                    "reference": ReferenceClassification.INSURED_CARD_INFO, "encoding": Charset.UTF8,
-                    "search_info": search}
-
-
 def revoked_card_check() -> EligibilityResult:
     revoked = replace(GOOD_CERTIFICATE, revoked=True)
     return check_card(CardCheckRequest(certificate=revoked, link=LinkedPerson("P-elder")), ELDER_VIEW, TODAY)
@@ -456,16 +449,16 @@ def unmatched_number_check() -> EligibilityResult:
 
 
 FLAG_LEFT_OUT = {"LimitApplicationCertificateRelatedConsFlg": None}
-ANSWERS: dict[str, Callable[[], Answer]] = {  # every shape of OQSsiquc01res the presenter writes
-    "card check, every consent (elderly, 限度額, 特定疾病)": lambda: card_answer(card_check()),
-    "card check, no consent": lambda: card_answer(card_check(Consents(), CHILD_VIEW)),
-    "check by phone": lambda: card_answer(card_check(), smartphone=True),
-    "card check, revoked certificate (error)": lambda: card_answer(revoked_card_check()),
-    "number check, tagged query": lambda: number_answer(
+ANSWERS: dict[str, Callable[[], presenting.Element]] = {  # every shape of OQSsiquc01res the presenter writes
+    "card check, every consent (elderly, 限度額, 特定疾病)": lambda: card_element(card_check()),
+    "card check, no consent": lambda: card_element(card_check(Consents(), CHILD_VIEW)),
+    "check by phone": lambda: card_element(card_check(), smartphone=True),
+    "card check, revoked certificate (error)": lambda: card_element(revoked_card_check()),
+    "number check, tagged query": lambda: number_element(
         child_number_check(), child_search(ConsentFlag.CONSENTED, tag="karte-0042")),
-    "number check, query without the flag": lambda: number_answer(
+    "number check, query without the flag": lambda: number_element(
         child_number_check(), child_search().model_copy(update=FLAG_LEFT_OUT)),
-    "number check, no match": lambda: number_answer(unmatched_number_check(), child_search()),
+    "number check, no match": lambda: number_element(unmatched_number_check(), child_search()),
 }
 
 
@@ -473,9 +466,8 @@ ANSWERS: dict[str, Callable[[], Answer]] = {  # every shape of OQSsiquc01res the
 def test_the_json_answer_written_from_plain_data_is_the_message_models_json_byte_for_byte(shape: str) -> None:
     """The check endpoints write a JSON answer from ``result_element`` without building the models:
     it must be exactly the validated message's JSON (element order, codes as text, absent elements)."""
-    result, answer = ANSWERS[shape]()
-    element = presenting.result_element(result, **answer)
-    message = to_result_message(result, **answer)
+    element = ANSWERS[shape]()
+    message = ResultMessage.model_validate(element)
     assert orjson.dumps(element) == message.model_dump_json(exclude_none=True).encode()
 
 
