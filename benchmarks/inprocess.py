@@ -213,13 +213,15 @@ def _batches() -> dict[str, float]:
 @click.option("--concurrency", default=1, show_default=True,
               help="requests in flight at once (1: one after another)")
 @click.option("--profile", is_flag=True, help="cProfile the measured requests")
+@click.option("--profile-out", type=click.Path(dir_okay=False),
+              help="with --profile: also save the stats there (python -m pstats FILE: callers, callees)")
 @click.option("--instructions", is_flag=True,
               help="count the measured requests' instructions under valgrind (callgrind)")
 @click.option("--prepared", type=click.Path(dir_okay=False), hidden=True,
               help="(under valgrind) the database prepared by the parent process: its report")
 @click.option("--top", default=30, show_default=True)
 def main(backend: str, pg_url: str, kind: str, requests: int, persons: int, concurrency: int, profile: bool,
-         instructions: bool, prepared: str | None, top: int) -> None:
+         profile_out: str | None, instructions: bool, prepared: str | None, top: int) -> None:
     """The hot path's own CPU per request, in one process (no HTTP, no load generator)."""
     import uvloop
 
@@ -245,6 +247,8 @@ def main(backend: str, pg_url: str, kind: str, requests: int, persons: int, conc
         return
     if isinstance(profiler, cProfile.Profile):
         stats = pstats.Stats(profiler)
+        if profile_out:
+            stats.dump_stats(profile_out)
         stats.sort_stats("tottime").print_stats(top)
         stats.sort_stats("cumulative").print_stats(top)
 

@@ -44,6 +44,16 @@ def test_two_nonces_differ_by_their_random_bytes() -> None:
     assert nonce(random=b"\x01" * RANDOM_BYTES) != nonce(random=b"\x02" * RANDOM_BYTES)
 
 
+def test_nonces_issued_seconds_apart_begin_alike_and_those_days_apart_do_not() -> None:
+    """The expiry leads: used nonces recorded close in time sit side by side in their index."""
+    def issued(expires: datetime, fill: int) -> str:
+        return nonce(expires_at=expires, random=bytes([fill]) * RANDOM_BYTES)
+
+    first = issued(EXPIRES, 1)
+    assert issued(EXPIRES + timedelta(seconds=2), 2)[:6] == first[:6]
+    assert issued(EXPIRES + timedelta(days=2), 3)[:6] != first[:6]
+
+
 @pytest.mark.parametrize(("key", "clinic", "reader"), [
     (bytes(32), CLINIC, READER),            # another server's key
     (KEY, "1312345679", READER),            # another clinic
@@ -56,7 +66,7 @@ def test_a_nonce_is_not_issued_to_anyone_else(key: bytes, clinic: str, reader: s
 
 def test_an_altered_nonce_is_not_issued() -> None:
     raw = bytearray(base64.urlsafe_b64decode(nonce() + "=="))
-    raw[RANDOM_BYTES] ^= 0x01  # the expiry, moved
+    raw[7] ^= 0x01  # the expiry, moved by a microsecond
     altered = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
     assert nonce_expiry(KEY, altered, CLINIC, READER) is None
 

@@ -4,11 +4,15 @@ FastAPI's router."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
+from starlette.requests import ClientDisconnect
 
-from server.api.lane import CheckLane
+from server.api.lane import CheckLane, read_body
 from server.api.problems import ApiProblem, api_problem_handler
 
 
@@ -89,3 +93,37 @@ def test_the_request_headers_read_once_give_what_starlettes_headers_give() -> No
     for name in ("accept", "x-medical-institution-code", "host"):
         assert mine.get(name) == theirs.get(name)
     assert headers_of(scope) is mine  # made once per request
+
+
+def _request(*messages: dict[str, object]) -> Request:
+    queue = list(messages)
+
+    async def receive() -> dict[str, object]:
+        return queue.pop(0)
+
+    return Request({"type": "http", "method": "POST", "headers": []}, receive)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("messages", [
+    [{"type": "http.request", "body": b"whole", "more_body": False}],
+    [{"type": "http.request", "body": b"in ", "more_body": True}, {"type": "http.request", "body": b""},
+     {"type": "http.request", "body": b"parts", "more_body": False}],
+    [{"type": "http.request"}],
+])
+def test_the_lanes_body_reader_reads_what_starlette_reads_and_leaves_it_for_a_second_read(
+        messages: list[dict[str, object]]) -> None:
+    async def both() -> tuple[bytes, bytes, bytes]:
+        ours = _request(*messages)
+        first = await read_body(ours)
+        return first, await ours.body(), await _request(*messages).body()
+
+    ours, again, starlettes = asyncio.run(both())
+    assert ours == again == starlettes
+
+
+def test_a_client_gone_mid_body_is_a_disconnect_for_the_lanes_body_reader_as_for_starlette() -> None:
+    messages: list[dict[str, object]] = [{"type": "http.request", "body": b"half", "more_body": True},
+                                         {"type": "http.disconnect"}]
+    for read in (read_body, Request.body):
+        with pytest.raises(ClientDisconnect):
+            asyncio.run(read(_request(*messages)))

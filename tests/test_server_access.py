@@ -129,3 +129,20 @@ def test_a_check_id_expires_at_its_consents_available_time(live_server: LiveServ
                           "information_not_provided")
         assert "2026-11-25 09:00:00" in refused["detail"] and "AvailableTime" in refused["detail"]
         assert last_access(live_server) == ("medical_info", "refused:consent_expired", "kind:medication")
+
+
+def test_check_ids_are_unguessable_hex_that_grow_with_time() -> None:
+    """As a UUID's hex to whoever holds one; made in order of time, so the check records' key index
+    grows at its end (random bits after the milliseconds keep two in one millisecond apart)."""
+    import re
+    import time
+
+    from server.api.checks import new_check_id
+
+    first = new_check_id()
+    same_moment = [new_check_id() for _ in range(1000)]
+    time.sleep(0.002)
+    later = new_check_id()
+    assert all(re.fullmatch(r"[0-9a-f]{32}", made) for made in [first, *same_moment, later])
+    assert len({first, *same_moment}) == 1001
+    assert first < later and max(same_moment) < later

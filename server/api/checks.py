@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import secrets
-import uuid
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -51,6 +51,7 @@ from server.api.context import (
     headers_of,
     identify_clinic,
 )
+from server.api.lane import read_body
 from server.api.problems import ApiProblem, not_found
 from server.clock import aware_jst
 from server.core import model as core
@@ -84,7 +85,7 @@ XML_TYPES = ("application/xml", "text/xml")
 
 async def read_message(request: Request, model: type[M], max_bytes: int) -> M:
     """A request body as JSON or XML (by Content-Type), with clear errors for both."""
-    return parse_message(await request.body(), headers_of(request.scope), model, max_bytes)
+    return parse_message(await read_body(request), headers_of(request.scope), model, max_bytes)
 
 
 def parse_message(body: bytes, headers: Mapping[str, str], model: type[M], max_bytes: int) -> M:
@@ -101,7 +102,7 @@ def parse_message(body: bytes, headers: Mapping[str, str], model: type[M], max_b
 async def body_model(request: Request, model: type[M]) -> M:
     """A JSON body as FastAPI reads a declared body parameter, with the same errors (so the same 400
     ``request_invalid`` answers), for endpoints that take the ``Request`` (the check lane)."""
-    body = await request.body()
+    body = await read_body(request)
     if not body:
         raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required",
                                        "input": None}])
@@ -528,6 +529,13 @@ async def _judge_card(ctx: AppContext, session: SessionLike, db: CheckDb, body: 
                       today_jst(now))
 
 
+def new_check_id() -> str:
+    """32 hex digits (as a UUID's hex), the first 12 the wall clock's milliseconds, then 80 random
+    bits: check records made close in time sit side by side in their key's index, instead of each on
+    a random page of it (a UUID4); still unguessable."""
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
+
+
 def _joined(values: Iterable[Enum]) -> list[str]:
     return [str(v.value) for v in values]
 
@@ -566,7 +574,7 @@ async def _card_check(body: CardCheckSubmission, request: Request, hot: HotPath,
         raise
     result = await _judge_card(ctx, session, db, body, cert, now)
     moment = aware_jst(now)
-    check_id = uuid.uuid4().hex
+    check_id = new_check_id()
     spent = await registry.spend_nonce_and_record(
         db, nonce, {
             "check_id": check_id, "clinic_code": clinic.code, "person_id": result.person_id, "at": moment,

@@ -17,13 +17,33 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
+
+
+async def read_body(request: Request) -> bytes:
+    """``await request.body()`` without its async generator and closing context (~5 µs of each check
+    request): the same bytes, the same ``ClientDisconnect``, kept where ``Request.body`` keeps them,
+    so whatever reads the body again afterwards (an exception handler) gets the same bytes."""
+    if hasattr(request, "_body"):
+        return request._body
+    chunks: list[bytes] = []
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+    request._stream_consumed = True
+    request._body = body = b"".join(chunks)
+    return body
 
 
 class CheckLane:

@@ -1,8 +1,10 @@
 """Challenge nonces that need no storage until they are used.
 
-A nonce carries what the server must know of it: 16 random bytes, its expiry (on the simulated
-clock) and a MAC over both and the clinic and reader it was issued to (HMAC-SHA256 under the
-server's key, cut to 16 bytes). So the server tells from the nonce itself whether it issued it, to
+A nonce carries what the server must know of it: its expiry (on the simulated clock), 16 random
+bytes and a MAC over both and the clinic and reader it was issued to (HMAC-SHA256 under the
+server's key, cut to 16 bytes). The expiry comes first so that nonces issued within seconds of each
+other begin alike: recorded when used, they land side by side in the used nonces' index instead
+of on a random page of it each. So the server tells from the nonce itself whether it issued it, to
 whom and until when, and issuing one writes nothing. That a nonce is used only once is the
 database's part: it is recorded when used, and a second use finds it (``server.storage.registry``).
 
@@ -43,7 +45,7 @@ def issue_nonce(key: bytes, clinic: str, reader_id: str, expires_at: datetime, r
     if len(random) != RANDOM_BYTES:
         raise ValueError(f"a nonce takes {RANDOM_BYTES} random bytes, not {len(random)}")
     micros = (expires_at - _EPOCH) // timedelta(microseconds=1)
-    body = random + _EXPIRY.pack(micros)
+    body = _EXPIRY.pack(micros) + random
     raw = body + _mac(key, body, clinic, reader_id)
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -61,5 +63,5 @@ def nonce_expiry(key: bytes, nonce: str, clinic: str, reader_id: str) -> datetim
     body, mac = raw[:-MAC_BYTES], raw[-MAC_BYTES:]
     if not hmac.compare_digest(mac, _mac(key, body, clinic, reader_id)):
         return None
-    (micros,) = _EXPIRY.unpack(body[RANDOM_BYTES:])
+    (micros,) = _EXPIRY.unpack(body[:_EXPIRY.size])
     return _EPOCH + timedelta(microseconds=micros)

@@ -98,15 +98,15 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
 def create_tables(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine)
     migrate_pins(engine)
-    migrate_no_provide_index(engine)
+    migrate_moment_indexes(engine)
 
 
-def migrate_no_provide_index(engine: Engine) -> None:
-    """A database made before the no-provide flag's (person, moment) index: it gets the index (its old
-    index on the person alone is left, harmless)."""
-    table = tables.NoProvideFlag.__table__  # type: ignore[attr-defined]
-    for index in table.indexes:
-        index.create(engine, checkfirst=True)
+def migrate_moment_indexes(engine: Engine) -> None:
+    """A database made before the (key, moment) indexes of the no-provide flag and the registration
+    link: it gets them (the old indexes on the key alone are left, harmless)."""
+    for table in (tables.NoProvideFlag.__table__, tables.SerialLink.__table__):  # type: ignore[attr-defined]
+        for index in table.indexes:
+            index.create(engine, checkfirst=True)
 
 
 def migrate_pins(engine: Engine) -> None:

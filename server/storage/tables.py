@@ -77,11 +77,18 @@ class QualificationVersion(SQLModel, table=True):
     withdrawn: bool = False  # the insurer deleted the record
 
 
+SERIAL_LINK_INDEX = "ix_seriallink_serial_moment"
+
+
 class SerialLink(SQLModel, table=True):
     """The registration index: certificate serial -> person (保険証利用登録)."""
 
+    # The link as of a moment is the newest row visible then: read straight off this index (on the
+    # serial alone, SQLite sorted the serial's rows in a temporary B-tree, twice per card check).
+    __table_args__ = (Index(SERIAL_LINK_INDEX, "serial", "visible_from", "row_id"),)
+
     row_id: int | None = Field(default=None, primary_key=True)
-    serial: str = Field(index=True, max_length=64)
+    serial: str = Field(max_length=64)
     person_id: str | None = Field(default=None, max_length=64)  # None: registration cancelled
     visible_from: datetime
 
