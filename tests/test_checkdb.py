@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from server.clock import JST
-from server.storage import checkdb, pgpipe, registry
+from server.storage import checkdb, pgpipe, registry, tables
 from server.storage.database import create_tables, make_engine
 from tests.conftest import BACKENDS, PG_URL, _drop_schema
 
@@ -427,8 +427,8 @@ def test_a_checks_read_sorts_nothing_on_sqlite(database: Database, statement: st
     assert not scans and not [step for step in steps if "TEMP B-TREE" in step], steps
 
 
-@pytest.mark.parametrize(("table", "index"), [("noprovideflag", "ix_noprovideflag_person_moment"),
-                                              ("seriallink", "ix_seriallink_serial_moment")])
+@pytest.mark.parametrize(("table", "index"), [("noprovideflag", tables.NO_PROVIDE_INDEX),
+                                              ("seriallink", tables.SERIAL_LINK_INDEX)])
 def test_a_database_made_before_a_moment_index_gets_it(database: Database, table: str, index: str) -> None:
     from sqlalchemy import inspect, text
 
