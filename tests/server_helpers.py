@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from onshi import xmlcodec
@@ -31,6 +32,8 @@ from onshi.messages import (
 )
 from onshi.procs import ROOT, free_port, start_onshi, stop, wait_http
 from server.jlis import (
+    USER_CERTIFICATE_CN,
+    CertificateAuthority,
     attestation_payload,
     attested_method,
     certificate_to_der,
@@ -52,6 +55,21 @@ ALL_CONSENTS: dict[str, Any] = {"medication": True, "clinical": True, "operation
 
 
 # --- readers and cards ------------------------------------------------------------------------
+
+
+def certificate_with_unreadable_policies(ca: CertificateAuthority,
+                                         key: rsa.RSAPrivateKey) -> x509.Certificate:
+    """Signed by ``ca``, well-formed DER, but its certificate-policies extension (the one that tells a
+    phone from a card) holds bytes no X.509 reader can parse."""
+    now = datetime.now().astimezone()
+    return (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, USER_CERTIFICATE_CN)]))
+            .issuer_name(ca.certificate.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now.replace(year=now.year + 1))
+            .add_extension(x509.UnrecognizedExtension(x509.ExtensionOID.CERTIFICATE_POLICIES, b"\x04\x03not"),
+                           critical=False)
+            .sign(ca.private_key, hashes.SHA256()))
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from server.jlis import (
     is_revoked,
     load_certificate,
     load_crl,
+    present_certificate,
     private_key_from_pem,
     private_key_to_pem,
     public_key_from_pem,
@@ -50,6 +51,7 @@ from server.jlis import (
     verify_card_signature,
     verify_issued_by,
 )
+from tests.server_helpers import certificate_with_unreadable_policies
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=JST)
 BIRTHDATE = date(1980, 6, 1)
@@ -309,6 +311,33 @@ def test_truncated_pem_is_a_malformed_certificate(card_cert: x509.Certificate) -
     pem = certificate_to_pem(card_cert)
     with expect_error(CERTIFICATE_MALFORMED):
         load_certificate(pem[: len(pem) // 2] + "\n-----END CERTIFICATE-----\n")
+
+
+def test_a_presented_certificate_carries_what_a_check_reads_off_it(
+    ca: CertificateAuthority, card_key: rsa.RSAPrivateKey, card_cert: x509.Certificate
+) -> None:
+    card = present_certificate(certificate_to_pem(card_cert))
+    assert card.certificate == card_cert
+    assert card.der == certificate_to_der(card_cert)
+    assert card.serial == str(card_cert.serial_number)
+    assert (card.not_before, card.not_after) == certificate_dates(card_cert)
+    assert not card.smartphone
+    phone_cert = ca.issue_user_certificate(card_key.public_key(), holder_birthdate=BIRTHDATE,
+                                           issued_on=ISSUED_ON, smartphone=True, last_day=date(2028, 6, 1))
+    assert present_certificate(certificate_to_der(phone_cert)).smartphone
+
+
+def test_a_certificate_presented_again_is_not_read_again(card_cert: x509.Certificate) -> None:
+    pem = certificate_to_pem(card_cert)
+    assert present_certificate(pem) is present_certificate(pem.encode())
+
+
+def test_a_certificate_with_an_unreadable_extension_is_malformed(
+    ca: CertificateAuthority, card_key: rsa.RSAPrivateKey
+) -> None:
+    """Refused when it is read, not later when a check asks whether it is a phone's."""
+    with expect_error(CERTIFICATE_MALFORMED):
+        present_certificate(certificate_to_pem(certificate_with_unreadable_policies(ca, card_key)))
 
 
 # --- the card's signature over the nonce (PIN path) ----------------------------------------

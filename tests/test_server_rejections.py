@@ -25,6 +25,7 @@ from server.jlis import (
     CertificateAuthority,
     attestation_payload,
     certificate_to_pem,
+    generate_key,
     sign_attestation,
     sign_nonce,
 )
@@ -41,6 +42,7 @@ from tests.server_helpers import (
     body_of,
     card_check,
     card_of,
+    certificate_with_unreadable_policies,
     challenge,
     client,
     clinic_headers,
@@ -351,6 +353,14 @@ def test_tampered_certificate(live_server: LiveServer) -> None:
 def test_garbage_pem(live_server: LiveServer, pem: str) -> None:
     body = {**fresh_submission(live_server), "certificate_pem": pem}
     problem(submit(live_server, body), 400, "certificate_malformed")
+
+
+def test_a_certificate_with_an_unreadable_extension(live_server: LiveServer) -> None:
+    key = generate_key()
+    certificate = certificate_with_unreadable_policies(CertificateAuthority.create(datetime.now(JST)), key)
+    body = {**fresh_submission(live_server), "certificate_pem": certificate_to_pem(certificate)}
+    refusal = problem(submit(live_server, body), 400, "certificate_malformed")
+    assert "not an X.509 certificate" in refusal["detail"]
 
 
 def test_wrong_card_signature(live_server: LiveServer) -> None:

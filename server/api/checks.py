@@ -14,7 +14,6 @@ from enum import Enum
 from typing import Any, Literal, TypeVar
 
 import orjson
-from cryptography import x509
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import HTTPException, RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
@@ -60,13 +59,11 @@ from server.core.policy import DEFAULT_POLICY
 from server.core.rules import check_card, check_number, normalize_insurer_number, release_refusal
 from server.jlis import (
     CertificateAuthority,
+    PresentedCertificate,
     attestation_payload,
     attested_method,
-    certificate_dates,
-    certificate_to_der,
-    is_smartphone_certificate,
-    load_certificate,
     nonce_bytes,
+    present_certificate,
     required_proofs,
     verify_attestation,
     verify_card_signature,
@@ -469,20 +466,20 @@ def _nonce_replayed() -> ApiProblem:
 
 
 def _verify_proof(body: CardCheckSubmission, reader: ReaderEntry,
-                  ca: CertificateAuthority) -> x509.Certificate:
+                  ca: CertificateAuthority) -> PresentedCertificate:
     """The certificate (issued by the mock J-LIS) and its proof: the card's signature over the nonce
     (PIN) or the reader's attestation (face, visual). No database: parsed keys and verified
     certificates are cached by their bytes (server.jlis); revocation is the registry's, read per check."""
     nonce = nonce_bytes(body.nonce)  # (a nonce this server issued: base64url)
-    cert = load_certificate(body.certificate_pem)
-    ca.verify(cert)
+    cert = present_certificate(body.certificate_pem)
+    ca.verify(cert.certificate)
     smartphone = _medium_of(body, cert) is CheckMedium.SMARTPHONE
     signature, attestation = required_proofs(body.method, smartphone)
     if signature:
-        verify_card_signature(cert, nonce, _b64(body.card_signature, "card_signature"))
+        verify_card_signature(cert.certificate, nonce, _b64(body.card_signature, "card_signature"))
     if attestation:
         attested = attested_method(body.method, smartphone)
-        payload = attestation_payload(nonce, certificate_to_der(cert), attested, body.reader_id)
+        payload = attestation_payload(nonce, cert.der, attested, body.reader_id)
         verify_attestation(reader.public_key_pem, payload,
                            _b64(body.reader_attestation, "reader_attestation"))
     return cert
@@ -491,10 +488,10 @@ def _verify_proof(body: CardCheckSubmission, reader: ReaderEntry,
 PHONE_METHODS = frozenset({AuthMethod.PIN.value, AuthMethod.BIOMETRIC.value})
 
 
-def _medium_of(body: CardCheckSubmission, cert: x509.Certificate) -> CheckMedium:
+def _medium_of(body: CardCheckSubmission, cert: PresentedCertificate) -> CheckMedium:
     """The medium the certificate itself says (a phone's carries its policy); the reader's claim and
     method must agree with it."""
-    medium = CheckMedium.SMARTPHONE if is_smartphone_certificate(cert) else CheckMedium.CARD
+    medium = CheckMedium.SMARTPHONE if cert.smartphone else CheckMedium.CARD
     if body.medium != medium.value:
         raise ApiProblem(400, "medium_mismatch", "証明書の種類と確認方法が一致しません",
                          "the certificate does not match the medium",
@@ -512,12 +509,10 @@ def _medium_of(body: CardCheckSubmission, cert: x509.Certificate) -> CheckMedium
 
 
 async def _judge_card(ctx: AppContext, session: SessionLike, db: CheckDb, body: CardCheckSubmission,
-                      cert: x509.Certificate, now: datetime) -> core.EligibilityResult:
+                      cert: PresentedCertificate, now: datetime) -> core.EligibilityResult:
     """The registry as of now (one statement), then the rules."""
-    serial = str(cert.serial_number)
-    not_before, not_after = certificate_dates(cert)
-    revoked, link, view = await registry.card_read(db, serial, aware_jst(now), ctx.insurers(session))
-    status = core.CertificateStatus(serial=serial, not_before=not_before, not_after=not_after,
+    revoked, link, view = await registry.card_read(db, cert.serial, aware_jst(now), ctx.insurers(session))
+    status = core.CertificateStatus(serial=cert.serial, not_before=cert.not_before, not_after=cert.not_after,
                                     revoked=revoked)
     consents = core.Consents(
         medication=body.consents.medication, clinical=body.consents.clinical,

@@ -37,6 +37,7 @@ from server.jlis.keys import (
 from server.jlis.validity import birthday_in, certificate_validity
 from server.jlis.verify import (
     ATTESTATION_METHODS,
+    PresentedCertificate,
     TrustAnchor,
     attest,
     attestation_payload,
@@ -47,6 +48,7 @@ from server.jlis.verify import (
     is_smartphone_certificate,
     load_certificate,
     load_crl,
+    present_certificate,
     required_proofs,
     revoked_serials,
     sign_attestation,
@@ -66,6 +68,7 @@ __all__ = [
     "SIGNATURE_INVALID",
     "USER_CERTIFICATE_CN",
     "CertificateAuthority",
+    "PresentedCertificate",
     "TrustAnchor",
     "VerificationError",
     "attest",
@@ -84,6 +87,7 @@ __all__ = [
     "load_certificate",
     "load_crl",
     "nonce_bytes",
+    "present_certificate",
     "private_key_from_pem",
     "private_key_to_pem",
     "public_key_from_pem",

@@ -7,8 +7,9 @@ period. Use :func:`certificate_dates` to hand the validity window to the core.
 
 Checks of a card check, cheapest path first:
 
-1. :func:`load_certificate` — PEM or DER to ``x509.Certificate`` (``certificate_malformed``).
-   Parsed certificates are cached by their bytes (immutable objects, safe to share).
+1. :func:`present_certificate` — PEM or DER to ``x509.Certificate`` with what a check reads off it
+   (serial, validity days, the phone's policy, DER) (``certificate_malformed``). Cached by the bytes
+   (immutable objects, safe to share); :func:`load_certificate` gives the certificate alone.
 2. :func:`verify_issued_by` — the chain: issuer name is the CA's, the CA's signature over the
    certificate verifies (``cert.verify_directly_issued_by(ca)``), the anchor is a CA, and the
    presented certificate is not the root itself (``certificate_untrusted``). A :class:`TrustAnchor`
@@ -36,6 +37,7 @@ from __future__ import annotations
 import struct
 import threading
 from collections.abc import Hashable
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from typing import Any, Final, cast
@@ -85,17 +87,36 @@ _ECDSA_SHA256: Final = ec.ECDSA(hashes.SHA256())
 # --- certificates --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class PresentedCertificate:
+    """A certificate and what a card check reads off it, read once per distinct certificate: a
+    returning card costs a dictionary look-up, not a parse, a DER encoding and an extension search."""
+
+    certificate: x509.Certificate
+    der: bytes
+    serial: str  # decimal, as the registry stores it
+    not_before: date  # first valid day (JST)
+    not_after: date  # last valid day (JST)
+    smartphone: bool  # a phone's (its policy), not a card's
+
+
 @lru_cache(maxsize=4096)
-def _parse_certificate(data: bytes) -> x509.Certificate:
+def _present(data: bytes) -> PresentedCertificate:
     if data.lstrip().startswith(b"-----BEGIN"):
-        return x509.load_pem_x509_certificate(data)
-    return x509.load_der_x509_certificate(data)
+        cert = x509.load_pem_x509_certificate(data)
+    else:
+        cert = x509.load_der_x509_certificate(data)
+    not_before, not_after = certificate_dates(cert)
+    return PresentedCertificate(cert, cert.public_bytes(serialization.Encoding.DER), str(cert.serial_number),
+                                not_before, not_after, is_smartphone_certificate(cert))
 
 
-def load_certificate(pem_or_der: str | bytes) -> x509.Certificate:
-    """Parse a certificate from PEM (``str`` or ``bytes``) or DER (``bytes``).
+def present_certificate(pem_or_der: str | bytes) -> PresentedCertificate:
+    """Parse a certificate from PEM (``str`` or ``bytes``) or DER (``bytes``), with the facts a check
+    reads off it (cached by the bytes: immutable, safe to share).
 
-    Raises ``VerificationError("certificate_malformed")`` on anything that is not a certificate.
+    Raises ``VerificationError("certificate_malformed")`` on anything that is not a certificate,
+    unreadable extensions included.
     """
     if isinstance(pem_or_der, str):
         try:
@@ -107,9 +128,14 @@ def load_certificate(pem_or_der: str | bytes) -> x509.Certificate:
     if not data.strip():
         raise VerificationError(CERTIFICATE_MALFORMED, "no certificate was sent (empty)")
     try:
-        return _parse_certificate(data)
+        return _present(data)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise VerificationError(CERTIFICATE_MALFORMED, f"not an X.509 certificate: {exc}") from None
+
+
+def load_certificate(pem_or_der: str | bytes) -> x509.Certificate:
+    """:func:`present_certificate`'s certificate alone."""
+    return present_certificate(pem_or_der).certificate
 
 
 def certificate_dates(cert: x509.Certificate) -> tuple[date, date]:
@@ -150,10 +176,7 @@ class _BoundedCache:
     def get(self, key: Hashable) -> Any:
         return self._entries.get(key)
 
-    def __contains__(self, key: Hashable) -> bool:
-        return key in self._entries
-
-    def put(self, key: Hashable, value: Any = True) -> None:
+    def put(self, key: Hashable, value: Any) -> None:
         with self._lock:
             if len(self._entries) >= self._size:
                 del self._entries[next(iter(self._entries))]
@@ -184,14 +207,16 @@ class TrustAnchor:
         self.certificate = ca_cert
         self.public_key: rsa.RSAPublicKey = public_key
         self.subject = ca_cert.subject
-        # x509.Certificate hashes and compares by its DER, so it is its own cache key.
+        # id(certificate) -> certificate: by identity, since a certificate is parsed once per distinct
+        # bytes (present_certificate) and hashing its DER costs more than the look-up. The entry holds
+        # the certificate, so its id cannot be reused; one parsed anew is verified anew.
         self._verified_certificates = _BoundedCache(cache_size)
         # id(CRL) -> (CRL, revoked serials): a lookup in a large CRL object scans it, a set does not.
         self._verified_crls = _BoundedCache(16)
 
     def verify(self, cert: x509.Certificate) -> None:
         """Raise ``certificate_untrusted`` unless this CA issued ``cert`` (time is not judged)."""
-        if cert in self._verified_certificates:
+        if self._verified_certificates.get(id(cert)) is cert:
             return
         # verify_directly_issued_by compares the issuer name and checks the signature in Rust;
         # measured, it beats a Python Name comparison plus a verify with a cached CA key.
@@ -216,7 +241,7 @@ class TrustAnchor:
                 CERTIFICATE_UNTRUSTED,
                 "the CA's own certificate was presented instead of a card certificate",
             )
-        self._verified_certificates.put(cert)
+        self._verified_certificates.put(id(cert), cert)
 
     def verify_crl(self, crl: x509.CertificateRevocationList) -> frozenset[int]:
         """Raise ``crl_invalid`` unless this CA issued and signed ``crl``; its revoked serials."""
