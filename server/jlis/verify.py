@@ -14,7 +14,7 @@ Checks of a card check, cheapest path first:
    certificate verifies (``cert.verify_directly_issued_by(ca)``), the anchor is a CA, and the
    presented certificate is not the root itself (``certificate_untrusted``). A :class:`TrustAnchor`
    checks the CA once and remembers certificates it has already verified, so a returning card
-   costs a hash lookup instead of an RSA verification.
+   costs a dictionary look-up instead of an RSA verification.
 3. PIN path: :func:`verify_card_signature` — the card key's PKCS#1 v1.5 / SHA-256 signature over
    the server's nonce (``signature_invalid``). The card signs only after its PIN is verified.
 4. Face/visual path: :func:`verify_attestation` — the registered reader's device key signed
@@ -188,9 +188,10 @@ class TrustAnchor:
 
     Checks once that the certificate is a CA and keeps its parsed public key (for CRLs). It also
     remembers which certificates and CRLs (with their revoked serials) it has already verified:
-    verification of immutable bytes against a fixed CA is a pure function, so a returning card
-    (same certificate DER) costs a hash lookup instead of an RSA verification. Only successes are
-    remembered; a tampered certificate has different bytes and is verified afresh.
+    verification of immutable bytes against a fixed CA is a pure function, so a returning card (the
+    same parsed certificate, :func:`present_certificate`) costs a dictionary look-up instead of an RSA
+    verification. Only successes are remembered; a tampered certificate has different bytes, so it
+    is another object, verified afresh.
     """
 
     __slots__ = ("_verified_certificates", "_verified_crls", "certificate", "public_key", "subject")
