@@ -259,6 +259,20 @@ def test_tampered_certificate_is_untrusted(ca: CertificateAuthority, card_cert: 
         verify_issued_by(tampered, ca.certificate)
 
 
+def test_a_verified_certificate_vouches_for_no_other_certificate(
+    ca: CertificateAuthority, forger: CertificateAuthority, card_key: rsa.RSAPrivateKey,
+    card_cert: x509.Certificate
+) -> None:
+    """The CA remembers what it verified, by the very certificate: a forgery of the same serial, names
+    and key is checked afresh, and so is the genuine certificate parsed again."""
+    verify_issued_by(card_cert, ca.certificate)
+    forged = forger.issue_user_certificate(card_key.public_key(), holder_birthdate=BIRTHDATE,
+                                           issued_on=ISSUED_ON, serial=card_cert.serial_number)
+    with expect_error(CERTIFICATE_UNTRUSTED):
+        verify_issued_by(forged, ca.certificate)
+    verify_issued_by(x509.load_der_x509_certificate(certificate_to_der(card_cert)), ca.certificate)
+
+
 def test_certificate_with_another_issuer_name_is_untrusted(
     ca: CertificateAuthority, card_key: rsa.RSAPrivateKey
 ) -> None:
