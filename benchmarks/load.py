@@ -20,9 +20,8 @@ import orjson
 
 from server.jlis import (
     attestation_payload,
-    certificate_to_der,
-    load_certificate,
     nonce_bytes,
+    present_certificate,
     private_key_from_pem,
 )
 from server.jlis import sign_attestation as _sign
@@ -224,7 +223,7 @@ async def _run(plan: dict[str, Any], kind: str, clients: int, duration: float) -
 
 def prepare_cards(materials: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Card material -> what a client needs per check (the certificate as PEM and DER)."""
-    return [{"pem": m["certificate_pem"], "der": certificate_to_der(load_certificate(m["certificate_pem"]))}
+    return [{"pem": m["certificate_pem"], "der": present_certificate(m["certificate_pem"]).der}
             for m in materials if m.get("certificate_pem")]
 
 

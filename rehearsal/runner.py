@@ -473,7 +473,7 @@ class ScenarioRunner:
         # face or visual: the reader vouches for the holder with its device key
         card = client.card(card_of)
         challenge = client.challenge(reader["reader_id"])
-        der = jlis.certificate_to_der(jlis.load_certificate(card["certificate_pem"]))
+        der = jlis.present_certificate(card["certificate_pem"]).der
         signed = jlis.attest(reader["device_key_pem"], jlis.nonce_bytes(challenge.nonce), der, method,
                              reader["reader_id"])
         attestation = base64.b64encode(signed).decode()

@@ -64,9 +64,8 @@ from onshi.procs import free_port, serving
 from server.jlis import (
     attestation_payload,
     attested_method,
-    certificate_to_der,
-    load_certificate,
     nonce_bytes,
+    present_certificate,
     private_key_from_pem,
     required_proofs,
     sign_attestation,
@@ -145,7 +144,7 @@ class _Session:
             body["card_signature"] = base64.b64encode(sign_nonce(key, signed)).decode()
         if attestation:
             assert self.device_key is not None
-            der = certificate_to_der(load_certificate(card["certificate_pem"]))
+            der = present_certificate(card["certificate_pem"]).der
             attested = attested_method(method, phone is not None)
             payload = attestation_payload(signed, der, attested, self.reader_id)
             body["reader_attestation"] = base64.b64encode(sign_attestation(self.device_key, payload)).decode()

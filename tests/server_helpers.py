@@ -36,9 +36,8 @@ from server.jlis import (
     CertificateAuthority,
     attestation_payload,
     attested_method,
-    certificate_to_der,
-    load_certificate,
     nonce_bytes,
+    present_certificate,
     private_key_from_pem,
     required_proofs,
     sign_attestation,
@@ -135,7 +134,7 @@ class Card:
 
     @property
     def certificate_der(self) -> bytes:
-        return certificate_to_der(load_certificate(self.certificate_pem))
+        return present_certificate(self.certificate_pem).der
 
 
 def card_of(server: LiveServer, persona: str) -> Card:

@@ -299,10 +299,15 @@ def test_admin_needs_the_admin_token(live_server: LiveServer, token: str | None)
 
 
 @cache
+@cache
+def impostor() -> CertificateAuthority:
+    """Another CA with the J-LIS name and its own key."""
+    return CertificateAuthority.create(datetime(2026, 11, 1, tzinfo=JST))
+
+
 def forged_card() -> tuple[rsa.RSAPrivateKey, str]:
     """A card for 佐藤 花子 issued by another CA with the J-LIS name: well-formed, untrusted."""
-    impostor = CertificateAuthority.create(datetime(2026, 11, 1, tzinfo=JST))
-    key, certificate = impostor.issue_card(holder_birthdate=date(1985, 5, 12), issued_on=date(2024, 2, 1))
+    key, certificate = impostor().issue_card(holder_birthdate=date(1985, 5, 12), issued_on=date(2024, 2, 1))
     return key, certificate_to_pem(certificate)
 
 
@@ -356,8 +361,7 @@ def test_garbage_pem(live_server: LiveServer, pem: str) -> None:
 
 
 def test_a_certificate_with_an_unreadable_extension(live_server: LiveServer) -> None:
-    key = generate_key()
-    certificate = certificate_with_unreadable_policies(CertificateAuthority.create(datetime.now(JST)), key)
+    certificate = certificate_with_unreadable_policies(impostor(), generate_key())
     body = {**fresh_submission(live_server), "certificate_pem": certificate_to_pem(certificate)}
     refusal = problem(submit(live_server, body), 400, "certificate_malformed")
     assert "not an X.509 certificate" in refusal["detail"]

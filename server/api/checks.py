@@ -468,8 +468,9 @@ def _nonce_replayed() -> ApiProblem:
 def _verify_proof(body: CardCheckSubmission, reader: ReaderEntry,
                   ca: CertificateAuthority) -> PresentedCertificate:
     """The certificate (issued by the mock J-LIS) and its proof: the card's signature over the nonce
-    (PIN) or the reader's attestation (face, visual). No database: parsed keys and verified
-    certificates are cached by their bytes (server.jlis); revocation is the registry's, read per check."""
+    (PIN) or the reader's attestation (face, visual). No database: keys and certificates are parsed
+    once per distinct bytes and a verified certificate is remembered (server.jlis); revocation is the
+    registry's, read per check."""
     nonce = nonce_bytes(body.nonce)  # (a nonce this server issued: base64url)
     cert = present_certificate(body.certificate_pem)
     ca.verify(cert.certificate)

@@ -86,7 +86,5 @@ def certificate_to_pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
-@lru_cache(maxsize=4096)
 def certificate_to_der(cert: x509.Certificate) -> bytes:
-    """Cached: a card check needs the DER of a certificate parsed (and cached) from its PEM."""
     return cert.public_bytes(serialization.Encoding.DER)

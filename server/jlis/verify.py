@@ -57,7 +57,13 @@ from server.jlis.errors import (
     SIGNATURE_INVALID,
     VerificationError,
 )
-from server.jlis.keys import DevicePrivateKey, DevicePublicKey, private_key_from_pem, public_key_from_pem
+from server.jlis.keys import (
+    DevicePrivateKey,
+    DevicePublicKey,
+    certificate_to_der,
+    private_key_from_pem,
+    public_key_from_pem,
+)
 
 ATTESTATION_TAG: Final = b"onshi-sim/jlis/reader-attestation/v1"
 ATTESTATION_METHODS: Final = frozenset({"pin", "face", "visual", "smartphone:pin", "smartphone:biometric"})
@@ -107,7 +113,7 @@ def _present(data: bytes) -> PresentedCertificate:
     else:
         cert = x509.load_der_x509_certificate(data)
     not_before, not_after = certificate_dates(cert)
-    return PresentedCertificate(cert, cert.public_bytes(serialization.Encoding.DER), str(cert.serial_number),
+    return PresentedCertificate(cert, certificate_to_der(cert), str(cert.serial_number),
                                 not_before, not_after, is_smartphone_certificate(cert))
 
 
