@@ -328,12 +328,7 @@ class Reader:
     # --- the loop: event → machine → commands → events … -------------------------------------
 
     def _act(self, event: Event) -> dict[str, Any]:
-        pending: list[Command]
-        with self._lock:
-            now = self.clock()
-            pending = self.machine.dispatch(event, now)
-            self._record(event, now)
-            pending += self._maybe_unplug()
+        pending = self._dispatch(event)
         while pending:
             command = pending.pop(0)
             step = getattr(command, "step", None)
@@ -341,12 +336,21 @@ class Reader:
                 continue  # the machine moved on (cancel, card pulled, cable out): don't do it
             follow_up = self._execute(command)
             if follow_up is not None:
-                with self._lock:
-                    now = self.clock()
-                    pending += self.machine.dispatch(follow_up, now)
-                    self._record(follow_up, now)
-                    pending += self._maybe_unplug()
+                pending += self._dispatch(follow_up)
         return self.snapshot()
+
+    def _dispatch(self, event: Event) -> list[Command]:
+        """The machine's step, in one critical section with the result file of a check that ends in
+        it: whoever sees the result state (the clinic client, the console) finds its file named."""
+        with self._lock:
+            now = self.clock()
+            commands = self.machine.dispatch(event, now)
+            self._record(event, now)
+            commands += self._maybe_unplug()
+            for command in commands:
+                if isinstance(command, ReportResult):
+                    self._write_result(command)
+            return commands
 
     def _record(self, event: object, now: float) -> None:
         """The state timeline: each event, when it came (on the reader's clock), the state it led to."""
@@ -374,7 +378,7 @@ class Reader:
         if isinstance(command, SubmitCheck):
             return self._submit(command)
         if isinstance(command, ReportResult):
-            self._report_result(command)
+            self._notify_result(command)
         elif isinstance(command, ReportError):
             ctx = self.machine.ctx
             notify_console(
@@ -495,27 +499,34 @@ class Reader:
                        platform=self.machine.ctx.platform)
         return Sent(command.step, summary)
 
-    def _report_result(self, command: ReportResult) -> None:
+    def _write_result(self, command: ReportResult) -> None:
+        """The result file (under the lock, see :meth:`_dispatch`), named in the summary."""
         answer = self.last_answer or {}
         summary = command.summary
-        medium = str(summary.get("medium") or "card")
-        platform, method = summary.get("platform"), summary.get("method")
         path = None
         try:
             path = write_result_file(self.config.results_dir, answer.get("result", {}), self.encoding,
-                                     comment=medium_comment(medium, platform, method))
+                                     comment=medium_comment(*_medium_of(summary)))
         except Exception:  # a result the codec cannot render must still reach the console
             log.exception("result file not written")
-        with self._lock:
-            self.last_file = path
-            if self.machine.ctx.summary is not None:
-                self.machine.ctx.summary["file"] = path.name if path else None
-            self.last_summary = dict(command.summary, file=path.name if path else None)
+        self.last_file = path
+        if self.machine.ctx.summary is not None:
+            self.machine.ctx.summary["file"] = path.name if path else None
+        self.last_summary = dict(summary, file=path.name if path else None)
+
+    def _notify_result(self, command: ReportResult) -> None:
+        medium, platform, method = _medium_of(command.summary)
+        path = self.last_file
         notify_console(
             self.config.console_url,
-            result_notice(self.reader_id, command.patient_ref, path.name if path else None, answer,
-                          medium=medium, platform=platform, method=method),
+            result_notice(self.reader_id, command.patient_ref, path.name if path else None,
+                          self.last_answer or {}, medium=medium, platform=platform, method=method),
         )
+
+
+def _medium_of(summary: dict[str, Any]) -> tuple[str, Any, Any]:
+    """(medium, platform, method) a check's summary names."""
+    return str(summary.get("medium") or "card"), summary.get("platform"), summary.get("method")
 
 
 def safe(action: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any] | None, InvalidAction | None]:

@@ -124,6 +124,40 @@ def test_f2_wrong_link_by_pin_shows_a_stranger(counter: Counter) -> None:
     assert "medication" in summary["medical_info"]
 
 
+def test_whoever_sees_the_result_finds_its_file_named(
+    counter: Counter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clinic client takes the result state as its cue to read the file the summary names: a
+    look at the reader while the file is still being written waits for it, it never sees "result"
+    without the file."""
+    import cardreader_emulator.reader as reader_module
+
+    seen: list[dict[str, Any]] = []
+    looks: list[threading.Thread] = []
+    write = reader_module.write_result_file
+
+    def slow_write(*args: Any, **kwargs: Any) -> Path:
+        # as the clinic client gets it: serialised at that moment
+        looks.append(look := threading.Thread(
+            target=lambda: seen.append(json.loads(json.dumps(counter.reader.snapshot())))))
+        look.start()
+        look.join(0.3)  # the clinic client polling meanwhile
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(reader_module, "write_result_file", slow_write)
+    counter.cards("f2-wrong-link")
+    r = counter.reader
+    r.place_card("f2-wrong-link")
+    r.choose("pin")
+    r.enter_pin("1234")
+    final = counter.consents(ALL_YES)
+    for look in looks:
+        look.join(5)
+    path, _ = counter.result_file()
+    assert final["summary"]["file"] == path.name
+    assert [(s["state"], s["summary"]["file"]) for s in seen] == [("result", path.name)]
+
+
 def test_f3_certificate_in_grace_by_visual_check(counter: Counter) -> None:
     counter.cards("f3-certificate-in-grace", "f3-certificate-expired")
     r = counter.reader
